@@ -1,0 +1,29 @@
+//! Key names. The hash tag `{tenant}` keeps a tenant's keys on one cluster slot.
+
+/// `es:{tenant}:` — the prefix of every key of a tenant (KEYS[1] of every script).
+pub fn tenant_prefix(tenant: &str) -> String {
+    format!("es:{{{tenant}}}:")
+}
+
+/// Tenants that have live queues, for sweepers.
+pub const TENANTS: &str = "es:tenants";
+
+pub(crate) fn queue(tenant: &str, queue: &str) -> String {
+    format!("{}q:{queue}", tenant_prefix(tenant))
+}
+
+pub(crate) fn queues(tenant: &str) -> String {
+    format!("{}queues", tenant_prefix(tenant))
+}
+
+pub(crate) fn case(tenant: &str, case_id: &str) -> String {
+    format!("{}case:{case_id}", tenant_prefix(tenant))
+}
+
+pub(crate) fn agent(tenant: &str, agent_id: &str) -> String {
+    format!("{}agent:{agent_id}", tenant_prefix(tenant))
+}
+
+pub(crate) fn stream(tenant: &str, name: &str) -> String {
+    format!("{}stream:{name}", tenant_prefix(tenant))
+}

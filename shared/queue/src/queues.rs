@@ -1,0 +1,281 @@
+//! Queues, offers and agents' load, each change one Lua script.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use crate::{Error, Result, keys};
+
+/// A case as the queue sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseEntry {
+    /// Case id.
+    pub case_id: String,
+    /// Queue (skill).
+    pub queue: String,
+    /// Priority 0–100.
+    pub priority: u32,
+    /// Place in line: when the case was first queued.
+    pub enqueued_at_ms: i64,
+    /// Effective key ([`crate::effective_score`]).
+    pub score: i64,
+    /// Language of the latest post; agents must speak it.
+    pub language: String,
+}
+
+/// An agent as `next_case` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    /// Agent id.
+    pub agent_id: String,
+    /// `available`, `away` or `offline`.
+    pub presence: String,
+    /// Maximum concurrent cases.
+    pub capacity: u32,
+    /// Queues the agent works.
+    pub skills: Vec<String>,
+    /// Languages the agent speaks; empty means any.
+    pub languages: Vec<String>,
+}
+
+/// What `next_case` found for an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextCase {
+    /// A case is offered until `lease_until_ms`.
+    Offered {
+        /// The case.
+        case_id: String,
+        /// Lease end.
+        lease_until_ms: i64,
+    },
+    /// The agent is not `available`.
+    Unavailable,
+    /// The agent holds as many cases as its capacity.
+    AtCapacity,
+    /// Nothing eligible is waiting.
+    Empty,
+}
+
+/// What an agent does with a case it was offered or holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle<'a> {
+    /// Takes the offer.
+    Accept,
+    /// Declines it: back in its place, never re-offered to this agent.
+    Reject,
+    /// Done with it (resolved): Redis forgets it.
+    Release,
+    /// Moves it to another queue, keeping its place.
+    Transfer(&'a str),
+}
+
+struct Scripts {
+    upsert: redis::Script,
+    next_case: redis::Script,
+    settle: redis::Script,
+    expire_leases: redis::Script,
+}
+
+/// Handle to the live queues; cheap to clone.
+#[derive(Clone)]
+pub struct Queues {
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+    known_tenants: Arc<Mutex<HashSet<String>>>,
+}
+
+/// How many heads of each queue `next_case` looks at to find one the agent can take.
+const SCAN_DEPTH: u32 = 50;
+
+impl Queues {
+    /// Connects (and keeps reconnecting) to Redis at `url`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self {
+            conn,
+            scripts: Arc::new(Scripts {
+                upsert: redis::Script::new(include_str!("lua/upsert.lua")),
+                next_case: redis::Script::new(include_str!("lua/next_case.lua")),
+                settle: redis::Script::new(include_str!("lua/settle.lua")),
+                expire_leases: redis::Script::new(include_str!("lua/expire_leases.lua")),
+            }),
+            known_tenants: Arc::default(),
+        })
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn remember_tenant(&self, tenant: &str) -> Result<()> {
+        let known = self.known_tenants.lock().map(|set| set.contains(tenant)).unwrap_or(false);
+        if !known {
+            let mut conn = self.conn.clone();
+            let _: i64 = conn.sadd(keys::TENANTS, tenant).await?;
+            if let Ok(mut set) = self.known_tenants.lock() {
+                set.insert(tenant.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Tenants that have used the queues (for sweepers).
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.smembers(keys::TENANTS).await?)
+    }
+
+    /// Queues a case, or re-scores it in place; returns its state (`queued`, or `offered` /
+    /// `assigned` when an agent has it, in which case it stays with that agent).
+    pub async fn upsert(&self, tenant: &str, entry: &CaseEntry) -> Result<String> {
+        self.remember_tenant(tenant).await?;
+        let mut conn = self.conn.clone();
+        let state: String = self
+            .scripts
+            .upsert
+            .key(keys::tenant_prefix(tenant))
+            .arg(&entry.case_id)
+            .arg(&entry.queue)
+            .arg(entry.score)
+            .arg(entry.priority)
+            .arg(&entry.language)
+            .arg(entry.enqueued_at_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(state)
+    }
+
+    /// Registers or updates an agent; takes effect for the next `next_case`.
+    pub async fn set_agent(&self, tenant: &str, agent: &AgentState) -> Result<()> {
+        self.remember_tenant(tenant).await?;
+        let mut conn = self.conn.clone();
+        let skills = serde_json::to_string(&agent.skills).unwrap_or_else(|_| "[]".to_owned());
+        let languages = serde_json::to_string(&agent.languages).unwrap_or_else(|_| "[]".to_owned());
+        let _: () = conn
+            .hset_multiple(
+                keys::agent(tenant, &agent.agent_id),
+                &[
+                    ("presence", agent.presence.clone()),
+                    ("capacity", agent.capacity.to_string()),
+                    ("skills", skills),
+                    ("languages", languages),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Offers the agent the best eligible case under a lease of `lease_ms`.
+    pub async fn next_case(&self, tenant: &str, agent_id: &str, now_ms: i64, lease_ms: i64) -> Result<NextCase> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .next_case
+            .key(keys::tenant_prefix(tenant))
+            .arg(agent_id)
+            .arg(now_ms)
+            .arg(lease_ms)
+            .arg(SCAN_DEPTH)
+            .invoke_async(&mut conn)
+            .await?;
+        match reply.as_slice() {
+            [status] if status == "unavailable" => Ok(NextCase::Unavailable),
+            [status] if status == "at_capacity" => Ok(NextCase::AtCapacity),
+            [status] if status == "empty" => Ok(NextCase::Empty),
+            [case_id, until] => match until.parse() {
+                Ok(lease_until_ms) => Ok(NextCase::Offered { case_id: case_id.clone(), lease_until_ms }),
+                Err(_) => Err(Error::Protocol { script: "next_case", reply: format!("{reply:?}") }),
+            },
+            _ => Err(Error::Protocol { script: "next_case", reply: format!("{reply:?}") }),
+        }
+    }
+
+    /// Applies an agent's action to a case; `false` when the agent was neither offered nor holds it
+    /// (for a transfer by a supervisor, pass an empty agent id: a queued case moves too).
+    pub async fn settle(&self, tenant: &str, agent_id: &str, case_id: &str, action: Settle<'_>) -> Result<bool> {
+        let (name, queue) = match action {
+            Settle::Accept => ("accept", ""),
+            Settle::Reject => ("reject", ""),
+            Settle::Release => ("release", ""),
+            Settle::Transfer(queue) => ("transfer", queue),
+        };
+        let mut conn = self.conn.clone();
+        let reply: String = self
+            .scripts
+            .settle
+            .key(keys::tenant_prefix(tenant))
+            .arg(name)
+            .arg(agent_id)
+            .arg(case_id)
+            .arg(queue)
+            .invoke_async(&mut conn)
+            .await?;
+        match reply.as_str() {
+            "ok" => Ok(true),
+            "not_held" => Ok(false),
+            _ => Err(Error::Protocol { script: "settle", reply }),
+        }
+    }
+
+    /// Returns expired offers to their queues at their original place and marks their agents
+    /// away; answers the `(case_id, agent_id)` pairs it reclaimed.
+    pub async fn expire_leases(&self, tenant: &str, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self
+            .scripts
+            .expire_leases
+            .key(keys::tenant_prefix(tenant))
+            .arg(now_ms)
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(flat.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect())
+    }
+
+    /// The first `limit` cases of a queue in the order agents get them, with their scores.
+    pub async fn queue_head(&self, tenant: &str, queue: &str, limit: u32) -> Result<Vec<(String, i64)>> {
+        let mut conn = self.conn.clone();
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
+        let entries: Vec<(String, f64)> = conn.zrange_withscores(keys::queue(tenant, queue), 0, stop).await?;
+        Ok(entries.into_iter().map(|(id, score)| (id, score as i64)).collect())
+    }
+
+    /// Number of cases waiting in a queue.
+    pub async fn depth(&self, tenant: &str, queue: &str) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        Ok(conn.zcard(keys::queue(tenant, queue)).await?)
+    }
+
+    /// Every queue that ever held a case of the tenant, sorted.
+    pub async fn queue_names(&self, tenant: &str) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut names: Vec<String> = conn.smembers(keys::queues(tenant)).await?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Cases offered to or held by an agent.
+    pub async fn agent_cases(&self, tenant: &str, agent_id: &str) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut cases: Vec<String> = conn.smembers(format!("{}:cases", keys::agent(tenant, agent_id))).await?;
+        cases.sort();
+        Ok(cases)
+    }
+
+    /// The live state of a case (`queued`, `offered`, `assigned`), if Redis knows it.
+    pub async fn case_state(&self, tenant: &str, case_id: &str) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.hget(keys::case(tenant, case_id), "state").await?)
+    }
+
+    /// The connection, for modules of this crate that add their own commands.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}

@@ -1,0 +1,100 @@
+//! The queue scripts against a real redis-server.
+
+use earshot_queue::{AgentState, CaseEntry, NextCase, Queues, Settle, effective_score};
+use earshot_testkit::RedisServer;
+
+const CREDIT: i64 = 60_000;
+
+fn entry(case_id: &str, queue: &str, priority: u32, enqueued_at_ms: i64, language: &str) -> CaseEntry {
+    CaseEntry {
+        case_id: case_id.into(),
+        queue: queue.into(),
+        priority,
+        enqueued_at_ms,
+        score: effective_score(enqueued_at_ms, priority, CREDIT),
+        language: language.into(),
+    }
+}
+
+fn agent(id: &str, capacity: u32, skills: &[&str], languages: &[&str]) -> AgentState {
+    AgentState {
+        agent_id: id.into(),
+        presence: "available".into(),
+        capacity,
+        skills: skills.iter().map(|s| s.to_string()).collect(),
+        languages: languages.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+async fn offered(queues: &Queues, agent: &str, now: i64) -> Option<String> {
+    match queues.next_case("t", agent, now, 120_000).await.unwrap() {
+        NextCase::Offered { case_id, .. } => Some(case_id),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn best_case_across_queues_within_capacity_and_language() {
+    let redis = RedisServer::start().await.unwrap();
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    queues.upsert("t", &entry("c_old_low", "billing", 10, 0, "en")).await.unwrap();
+    queues.upsert("t", &entry("c_new_high", "delivery", 90, 30 * 60_000, "en")).await.unwrap();
+    queues.upsert("t", &entry("c_spanish", "billing", 100, 0, "es")).await.unwrap();
+    queues.upsert("u", &entry("c_other_tenant", "billing", 100, 0, "en")).await.unwrap();
+    queues.set_agent("t", &agent("a1", 2, &["billing", "delivery"], &["en"])).await.unwrap();
+
+    assert_eq!(offered(&queues, "a1", 0).await.as_deref(), Some("c_new_high"));
+    assert_eq!(offered(&queues, "a1", 0).await.as_deref(), Some("c_old_low"));
+    assert_eq!(queues.next_case("t", "a1", 0, 120_000).await.unwrap(), NextCase::AtCapacity);
+    assert!(queues.settle("t", "a1", "c_new_high", Settle::Release).await.unwrap());
+    assert!(queues.settle("t", "a1", "c_old_low", Settle::Release).await.unwrap());
+    assert_eq!(queues.next_case("t", "a1", 0, 120_000).await.unwrap(), NextCase::Empty, "spanish needs a speaker");
+    assert_eq!(queues.next_case("t", "ghost", 0, 120_000).await.unwrap(), NextCase::Unavailable);
+}
+
+#[tokio::test]
+async fn expired_or_rejected_offers_keep_their_place() {
+    let redis = RedisServer::start().await.unwrap();
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    queues.upsert("t", &entry("c1", "general", 50, 0, "")).await.unwrap();
+    queues.upsert("t", &entry("c2", "general", 50, 1_000, "")).await.unwrap();
+    queues.set_agent("t", &agent("slow", 1, &["general"], &[])).await.unwrap();
+    queues.set_agent("t", &agent("picky", 1, &["general"], &[])).await.unwrap();
+
+    assert_eq!(offered(&queues, "slow", 0).await.as_deref(), Some("c1"));
+    assert!(queues.expire_leases("t", 119_999, 10).await.unwrap().is_empty());
+    let expired = queues.expire_leases("t", 120_000, 10).await.unwrap();
+    assert_eq!(expired, vec![("c1".to_string(), "slow".to_string())]);
+    assert_eq!(queues.next_case("t", "slow", 0, 1).await.unwrap(), NextCase::Unavailable, "marked away");
+    assert_eq!(queues.queue_head("t", "general", 10).await.unwrap()[0].0, "c1", "original place");
+
+    assert_eq!(offered(&queues, "picky", 0).await.as_deref(), Some("c1"));
+    assert!(queues.settle("t", "picky", "c1", Settle::Reject).await.unwrap());
+    assert_eq!(queues.queue_head("t", "general", 10).await.unwrap()[0].0, "c1");
+    assert_eq!(offered(&queues, "picky", 0).await.as_deref(), Some("c2"), "never re-offered to who rejected");
+    assert!(!queues.settle("t", "slow", "c2", Settle::Accept).await.unwrap(), "not slow's offer");
+    assert!(queues.settle("t", "picky", "c2", Settle::Accept).await.unwrap());
+    assert!(queues.expire_leases("t", i64::MAX / 2, 10).await.unwrap().is_empty(), "accepted has no lease");
+}
+
+#[tokio::test]
+async fn follow_ups_rescore_in_place_and_stick_to_the_agent() {
+    let redis = RedisServer::start().await.unwrap();
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    queues.upsert("t", &entry("c1", "general", 10, 0, "en")).await.unwrap();
+    queues.upsert("t", &entry("c2", "general", 20, 0, "en")).await.unwrap();
+    assert_eq!(queues.queue_head("t", "general", 1).await.unwrap()[0].0, "c2");
+    assert_eq!(queues.upsert("t", &entry("c1", "general", 30, 0, "en")).await.unwrap(), "queued");
+    assert_eq!(queues.queue_head("t", "general", 1).await.unwrap()[0].0, "c1", "re-scored in place");
+
+    queues.set_agent("t", &agent("a", 5, &["general"], &[])).await.unwrap();
+    assert_eq!(offered(&queues, "a", 0).await.as_deref(), Some("c1"));
+    assert!(queues.settle("t", "a", "c1", Settle::Accept).await.unwrap());
+    assert_eq!(queues.upsert("t", &entry("c1", "billing", 80, 0, "en")).await.unwrap(), "assigned");
+    assert_eq!(queues.depth("t", "billing").await.unwrap(), 0, "stays with its agent");
+
+    assert!(queues.settle("t", "a", "c1", Settle::Transfer("billing")).await.unwrap());
+    assert_eq!(queues.queue_head("t", "billing", 1).await.unwrap()[0], ("c1".to_string(), effective_score(0, 80, CREDIT)));
+    assert!(queues.agent_cases("t", "a").await.unwrap().is_empty());
+    assert_eq!(queues.queue_names("t").await.unwrap(), vec!["billing", "general"]);
+}

@@ -1,0 +1,42 @@
+//! A case a supervisor must look at.
+
+use sea_orm::entity::prelude::*;
+
+/// One escalation.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "escalations")]
+pub struct Model {
+    /// Escalation id (`e_…`).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Case.
+    pub case_id: String,
+    /// `sla_first_response`, `risk`, `repeat_contact`, `legal`, `safety`, `reach`, `agent_request`.
+    pub reason: String,
+    /// 1 and up.
+    pub level: i32,
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: String,
+    /// What happened, for people.
+    pub detail: String,
+    /// The case's queue when raised.
+    pub queue: String,
+    /// The case's priority when raised.
+    pub priority: i32,
+    /// Supervisor who acknowledged or resolved it.
+    pub supervisor: Option<String>,
+    /// Raised at.
+    pub created_at_ms: i64,
+    /// Acknowledged at.
+    pub acknowledged_at_ms: Option<i64>,
+    /// Resolved at.
+    pub resolved_at_ms: Option<i64>,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,38 @@
+//! An accepted post. Stored before the client is answered; `state` is the outbox.
+
+use sea_orm::entity::prelude::*;
+
+/// One accepted post.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "posts")]
+pub struct Model {
+    /// Post id (`p_…`, time-ordered).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Channel wire name.
+    pub channel: String,
+    /// The channel's id of the post.
+    pub external_id: String,
+    /// The normalised post, protobuf-encoded.
+    pub body: Vec<u8>,
+    /// `received`, `classified` or `routed`.
+    pub state: String,
+    /// The classification, protobuf-encoded, once classified.
+    pub classification: Option<Vec<u8>>,
+    /// The case, once routed.
+    pub case_id: Option<String>,
+    /// When ingest accepted it.
+    pub received_at_ms: i64,
+    /// Pipeline attempts that failed.
+    pub attempts: i32,
+    /// The last pipeline error, for operators.
+    pub last_error: Option<String>,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

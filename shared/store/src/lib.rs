@@ -1,0 +1,85 @@
+//! The durable record of every service: database connection, entities and migrations.
+//!
+//! Each service owns its tables (ingest: posts; routing: cases, case posts, agents, audit;
+//! escalation: escalations, SLA timers) and runs its own migrations at start, tracked in a
+//! migration table of its own, so the services can share one PostgreSQL database or use one SQLite
+//! file each. Entities are plain sea-orm; SQL stays portable between SQLite and PostgreSQL.
+
+pub mod escalation;
+pub mod ingest;
+pub mod routing;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// The database a service could not open or migrate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL does not name a supported database.
+    #[error("unsupported database url '{0}': use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create database folder {path}: {source}")]
+    CreateDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database refused.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The embedded default: one SQLite file per service under `./data`.
+pub fn default_url(service: &str) -> String {
+    format!("sqlite://data/{service}.db?mode=rwc")
+}
+
+/// Opens a connection pool, creating the SQLite file's folder when needed.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| Error::CreateDir { path: dir.display().to_string(), source })?;
+        }
+    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Error::UnsupportedUrl(url.to_owned()));
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if url.starts_with("sqlite://") {
+        // SQLite allows one writer; a small pool avoids lock contention between writers.
+        options.max_connections(4);
+    }
+    let db = Database::connect(options).await?;
+    if url.starts_with("sqlite://") {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .await?;
+    }
+    Ok(db)
+}
+
+/// Milliseconds as stored in the database (BIGINT).
+pub type Millis = i64;
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::MigratorTrait;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_service_migrates_a_fresh_sqlite_file_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/all.db?mode=rwc", dir.path().display());
+        let db = connect(&url).await.unwrap();
+        for _ in 0..2 {
+            ingest::Migrator::up(&db, None).await.unwrap();
+            routing::Migrator::up(&db, None).await.unwrap();
+            escalation::Migrator::up(&db, None).await.unwrap();
+        }
+        assert!(connect("mysql://x").await.is_err());
+    }
+}

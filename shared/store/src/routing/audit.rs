@@ -1,0 +1,31 @@
+//! Every routing decision with its reason.
+
+use sea_orm::entity::prelude::*;
+
+/// One audit event.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    /// Sequence.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Case concerned.
+    pub case_id: String,
+    /// When.
+    pub at_ms: i64,
+    /// `routed`, `follow_up`, `offered`, `accepted`, `rejected`, `lease_expired`, `responded`,
+    /// `resolved`, `transferred`, `escalated`.
+    pub action: String,
+    /// Agent involved, if any.
+    pub agent: Option<String>,
+    /// Why.
+    pub detail: String,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

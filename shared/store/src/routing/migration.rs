@@ -1,0 +1,62 @@
+use sea_orm::{DbErr, Schema};
+use sea_orm_migration::prelude::*;
+
+use super::{agent, audit, case, case_post};
+
+/// Routing's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_routing".into_iden()
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct Initial;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager.create_table(schema.create_table_from_entity(case::Entity)).await?;
+        manager.create_table(schema.create_table_from_entity(case_post::Entity)).await?;
+        manager.create_table(schema.create_table_from_entity(agent::Entity)).await?;
+        manager.create_table(schema.create_table_from_entity(audit::Entity)).await?;
+        let indexes = [
+            Index::create()
+                .name("cases_by_customer")
+                .table(case::Entity)
+                .col(case::Column::Tenant)
+                .col(case::Column::Customer)
+                .col(case::Column::State)
+                .to_owned(),
+            Index::create()
+                .name("cases_by_thread")
+                .table(case::Entity)
+                .col(case::Column::Tenant)
+                .col(case::Column::ThreadId)
+                .to_owned(),
+            Index::create()
+                .name("case_posts_by_case")
+                .table(case_post::Entity)
+                .col(case_post::Column::CaseId)
+                .to_owned(),
+            Index::create()
+                .name("audit_by_case")
+                .table(audit::Entity)
+                .col(audit::Column::Tenant)
+                .col(audit::Column::CaseId)
+                .to_owned(),
+        ];
+        for index in indexes {
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+}

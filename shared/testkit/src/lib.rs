@@ -1,0 +1,115 @@
+//! Test helpers shared by every crate's tests: a real `redis-server` on a free loopback port that
+//! dies with its handle, and [`wait_until`] for polling a condition instead of sleeping and hoping.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// A `redis-server` started for one test, in its own temporary folder; killed on drop.
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Where `redis-server` is: `$REDIS_SERVER`, then `PATH`, then Debian's location.
+fn redis_server_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("REDIS_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file());
+    let debian = PathBuf::from("/usr/bin/redis-server");
+    on_path
+        .or_else(|| debian.is_file().then_some(debian))
+        .context("redis-server not found: install it (Debian: apt-get install redis-server) or set REDIS_SERVER")
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl RedisServer {
+    /// Starts a fresh server on a free 127.0.0.1 port and waits until it answers PING.
+    pub async fn start() -> Result<Self> {
+        let binary = redis_server_binary()?;
+        // A port found free can be taken before redis binds it; try a few.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir()?;
+            let port = free_port()?;
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", binary.display()))?;
+            let mut server = RedisServer { child, port, _dir: dir };
+            let client = redis::Client::open(server.url())?;
+            let ready = wait_until(Duration::from_secs(5), || async {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await;
+            if ready.is_ok() {
+                return Ok(server);
+            }
+            server.stop();
+        }
+        bail!("redis-server did not start on a free loopback port")
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A SQLite URL for a fresh file in `dir`.
+pub fn sqlite_url(dir: &std::path::Path, name: &str) -> String {
+    format!("sqlite://{}/{name}.db?mode=rwc", dir.display())
+}
