@@ -1,1 +1,40 @@
-//! placeholder
+//! The classifier service: reads each post's language, sentiment, complaint, intents and topic,
+//! and scores its risk and priority with the reasons, so routing can put unhappy customers first
+//! and explain why.
+
+pub mod analysis;
+mod api;
+pub mod classifier;
+pub mod config;
+pub mod cues;
+pub mod text;
+
+use anyhow::Context;
+use earshot_proto::v1::classifier_service_server::ClassifierServiceServer;
+use tokio::net::TcpListener;
+
+pub use api::ClassifyApi;
+pub use classifier::Classifier;
+pub use config::Config;
+
+/// Loads the models and serves `ClassifierService` on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let weights = config.weights()?;
+    let cues_dir = config.cues_dir.clone();
+    let classifier = tokio::task::spawn_blocking(move || Classifier::new(weights, cues_dir.as_deref()))
+        .await
+        .context("loading the classifier")??;
+    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let api = ClassifyApi::new(classifier, config.limits());
+    let routes = tonic::service::Routes::new(health_service)
+        .add_service(ClassifierServiceServer::new(api).max_decoding_message_size(config.max_message_bytes));
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health.set_serving::<ClassifierServiceServer<ClassifyApi>>().await;
+    tracing::info!(addr = %listener.local_addr()?, "classify serving");
+    earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await?;
+    Ok(())
+}

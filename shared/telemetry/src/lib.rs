@@ -1,1 +1,11 @@
-//! placeholder
+//! What every Earshot process shares around its own logic: logging, shutdown on SIGTERM/SIGINT,
+//! the gRPC server stack (health, reflection, tracing, limits) and client channels with deadlines
+//! and retries.
+
+pub mod client;
+pub mod grpc;
+pub mod logging;
+pub mod shutdown;
+
+pub use logging::init_logging;
+pub use shutdown::shutdown_signal;

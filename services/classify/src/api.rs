@@ -1,0 +1,69 @@
+//! `ClassifierService` over gRPC. Classification is CPU work, so batches run on the blocking pool
+//! and never stall the reactor.
+
+use std::sync::Arc;
+
+use earshot_core::{Clock, Limits, Post, SystemClock};
+use earshot_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::Classifier;
+
+/// The gRPC handler.
+#[derive(Clone)]
+pub struct ClassifyApi {
+    classifier: Arc<Classifier>,
+    limits: Limits,
+}
+
+impl ClassifyApi {
+    /// A handler over `classifier`, rejecting input beyond `limits`.
+    pub fn new(classifier: Classifier, limits: Limits) -> Self {
+        Self { classifier: Arc::new(classifier), limits }
+    }
+
+    fn validate(&self, field: &str, post: Option<pb::Post>) -> Result<Post, Status> {
+        let post = post.ok_or_else(|| Status::invalid_argument(format!("invalid {field}: is required")))?;
+        Ok(Post::from_wire(post, &self.limits, SystemClock.now_ms()).map_err(|e| e.within(field))?)
+    }
+
+    async fn classify_all(&self, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
+        let classifier = Arc::clone(&self.classifier);
+        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify(p)).collect())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "classification task failed");
+                Status::internal("classification failed")
+            })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::classifier_service_server::ClassifierService for ClassifyApi {
+    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::Classification>, Status> {
+        let post = self.validate("post", request.into_inner().post)?;
+        let mut classifications = self.classify_all(vec![post]).await?;
+        classifications.pop().map(Response::new).ok_or_else(|| Status::internal("classification failed"))
+    }
+
+    async fn classify_batch(
+        &self,
+        request: Request<pb::ClassifyBatchRequest>,
+    ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+        let posts = request.into_inner().posts;
+        if posts.len() > self.limits.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "invalid posts: {} posts; the limit is {}",
+                posts.len(),
+                self.limits.max_batch
+            )));
+        }
+        let posts = posts
+            .into_iter()
+            .enumerate()
+            .map(|(i, post)| self.validate(&format!("posts[{i}]"), Some(post)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let classifications = self.classify_all(posts).await?;
+        Ok(Response::new(pb::ClassifyBatchResponse { classifications }))
+    }
+}

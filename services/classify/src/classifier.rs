@@ -1,0 +1,226 @@
+//! The classifier: language (lingua), then the language's cues, then risk and priority from the
+//! configured weights. Everything is loaded once at start; classifying allocates only per post.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use earshot_core::{Intent, Post, Signals, Weights};
+use earshot_proto::v1 as pb;
+use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
+
+use crate::analysis::{Analysis, analyze};
+use crate::cues::{self, CueError, Lexicon, TOPICS};
+use crate::text::letter_count;
+
+/// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
+const LANGUAGES: [Language; 7] = [
+    Language::English,
+    Language::Spanish,
+    Language::French,
+    Language::German,
+    Language::Portuguese,
+    Language::Italian,
+    Language::Dutch,
+];
+
+/// Below this many letters lingua has too little to go on.
+const MIN_LETTERS: usize = 3;
+/// A served language hint is trusted unless lingua gives it less than this confidence.
+const HINT_MIN_CONFIDENCE: f64 = 0.15;
+/// Intents at or above this are the post's intents on the wire.
+const INTENT_FLOOR: f32 = 0.05;
+/// Complaint evidence at or above this makes the post a complaint.
+const COMPLAINT_THRESHOLD: f32 = 0.5;
+
+/// Classifies posts; share one per process (it is `Sync`).
+pub struct Classifier {
+    detector: LanguageDetector,
+    lexicons: HashMap<&'static str, Lexicon>,
+    weights: Weights,
+}
+
+fn code(language: Language) -> String {
+    language.iso_code_639_1().to_string()
+}
+
+impl Classifier {
+    /// Loads the language models, the built-in cues plus those in `extra_cues`, and `weights`.
+    pub fn new(weights: Weights, extra_cues: Option<&Path>) -> Result<Self, CueError> {
+        let detector = LanguageDetectorBuilder::from_languages(&LANGUAGES).with_preloaded_language_models().build();
+        Ok(Self { detector, lexicons: cues::load(extra_cues)?, weights })
+    }
+
+    /// Language code and confidence; `und` when the text has too few letters and no usable hint.
+    fn language(&self, post: &Post) -> (String, f32) {
+        let hint = cues::language_code(&post.language_hint);
+        let hint_served = self.lexicons.contains_key(hint.as_str());
+        if letter_count(&post.text) < MIN_LETTERS {
+            return if hint_served { (hint, 1.0) } else { ("und".to_owned(), 0.0) };
+        }
+        let confidences = self.detector.compute_language_confidence_values(post.text.as_str());
+        if hint_served
+            && let Some((_, confidence)) = confidences.iter().find(|(l, _)| code(*l) == hint)
+            && *confidence >= HINT_MIN_CONFIDENCE
+        {
+            return (hint, *confidence as f32);
+        }
+        match confidences.first() {
+            Some((language, confidence)) => (code(*language), *confidence as f32),
+            None => ("und".to_owned(), 0.0),
+        }
+    }
+
+    /// Classifies one validated post.
+    pub fn classify(&self, post: &Post) -> pb::Classification {
+        let (language, language_confidence) = self.language(post);
+        let lexicon = self.lexicons.get(language.as_str()).or_else(|| self.lexicons.get("en"));
+        let mut analysis = lexicon.map(|l| analyze(l, &post.text)).unwrap_or_default();
+        read_context(&mut analysis, &post.text);
+
+        let complaint = analysis.intent(Intent::Complaint) >= COMPLAINT_THRESHOLD;
+        let mut intents: Vec<(Intent, f32, String)> = analysis
+            .intents
+            .iter()
+            .filter(|e| e.score >= INTENT_FLOOR)
+            .map(|e| (e.intent, e.score, e.cue.clone()))
+            .collect();
+        intents.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let topic = topic(&analysis);
+        let signals = Signals { sentiment: analysis.compound, complaint, intents };
+        let assessment = self.weights.assess(post, &signals);
+
+        pb::Classification {
+            language,
+            language_confidence,
+            sentiment: analysis.compound,
+            sentiment_label: sentiment_label(analysis.compound).to_owned(),
+            complaint,
+            intents: signals
+                .intents
+                .iter()
+                .map(|(intent, score, _)| pb::IntentScore { intent: intent.as_str().to_owned(), score: *score })
+                .collect(),
+            topic: topic.to_owned(),
+            risk: assessment.risk,
+            priority: assessment.priority,
+            escalate_now: !assessment.escalate.is_empty(),
+            reasons: assessment.reasons.iter().map(pb::Reason::from).collect(),
+        }
+    }
+}
+
+/// Evidence that is not a phrase: questions, and complaint read from negativity.
+fn read_context(analysis: &mut Analysis, text: &str) {
+    if text.contains('?') {
+        analysis.add_intent(Intent::Question, 0.6, "?");
+    }
+    // Outages and threats to leave, sue or of harm are grievances too.
+    for intent in [Intent::Outage, Intent::ChurnThreat, Intent::LegalThreat, Intent::Safety] {
+        let evidence = analysis.intent(intent);
+        if evidence > 0.0 {
+            analysis.add_intent(Intent::Complaint, evidence * 0.8, intent.as_str());
+        }
+    }
+    let negativity = (-analysis.compound).max(0.0);
+    let praise = analysis.intent(Intent::Praise);
+    let spam = analysis.intent(Intent::Spam);
+    if negativity > 0.0 && praise < 0.5 && spam < 0.5 {
+        // A clearly negative post is a grievance even without a service-failure phrase.
+        analysis.add_intent(Intent::Complaint, negativity * 0.7, "negative tone");
+    }
+    if analysis.compound > 0.3 && analysis.intent(Intent::Praise) < 0.5 && analysis.intent(Intent::Complaint) < 0.3 {
+        analysis.add_intent(Intent::Praise, analysis.compound * 0.6, "positive tone");
+    }
+}
+
+/// The topic with the most evidence; purchase intent without another topic is `sales`.
+fn topic(analysis: &Analysis) -> &'static str {
+    let (best, evidence) = analysis
+        .topics
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, e)| (TOPICS[i], *e))
+        .unwrap_or(("general", 0.0));
+    if evidence > 0.0 {
+        best
+    } else if analysis.intent(Intent::PurchaseIntent) >= 0.5 {
+        "sales"
+    } else {
+        "general"
+    }
+}
+
+fn sentiment_label(compound: f32) -> &'static str {
+    if compound >= 0.05 {
+        "positive"
+    } else if compound <= -0.05 {
+        "negative"
+    } else {
+        "neutral"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use earshot_core::{Author, Channel, Engagement, Visibility};
+
+    fn post(text: &str, followers: u64) -> Post {
+        Post {
+            channel: Channel::Twitter,
+            external_id: "1".into(),
+            visibility: Visibility::Public,
+            author: Author { external_id: "a".into(), followers, ..Default::default() },
+            text: text.into(),
+            language_hint: String::new(),
+            created_at_ms: 0,
+            in_reply_to: String::new(),
+            thread_id: String::new(),
+            url: String::new(),
+            engagement: Engagement::default(),
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn classifies_languages_complaints_topics_and_risk() {
+        let classifier = Classifier::new(Weights::default(), None).unwrap();
+        let cases = [
+            ("My package never arrived and nobody answers. Worst service ever!", "en", true, "delivery"),
+            ("Mi pedido no ha llegado y nadie responde, pésimo servicio", "es", true, "delivery"),
+            ("On m'a débité deux fois ce mois-ci, je veux un remboursement", "fr", true, "billing"),
+            ("Ich kann mich nicht anmelden, mein Passwort funktioniert nicht", "de", true, "account"),
+            ("A internet está fora do ar de novo, sem sinal desde ontem", "pt", true, "technical"),
+            ("Grazie mille, il supporto è stato fantastico!", "it", false, "general"),
+            ("Hoe kan ik mijn abonnement upgraden naar de nieuwe prijs?", "nl", false, "sales"),
+        ];
+        for (text, language, complaint, topic) in cases {
+            let c = classifier.classify(&post(text, 100));
+            assert_eq!(c.language, language, "{text}");
+            assert_eq!(c.complaint, complaint, "{text}: {c:?}");
+            assert_eq!(c.topic, topic, "{text}");
+        }
+    }
+
+    #[test]
+    fn angry_reach_escalates_and_question_stays_calm() {
+        let classifier = Classifier::new(Weights::default(), None).unwrap();
+        let angry = classifier.classify(&post("Charged TWICE and still no refund. Absolutely unacceptable!", 182_000));
+        let question = classifier.classify(&post("Do you ship to Canada?", 120));
+        assert!(angry.priority > question.priority + 30, "{angry:?} vs {question:?}");
+        assert!(angry.escalate_now);
+        assert!(!question.escalate_now);
+        assert!(!question.complaint);
+        assert!(angry.reasons.iter().any(|r| r.factor == "reach" && r.detail == "182k followers"));
+    }
+
+    #[test]
+    fn hints_and_tiny_texts() {
+        let classifier = Classifier::new(Weights::default(), None).unwrap();
+        let mut emoji = post("😡😡", 10);
+        assert_eq!(classifier.classify(&emoji).language, "und");
+        emoji.language_hint = "es-MX".into();
+        assert_eq!(classifier.classify(&emoji).language, "es");
+    }
+}

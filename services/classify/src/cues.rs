@@ -1,0 +1,188 @@
+//! Cue lists: the words and phrases that carry sentiment, intent and topic, per language.
+//! They are data (`cues/*.tsv`, format in `cues/README.md`), embedded at build time and extendable
+//! from a directory at start.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use earshot_core::Intent;
+
+use crate::text::{fold, tokenize};
+
+/// Languages the classifier serves, with their built-in cue files.
+pub const BUILT_IN: [(&str, &str); 7] = [
+    ("en", include_str!("../cues/en.tsv")),
+    ("es", include_str!("../cues/es.tsv")),
+    ("fr", include_str!("../cues/fr.tsv")),
+    ("de", include_str!("../cues/de.tsv")),
+    ("pt", include_str!("../cues/pt.tsv")),
+    ("it", include_str!("../cues/it.tsv")),
+    ("nl", include_str!("../cues/nl.tsv")),
+];
+
+/// Topics, which are also the default queues.
+pub const TOPICS: [&str; 5] = ["billing", "delivery", "account", "technical", "sales"];
+
+/// What a cue says when it matches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cue {
+    /// Valence on VADER's −4 … 4 scale.
+    Sentiment(f32),
+    /// Flips the next words' valence.
+    Negation,
+    /// Strengthens (or softens) the next word's valence.
+    Booster(f32),
+    /// Evidence for an intent.
+    Intent(Intent, f32),
+    /// Evidence for a topic (index into [`TOPICS`]).
+    Topic(usize, f32),
+}
+
+/// A phrase and what it means.
+#[derive(Debug, Clone)]
+pub struct Phrase {
+    /// Its words, normalised as text is.
+    pub words: Vec<String>,
+    /// As written in the cue file, for reasons shown to agents.
+    pub text: String,
+    /// Meaning.
+    pub cue: Cue,
+}
+
+/// A cue file that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CueError {
+    /// A line is malformed.
+    #[error("{source_name}:{line}: {reason}")]
+    Line {
+        /// File or built-in name.
+        source_name: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The directory or a file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The cues of one language, indexed by their first word.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    by_first_word: HashMap<String, Vec<Phrase>>,
+}
+
+impl Lexicon {
+    /// Adds the cues of a TSV text (see `cues/README.md`).
+    pub fn extend_from_tsv(&mut self, source_name: &str, text: &str) -> Result<(), CueError> {
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let error = |reason: String| CueError::Line { source_name: source_name.to_owned(), line: index + 1, reason };
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [kind, label, phrase, weight] = fields.as_slice() else {
+                return Err(error(format!("expected 4 tab-separated fields, found {}", fields.len())));
+            };
+            let weight: f32 = weight.trim().parse().map_err(|_| error(format!("weight '{weight}' is not a number")))?;
+            let cue = match *kind {
+                "sentiment" => Cue::Sentiment(weight),
+                "negation" => Cue::Negation,
+                "booster" => Cue::Booster(weight),
+                "intent" => Cue::Intent(Intent::parse(label).ok_or_else(|| error(format!("unknown intent '{label}'")))?, weight),
+                "topic" => Cue::Topic(
+                    TOPICS.iter().position(|t| t == label).ok_or_else(|| error(format!("unknown topic '{label}'")))?,
+                    weight,
+                ),
+                other => return Err(error(format!("unknown kind '{other}'"))),
+            };
+            let words: Vec<String> = tokenize(phrase).into_iter().map(|t| t.norm).collect();
+            let Some(first) = words.first().cloned() else {
+                return Err(error("empty phrase".to_owned()));
+            };
+            let entries = self.by_first_word.entry(first).or_default();
+            entries.push(Phrase { words, text: phrase.trim().to_owned(), cue });
+            // Longest phrases first, so "no problem" wins over "no".
+            entries.sort_by(|a, b| b.words.len().cmp(&a.words.len()));
+        }
+        Ok(())
+    }
+
+    /// Every phrase that starts at word `at` of `words`, longest first.
+    pub fn matches_at<'a>(&'a self, words: &'a [String], at: usize) -> impl Iterator<Item = &'a Phrase> + 'a {
+        self.by_first_word
+            .get(&words[at])
+            .into_iter()
+            .flatten()
+            .filter(move |phrase| words[at..].starts_with(&phrase.words))
+    }
+}
+
+/// Built-in cues per language, each merged with English (customers mix languages), plus any
+/// `<lang>.tsv` in `extra_dir`.
+pub fn load(extra_dir: Option<&Path>) -> Result<HashMap<&'static str, Lexicon>, CueError> {
+    let mut extra = HashMap::new();
+    if let Some(dir) = extra_dir {
+        for (language, _) in BUILT_IN {
+            let path = dir.join(format!("{language}.tsv"));
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    extra.insert(language, (path.display().to_string(), text));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(CueError::Io { path: path.display().to_string(), source }),
+            }
+        }
+    }
+    let mut lexicons = HashMap::new();
+    for (language, text) in BUILT_IN {
+        let mut lexicon = Lexicon::default();
+        lexicon.extend_from_tsv(&format!("cues/{language}.tsv"), text)?;
+        if language != "en" {
+            lexicon.extend_from_tsv("cues/en.tsv", BUILT_IN[0].1)?;
+        }
+        for source in ["en", language] {
+            if let Some((name, text)) = extra.get(source) {
+                lexicon.extend_from_tsv(name, text)?;
+            }
+        }
+        lexicons.insert(language, lexicon);
+    }
+    Ok(lexicons)
+}
+
+/// Folds a language tag (`pt-BR`, `EN`) to the code the cues use.
+pub fn language_code(tag: &str) -> String {
+    tag.split(['-', '_']).next().unwrap_or_default().chars().map(fold).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_cues_parse() {
+        let lexicons = load(None).unwrap();
+        assert_eq!(lexicons.len(), 7);
+    }
+
+    #[test]
+    fn extra_cues_extend_a_language_and_bad_lines_name_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("es.tsv"), "intent\tchurn_threat\tme voy a acmecorp\t0.9\n").unwrap();
+        let lexicons = load(Some(dir.path())).unwrap();
+        let words: Vec<String> = tokenize("me voy a AcmeCorp").into_iter().map(|t| t.norm).collect();
+        assert!(lexicons["es"].matches_at(&words, 0).any(|p| matches!(p.cue, Cue::Intent(Intent::ChurnThreat, _))));
+
+        std::fs::write(dir.path().join("fr.tsv"), "intent\tnope\tx\t1\n").unwrap();
+        let error = load(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("fr.tsv:1") && error.contains("unknown intent"), "{error}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Words as the cue matcher sees them: lowercased, accents folded, emoji kept as words.
+
+/// One word of a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Lowercase, accent-folded form.
+    pub norm: String,
+    /// Written in capitals (`NEVER`), which VADER reads as emphasis.
+    pub shouted: bool,
+    /// Which sentence of the text it is in; negations and boosters do not reach across sentences.
+    pub sentence: usize,
+}
+
+/// Lowercases and folds the accents of Latin letters (`é` → `e`), so cues match text typed
+/// without accents and vice versa.
+pub fn fold(c: char) -> char {
+    let lower = c.to_lowercase().next().unwrap_or(c);
+    match lower {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        '’' | '‘' | '`' | '´' => '\'',
+        other => other,
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\'' || c == '’'
+}
+
+/// A pictograph or symbol that carries meaning on its own (emoji, ❤).
+fn is_symbol(c: char) -> bool {
+    !c.is_alphanumeric() && !c.is_whitespace() && !c.is_ascii() && !matches!(c, '\u{FE0F}' | '\u{200D}')
+        && !matches!(c, '’' | '‘' | '“' | '”' | '«' | '»' | '…' | '–' | '—' | '¿' | '¡')
+}
+
+/// Splits text into words, joining `pre-order` and `can't` into one word each.
+pub fn tokenize(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let mut letters = 0usize;
+    let mut upper = 0usize;
+    let mut sentence = 0usize;
+    let mut chars = text.chars().peekable();
+    let flush = |word: &mut String, letters: &mut usize, upper: &mut usize, tokens: &mut Vec<Token>, sentence: usize| {
+        let trimmed = word.trim_matches('\'');
+        if !trimmed.is_empty() {
+            tokens.push(Token { norm: trimmed.to_owned(), shouted: *letters >= 2 && *upper == *letters, sentence });
+        }
+        word.clear();
+        *letters = 0;
+        *upper = 0;
+    };
+    while let Some(c) = chars.next() {
+        if is_word_char(c) || (c == '-' && !word.is_empty() && chars.peek().is_some_and(|n| n.is_alphanumeric())) {
+            if c.is_alphabetic() {
+                letters += 1;
+                if c.is_uppercase() {
+                    upper += 1;
+                }
+            }
+            word.push(fold(c));
+        } else {
+            flush(&mut word, &mut letters, &mut upper, &mut tokens, sentence);
+            if is_symbol(c) {
+                tokens.push(Token { norm: c.to_string(), shouted: false, sentence });
+            }
+            if matches!(c, '.' | '!' | '?' | ';' | '\n') {
+                sentence += 1;
+            }
+        }
+    }
+    flush(&mut word, &mut letters, &mut upper, &mut tokens, sentence);
+    tokens
+}
+
+/// Letters in the text (language detection needs a few).
+pub fn letter_count(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphabetic()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        tokenize(text).into_iter().map(|t| t.norm).collect()
+    }
+
+    #[test]
+    fn folds_case_accents_apostrophes_and_keeps_emoji() {
+        assert_eq!(words("Mi pedido NO llegó… can’t pre-order 😡!"), ["mi", "pedido", "no", "llego", "can't", "pre-order", "😡"]);
+        let shouted: Vec<bool> = tokenize("NEVER again I").into_iter().map(|t| t.shouted).collect();
+        assert_eq!(shouted, [true, false, false]);
+    }
+}

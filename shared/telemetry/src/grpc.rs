@@ -1,0 +1,73 @@
+//! The gRPC server every service runs: its own services plus `grpc.health.v1` and server
+//! reflection (v1 and v1alpha, so grpcurl and generated clients of any age can discover the API).
+//!
+//! Middleware, outermost first: a tracing span per call (method path), a per-connection
+//! concurrency limit, then a deadline per call. Auth joins between tracing and the limit.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+
+/// Limits of the server stack.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Deadline for one unary call.
+    pub request_timeout: Duration,
+    /// Calls in flight per connection.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self { request_timeout: Duration::from_secs(30), concurrency_per_connection: 256 }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The descriptor set could not be served by reflection.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A health service starting NOT_SERVING for everything; flip it with [`HealthReporter`] once
+/// the service's dependencies answer.
+pub async fn health() -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    (reporter, service)
+}
+
+/// Serves `routes` (plus reflection) on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let descriptors = [earshot_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
+    let mut v1 = tonic_reflection::server::Builder::configure();
+    let mut v1alpha = tonic_reflection::server::Builder::configure();
+    for set in descriptors {
+        v1 = v1.register_encoded_file_descriptor_set(set);
+        v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
+    }
+    let routes = routes.add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
+    Server::builder()
+        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .timeout(limits.request_timeout)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Logs: human in a terminal, JSON when `EARSHOT_LOG_FORMAT=json`, level from `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `json` selects JSON lines; `RUST_LOG` overrides `default_level`.
+pub fn init_logging(json: bool, default_level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // A second call (tests starting several services) keeps the first subscriber.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
