@@ -105,6 +105,7 @@ impl Classifier {
             priority: assessment.priority,
             escalate_now: !assessment.escalate.is_empty(),
             reasons: assessment.reasons.iter().map(pb::Reason::from).collect(),
+            escalations: assessment.escalate,
         }
     }
 }

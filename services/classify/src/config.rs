@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use earshot_core::{Limits, Weights};
 
 /// earshot-classify: classifies customer posts.
@@ -52,13 +51,7 @@ impl Config {
     }
 
     /// The configured weights.
-    pub fn weights(&self) -> anyhow::Result<Weights> {
-        match &self.weights {
-            None => Ok(Weights::default()),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                Weights::from_toml(&text).with_context(|| format!("in {}", path.display()))
-            }
-        }
+    pub fn weights(&self) -> Result<Weights, earshot_core::scoring::WeightsError> {
+        Weights::load(self.weights.as_deref())
     }
 }

@@ -1,1 +1,76 @@
-//! placeholder
+//! The routing service: cases, Redis priority queues, agents and leases.
+//!
+//! A classified post joins its customer's open case or opens one; the case waits in its topic's
+//! queue at the effective key `enqueued_at − priority × credit`; `NextCase` hands an available
+//! agent the best case it is skilled for under a lease. The database keeps the durable record
+//! (cases, posts, agents, audit); Redis keeps the live order.
+
+mod agents;
+mod api;
+pub mod config;
+pub mod error;
+pub mod notify;
+mod route;
+pub mod state;
+mod views;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use earshot_core::{SharedClock, SystemClock};
+use earshot_proto::v1::agent_service_server::AgentServiceServer;
+use earshot_proto::v1::routing_service_server::RoutingServiceServer;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+
+pub use agents::DEFAULT_SKILLS;
+pub use config::Config;
+pub use error::Error;
+pub use state::Routing;
+
+/// Connects to the database (migrating it) and Redis, and serves `RoutingService` and
+/// `AgentService` on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`run`] with an injected clock (tests control time through it).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    clock: SharedClock,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let db = earshot_store::connect(&config.database_url).await.context("opening the routing database")?;
+    earshot_store::routing::Migrator::up(&db, None).await.context("migrating the routing database")?;
+    let queues = earshot_queue::Queues::connect(&config.redis_url)
+        .await
+        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+    let channel = earshot_telemetry::client::channel(&config.escalation_addr, std::time::Duration::from_secs(10))?;
+    let routing = Routing {
+        db,
+        queues,
+        notifier: notify::Notifier::new(channel),
+        clock,
+        weights: Arc::new(config.weights()?),
+        lease_ms: config.lease_ms,
+        credit_ms: config.priority_credit_ms,
+        route_lock: Arc::default(),
+    };
+    let sweeper = tokio::spawn(routing.clone().sweep_forever(config.sweep_interval()));
+    let routes = tonic::service::Routes::new(health_service)
+        .add_service(RoutingServiceServer::new(routing.clone()))
+        .add_service(AgentServiceServer::new(routing));
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health.set_serving::<RoutingServiceServer<Routing>>().await;
+    health.set_serving::<AgentServiceServer<Routing>>().await;
+    tracing::info!(addr = %listener.local_addr()?, "routing serving");
+    let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
+    sweeper.abort();
+    Ok(served?)
+}

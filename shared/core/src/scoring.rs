@@ -112,13 +112,39 @@ pub const DEFAULT_WEIGHTS: &str = include_str!("../weights.toml");
 
 /// A weights file that could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid weights: {0}")]
-pub struct WeightsError(#[from] toml::de::Error);
+pub enum WeightsError {
+    /// Not valid weights TOML.
+    #[error("invalid weights in {origin}: {source}")]
+    Parse {
+        /// File name, or `built-in`.
+        origin: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// The file could not be read.
+    #[error("reading weights {path}: {source}")]
+    Io {
+        /// File name.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 impl Weights {
-    /// Parses weights from TOML text.
-    pub fn from_toml(text: &str) -> Result<Self, WeightsError> {
-        Ok(toml::from_str(text)?)
+    /// Parses weights from TOML text read from `origin`.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Self, WeightsError> {
+        toml::from_str(text).map_err(|source| WeightsError::Parse { origin: origin.to_owned(), source })
+    }
+
+    /// The weights in `path`, or the built-in ones when no path is configured.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, WeightsError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io { path: origin.clone(), source })?;
+        Self::from_toml(&origin, &text)
     }
 
     fn intent(&self, intent: Intent) -> f32 {
@@ -129,7 +155,7 @@ impl Weights {
 impl Default for Weights {
     fn default() -> Self {
         // The embedded file is checked by a unit test; this never fails in a built binary.
-        Self::from_toml(DEFAULT_WEIGHTS).unwrap_or_else(|error| panic!("embedded weights.toml: {error}"))
+        Self::from_toml("built-in", DEFAULT_WEIGHTS).unwrap_or_else(|error| panic!("{error}"))
     }
 }
 
@@ -292,9 +318,16 @@ mod tests {
     }
 
     #[test]
-    fn embedded_weights_parse() {
+    fn embedded_weights_parse_and_files_override_them() {
         let weights = Weights::default();
         assert!(weights.intents.contains_key("legal_threat"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, DEFAULT_WEIGHTS.replace("negativity = 0.35", "negativity = 0.5")).unwrap();
+        assert_eq!(Weights::load(Some(&path)).unwrap().negativity, 0.5);
+        std::fs::write(&path, "negativity = 'x'").unwrap();
+        assert!(Weights::load(Some(&path)).unwrap_err().to_string().contains("w.toml"));
+        assert!(Weights::load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 
     #[test]

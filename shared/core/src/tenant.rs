@@ -35,6 +35,13 @@ impl Tenant {
         }
     }
 
+    /// Puts this tenant into an outgoing request's metadata.
+    pub fn attach<T>(&self, request: &mut tonic::Request<T>) {
+        if let Ok(value) = self.0.parse() {
+            request.metadata_mut().insert(TENANT_HEADER, value);
+        }
+    }
+
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0

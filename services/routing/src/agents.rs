@@ -1,0 +1,307 @@
+//! What agents do: presence, the next case under a lease, and working their cases.
+
+use earshot_core::clock::timestamp_from_ms;
+use earshot_core::ids::check_name;
+use earshot_core::{InvalidArgument, Tenant};
+use earshot_proto::v1 as pb;
+use earshot_queue::{AgentState, NextCase, Settle};
+use earshot_store::routing::{agent, case};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+use crate::error::{Error, Result};
+use crate::notify::event;
+use crate::state::{Routing, states};
+
+/// Queues a new agent works when it names none.
+pub const DEFAULT_SKILLS: [&str; 6] = ["billing", "delivery", "account", "technical", "sales", "general"];
+
+fn presence_name(presence: pb::Presence) -> &'static str {
+    match presence {
+        pb::Presence::Available => "available",
+        pb::Presence::Away => "away",
+        pb::Presence::Offline | pb::Presence::Unspecified => "offline",
+    }
+}
+
+fn presence_of(name: &str) -> pb::Presence {
+    match name {
+        "available" => pb::Presence::Available,
+        "away" => pb::Presence::Away,
+        _ => pb::Presence::Offline,
+    }
+}
+
+fn names(field: &str, values: Vec<String>) -> Result<Vec<String>> {
+    let mut cleaned = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let value = value.trim().to_ascii_lowercase();
+        check_name(&format!("{field}[{i}]"), &value)?;
+        if !cleaned.contains(&value) {
+            cleaned.push(value);
+        }
+    }
+    if cleaned.len() > 64 {
+        return Err(InvalidArgument::new(field, "has more than 64 entries").into());
+    }
+    Ok(cleaned)
+}
+
+fn decode_list(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+impl Routing {
+    async fn find_agent(&self, tenant: &Tenant, agent_id: &str) -> Result<agent::Model> {
+        check_name("agent_id", agent_id)?;
+        agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.to_owned()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("agent {agent_id} is not registered; call SetPresence first")))
+    }
+
+    async fn agent_view(&self, tenant: &Tenant, agent: agent::Model) -> Result<pb::AgentView> {
+        let cases = self.queues.agent_cases(tenant.as_str(), &agent.id).await?;
+        Ok(pb::AgentView {
+            presence: presence_of(&agent.presence) as i32,
+            capacity: u32::try_from(agent.capacity).unwrap_or(0),
+            skills: decode_list(&agent.skills),
+            languages: decode_list(&agent.languages),
+            agent_id: agent.id,
+            cases,
+        })
+    }
+
+    /// Registers or updates an agent; empty fields keep their current values.
+    pub async fn set_presence(&self, tenant: &Tenant, request: pb::SetPresenceRequest) -> Result<pb::AgentView> {
+        check_name("agent_id", &request.agent_id)?;
+        let presence = pb::Presence::try_from(request.presence)
+            .map_err(|_| InvalidArgument::new("presence", format!("unknown value {}", request.presence)))?;
+        if presence == pb::Presence::Unspecified {
+            return Err(InvalidArgument::new("presence", "is required (available, away or offline)").into());
+        }
+        if request.capacity > 1_000 {
+            return Err(InvalidArgument::new("capacity", "is above 1000").into());
+        }
+        let skills = names("skills", request.skills)?;
+        let languages = names("languages", request.languages)?;
+        let existing = agent::Entity::find_by_id((tenant.as_str().to_owned(), request.agent_id.clone())).one(&self.db).await?;
+        let keep = |new: Vec<String>, old: Option<&String>, default: &[&str]| -> Vec<String> {
+            if !new.is_empty() {
+                new
+            } else if let Some(old) = old {
+                decode_list(old)
+            } else {
+                default.iter().map(|s| s.to_string()).collect()
+            }
+        };
+        let skills = keep(skills, existing.as_ref().map(|a| &a.skills), &DEFAULT_SKILLS);
+        let languages = keep(languages, existing.as_ref().map(|a| &a.languages), &[]);
+        let capacity = match (request.capacity, &existing) {
+            (0, Some(agent)) => agent.capacity,
+            (0, None) => 1,
+            (capacity, _) => i32::try_from(capacity).unwrap_or(1),
+        };
+        let model = agent::ActiveModel {
+            tenant: Set(tenant.as_str().to_owned()),
+            id: Set(request.agent_id.clone()),
+            presence: Set(presence_name(presence).to_owned()),
+            capacity: Set(capacity),
+            skills: Set(serde_json::to_string(&skills).unwrap_or_default()),
+            languages: Set(serde_json::to_string(&languages).unwrap_or_default()),
+            updated_at_ms: Set(self.clock.now_ms()),
+        };
+        let saved = if existing.is_some() { model.update(&self.db).await? } else { model.insert(&self.db).await? };
+        self.queues
+            .set_agent(
+                tenant.as_str(),
+                &AgentState {
+                    agent_id: saved.id.clone(),
+                    presence: saved.presence.clone(),
+                    capacity: u32::try_from(saved.capacity).unwrap_or(1),
+                    skills,
+                    languages,
+                },
+            )
+            .await?;
+        self.agent_view(tenant, saved).await
+    }
+
+    /// Offers the agent its best eligible case under a lease, if any.
+    pub async fn next_case(&self, tenant: &Tenant, agent_id: &str) -> Result<Option<pb::Offer>> {
+        self.find_agent(tenant, agent_id).await?;
+        self.reclaim_expired(tenant).await?;
+        let now = self.clock.now_ms();
+        let NextCase::Offered { case_id, lease_until_ms } =
+            self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await?
+        else {
+            return Ok(None);
+        };
+        let case = self.find_case(tenant, &case_id).await?;
+        let mut active = case.into_active_model();
+        active.state = Set(states::OFFERED.to_owned());
+        active.agent = Set(Some(agent_id.to_owned()));
+        active.updated_at_ms = Set(now);
+        let case = active.update(&self.db).await?;
+        let detail = format!("priority {} from {}, lease until {}", case.priority, case.queue, lease_until_ms);
+        self.audit(&self.db, tenant, &case.id, "offered", Some(agent_id), detail).await?;
+        Ok(Some(pb::Offer { case: Some(self.view(case).await?), lease_expires_at: Some(timestamp_from_ms(lease_until_ms)) }))
+    }
+
+    /// Applies an agent's action to a case it was offered or holds, in Redis then in the record.
+    async fn settle(
+        &self,
+        tenant: &Tenant,
+        agent_id: &str,
+        case_id: &str,
+        action: Settle<'_>,
+    ) -> Result<case::Model> {
+        self.find_agent(tenant, agent_id).await?;
+        let case = self.find_case(tenant, case_id).await?;
+        let held = case.agent.as_deref() == Some(agent_id)
+            && match action {
+                Settle::Accept => case.state == states::OFFERED,
+                _ => case.state == states::OFFERED || case.state == states::ASSIGNED,
+            };
+        if !held || !self.queues.settle(tenant.as_str(), agent_id, case_id, action).await? {
+            let verb = if matches!(action, Settle::Accept) { "offered to" } else { "held by" };
+            return Err(Error::FailedPrecondition(format!("case {case_id} is not {verb} agent {agent_id}")));
+        }
+        let (state, agent, detail) = match action {
+            Settle::Accept => (states::ASSIGNED, Some(agent_id.to_owned()), "accepted".to_owned()),
+            Settle::Reject => (states::QUEUED, None, "rejected; back in its place".to_owned()),
+            Settle::Release => (states::RESOLVED, None, "resolved".to_owned()),
+            Settle::Transfer(queue) => (states::QUEUED, None, format!("transferred from {} to {queue}", case.queue)),
+        };
+        let action_name = match action {
+            Settle::Accept => "accepted",
+            Settle::Reject => "rejected",
+            Settle::Release => "resolved",
+            Settle::Transfer(_) => "transferred",
+        };
+        let mut active = case.into_active_model();
+        active.state = Set(state.to_owned());
+        active.agent = Set(agent);
+        if let Settle::Transfer(queue) = action {
+            active.queue = Set(queue.to_owned());
+        }
+        active.updated_at_ms = Set(self.clock.now_ms());
+        let case = active.update(&self.db).await?;
+        self.audit(&self.db, tenant, case_id, action_name, Some(agent_id), detail).await?;
+        Ok(case)
+    }
+
+    /// The agent takes the offered case.
+    pub async fn accept(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
+        let case = self.settle(tenant, agent_id, case_id, Settle::Accept).await?;
+        self.view(case).await
+    }
+
+    /// The agent declines the offered case; it keeps its place and is not offered to it again.
+    pub async fn reject(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
+        let case = self.settle(tenant, agent_id, case_id, Settle::Reject).await?;
+        self.view(case).await
+    }
+
+    /// The agent resolved the case; its capacity frees at once.
+    pub async fn resolve(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
+        let case = self.settle(tenant, agent_id, case_id, Settle::Release).await?;
+        let resolved = event(pb::CaseEventKind::Resolved, case_id, self.clock.now_ms());
+        self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..resolved }).await;
+        self.view(case).await
+    }
+
+    /// Moves the case to another queue, keeping its place in line.
+    pub async fn transfer(&self, tenant: &Tenant, agent_id: &str, case_id: &str, queue: &str) -> Result<pb::CaseView> {
+        let queue = queue.trim().to_ascii_lowercase();
+        check_name("queue", &queue)?;
+        let case = self.settle(tenant, agent_id, case_id, Settle::Transfer(&queue)).await?;
+        self.view(case).await
+    }
+
+    /// Records that the agent answered the customer (stops the first-response clock).
+    pub async fn respond(&self, tenant: &Tenant, agent_id: &str, case_id: &str, text: &str) -> Result<pb::CaseView> {
+        let case = self.held_case(tenant, agent_id, case_id).await?;
+        if text.chars().count() > 10_000 {
+            return Err(InvalidArgument::new("text", "is longer than 10000 characters").into());
+        }
+        self.audit(&self.db, tenant, case_id, "responded", Some(agent_id), format!("{} characters", text.chars().count()))
+            .await?;
+        let responded = event(pb::CaseEventKind::Responded, case_id, self.clock.now_ms());
+        self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await;
+        self.view(case).await
+    }
+
+    /// The agent asks a supervisor for help with a case it holds.
+    pub async fn escalate(&self, tenant: &Tenant, agent_id: &str, case_id: &str, note: &str) -> Result<pb::CaseView> {
+        let case = self.held_case(tenant, agent_id, case_id).await?;
+        if note.chars().count() > 2_000 {
+            return Err(InvalidArgument::new("note", "is longer than 2000 characters").into());
+        }
+        let mut request = event(pb::CaseEventKind::AgentRequest, case_id, self.clock.now_ms());
+        request.agent_id = agent_id.to_owned();
+        request.note = note.to_owned();
+        request.priority = u32::try_from(case.priority).unwrap_or(0);
+        request.queue = case.queue.clone();
+        request.customer = case.customer.clone();
+        self.notifier.send(tenant, request).await.map_err(Error::Escalation)?;
+        let mut active = case.into_active_model();
+        active.escalated = Set(true);
+        let case = active.update(&self.db).await?;
+        self.audit(&self.db, tenant, case_id, "escalated", Some(agent_id), format!("agent request: {note}")).await?;
+        self.view(case).await
+    }
+
+    async fn held_case(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<case::Model> {
+        self.find_agent(tenant, agent_id).await?;
+        let case = self.find_case(tenant, case_id).await?;
+        if case.agent.as_deref() != Some(agent_id) || case.state != states::ASSIGNED {
+            return Err(Error::FailedPrecondition(format!("case {case_id} is not assigned to agent {agent_id}")));
+        }
+        Ok(case)
+    }
+
+    /// Returns expired offers to their queues (original place) and marks those agents away.
+    pub async fn reclaim_expired(&self, tenant: &Tenant) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let expired = self.queues.expire_leases(tenant.as_str(), now, 100).await?;
+        for (case_id, agent_id) in &expired {
+            if let Some(case) = case::Entity::find_by_id(case_id.clone()).one(&self.db).await? {
+                let mut active = case.into_active_model();
+                active.state = Set(states::QUEUED.to_owned());
+                active.agent = Set(None);
+                active.updated_at_ms = Set(now);
+                active.update(&self.db).await?;
+            }
+            if let Some(agent) = agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.clone())).one(&self.db).await? {
+                let mut active = agent.into_active_model();
+                active.presence = Set("away".to_owned());
+                active.updated_at_ms = Set(now);
+                active.update(&self.db).await?;
+            }
+            let detail = format!("{agent_id} did not accept in time; back in its place, agent set away");
+            self.audit(&self.db, tenant, case_id, "lease_expired", Some(agent_id), detail).await?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Reclaims expired leases of every tenant, every `interval`, until the task is dropped.
+    pub async fn sweep_forever(self, interval: std::time::Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let tenants = match self.queues.tenants().await {
+                Ok(tenants) => tenants,
+                Err(error) => {
+                    tracing::warn!(%error, "lease sweep: cannot list tenants");
+                    continue;
+                }
+            };
+            for tenant in tenants.iter().filter_map(|t| Tenant::parse(t).ok()) {
+                if let Err(error) = self.reclaim_expired(&tenant).await {
+                    tracing::warn!(%error, %tenant, "lease sweep failed");
+                }
+            }
+        }
+    }
+}

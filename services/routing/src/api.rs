@@ -1,0 +1,95 @@
+//! gRPC handlers: `RoutingService` and `AgentService`. Each reads the tenant, delegates to
+//! [`Routing`], and maps errors once (`From<Error> for Status`).
+
+use earshot_core::Tenant;
+use earshot_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::state::Routing;
+
+fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
+    Ok(Tenant::from_metadata(request.metadata())?)
+}
+
+#[tonic::async_trait]
+impl pb::routing_service_server::RoutingService for Routing {
+    async fn route(&self, request: Request<pb::RouteRequest>) -> Result<Response<pb::RouteResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let results = self.route(&tenant, request.into_inner().items).await?;
+        Ok(Response::new(pb::RouteResponse { results }))
+    }
+
+    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let case = self.find_case(&tenant, &request.into_inner().case_id).await?;
+        Ok(Response::new(self.view(case).await?))
+    }
+
+    async fn list_queue(&self, request: Request<pb::ListQueueRequest>) -> Result<Response<pb::ListQueueResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::ListQueueRequest { queue, limit } = request.into_inner();
+        let cases = self.list_queue(&tenant, &queue, limit).await?;
+        Ok(Response::new(pb::ListQueueResponse { cases }))
+    }
+
+    async fn queue_stats(
+        &self,
+        request: Request<pb::QueueStatsRequest>,
+    ) -> Result<Response<pb::QueueStatsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(pb::QueueStatsResponse { queues: self.queue_stats(&tenant).await? }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_service_server::AgentService for Routing {
+    async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Result<Response<pb::AgentView>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.set_presence(&tenant, request.into_inner()).await?))
+    }
+
+    async fn next_case(&self, request: Request<pb::NextCaseRequest>) -> Result<Response<pb::NextCaseResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let offer = self.next_case(&tenant, &request.into_inner().agent_id).await?;
+        Ok(Response::new(pb::NextCaseResponse { offer }))
+    }
+
+    async fn accept_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
+        Ok(Response::new(self.accept(&tenant, &agent_id, &case_id).await?))
+    }
+
+    async fn reject_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
+        Ok(Response::new(self.reject(&tenant, &agent_id, &case_id).await?))
+    }
+
+    async fn record_response(
+        &self,
+        request: Request<pb::RecordResponseRequest>,
+    ) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::RecordResponseRequest { agent_id, case_id, text } = request.into_inner();
+        Ok(Response::new(self.respond(&tenant, &agent_id, &case_id, &text).await?))
+    }
+
+    async fn resolve_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
+        Ok(Response::new(self.resolve(&tenant, &agent_id, &case_id).await?))
+    }
+
+    async fn transfer_case(&self, request: Request<pb::TransferCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::TransferCaseRequest { agent_id, case_id, queue } = request.into_inner();
+        Ok(Response::new(self.transfer(&tenant, &agent_id, &case_id, &queue).await?))
+    }
+
+    async fn escalate_case(&self, request: Request<pb::EscalateCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::EscalateCaseRequest { agent_id, case_id, note } = request.into_inner();
+        Ok(Response::new(self.escalate(&tenant, &agent_id, &case_id, &note).await?))
+    }
+}

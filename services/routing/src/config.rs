@@ -1,0 +1,66 @@
+//! Configuration of earshot-routing: flags, each with an environment variable and a default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use earshot_core::Weights;
+
+/// earshot-routing: cases, queues, agents and leases.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "earshot-routing", version)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50053")]
+    pub listen: String,
+    /// Redis holding the live queues.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Database for cases, agents and the audit trail.
+    #[arg(long, env = "DATABASE_URL", default_value_t = earshot_store::default_url("routing"))]
+    pub database_url: String,
+    /// Address of earshot-escalation.
+    #[arg(long, env = "EARSHOT_ESCALATION_ADDR", default_value = "127.0.0.1:50054")]
+    pub escalation_addr: String,
+    /// How long an agent has to accept an offer, in milliseconds.
+    #[arg(long, env = "EARSHOT_LEASE_MS", default_value_t = 120_000)]
+    pub lease_ms: i64,
+    /// Head start one priority point buys in a queue, in milliseconds.
+    #[arg(long, env = "EARSHOT_PRIORITY_CREDIT_MS", default_value_t = 60_000)]
+    pub priority_credit_ms: i64,
+    /// How often expired leases are reclaimed, in milliseconds.
+    #[arg(long, env = "EARSHOT_SWEEP_MS", default_value_t = 1_000)]
+    pub sweep_ms: u64,
+    /// Risk weights (for the repeat-contact factor); the built-in weights when unset.
+    #[arg(long, env = "EARSHOT_WEIGHTS")]
+    pub weights: Option<PathBuf>,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "EARSHOT_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for a test: any free loopback port, the given Redis, database and escalation.
+    pub fn for_test(redis_url: &str, database_url: &str, escalation_addr: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            redis_url: redis_url.into(),
+            database_url: database_url.into(),
+            escalation_addr: escalation_addr.into(),
+            lease_ms: 120_000,
+            priority_credit_ms: 60_000,
+            sweep_ms: 200,
+            weights: None,
+            log_json: false,
+        }
+    }
+
+    /// The sweep period.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_ms.max(10))
+    }
+
+    /// The configured weights.
+    pub fn weights(&self) -> Result<Weights, earshot_core::scoring::WeightsError> {
+        Weights::load(self.weights.as_deref())
+    }
+}

@@ -1,0 +1,197 @@
+//! `Route`: joins each classified post to its customer's open case or opens one, queues the case
+//! at its effective key, and tells escalation. Idempotent by post id.
+
+use earshot_core::clock::ms_from_timestamp;
+use earshot_core::ids::{check_id, new_id};
+use earshot_core::{InvalidArgument, Tenant};
+use earshot_proto::v1 as pb;
+use earshot_store::routing::{case, case_post};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+
+use crate::error::{Error, Result};
+use crate::notify::event;
+use crate::state::{Routing, states};
+use crate::views::{decode_reasons, encode_reasons};
+
+/// The most posts one Route call may carry.
+pub const MAX_ROUTE_BATCH: usize = 1_000;
+
+/// The queue for a topic.
+fn queue_for(topic: &str) -> String {
+    if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
+}
+
+struct Checked {
+    post_id: String,
+    post: pb::Post,
+    author: pb::Author,
+    classification: pb::Classification,
+}
+
+fn check(index: usize, item: pb::RouteItem) -> std::result::Result<Checked, InvalidArgument> {
+    let field = |name: &str| format!("items[{index}].{name}");
+    check_id(&field("post_id"), 'p', &item.post_id)?;
+    let post = item.post.ok_or_else(|| InvalidArgument::new(field("post"), "is required"))?;
+    let author = post.author.clone().ok_or_else(|| InvalidArgument::new(field("post.author"), "is required"))?;
+    if author.external_id.is_empty() {
+        return Err(InvalidArgument::new(field("post.author.external_id"), "is required"));
+    }
+    let classification =
+        item.classification.ok_or_else(|| InvalidArgument::new(field("classification"), "is required"))?;
+    if classification.priority > 100 {
+        return Err(InvalidArgument::new(field("classification.priority"), "is above 100"));
+    }
+    earshot_core::ids::check_name(&field("classification.topic"), &queue_for(&classification.topic))?;
+    Ok(Checked { post_id: item.post_id, post, author, classification })
+}
+
+impl Routing {
+    /// Routes a batch of classified posts, in order.
+    pub async fn route(&self, tenant: &Tenant, items: Vec<pb::RouteItem>) -> Result<Vec<pb::RouteResult>> {
+        if items.len() > MAX_ROUTE_BATCH {
+            return Err(InvalidArgument::new("items", format!("{} items; the limit is {MAX_ROUTE_BATCH}", items.len())).into());
+        }
+        let checked = items.into_iter().enumerate().map(|(i, item)| check(i, item)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let _guard = self.route_lock.lock().await;
+        let mut results = Vec::with_capacity(checked.len());
+        for item in checked {
+            results.push(self.route_one(tenant, item).await?);
+        }
+        Ok(results)
+    }
+
+    async fn route_one(&self, tenant: &Tenant, item: Checked) -> Result<pb::RouteResult> {
+        let previous = case_post::Entity::find_by_id(item.post_id.clone()).one(&self.db).await?;
+        let (case, routed, follow_up) = match previous {
+            Some(routed) if routed.tenant == tenant.as_str() => {
+                let case = case::Entity::find_by_id(routed.case_id.clone())
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(format!("case {} of post {} is missing", routed.case_id, routed.post_id)))?;
+                let follow_up = routed.follow_up;
+                (case, routed, follow_up)
+            }
+            Some(_) => return Err(InvalidArgument::new("post_id", "belongs to another tenant").into()),
+            None => self.record(tenant, &item).await?,
+        };
+        // Queue (again, on a retry: the same score is a no-op) unless an agent holds the case.
+        if case.state != states::RESOLVED {
+            let live = self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
+            if live != states::QUEUED && case.state == states::QUEUED {
+                tracing::warn!(case_id = %case.id, %live, "redis and database disagree on a case");
+            }
+        }
+        let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
+        let mut case_event = event(kind, &case.id, routed.created_at_ms);
+        case_event.post_id = item.post_id.clone();
+        case_event.priority = u32::try_from(case.priority).unwrap_or(0);
+        case_event.queue = case.queue.clone();
+        case_event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
+        case_event.classification = Some(item.classification.clone());
+        case_event.customer = case.customer.clone();
+        let raised = self.notifier.send(tenant, case_event).await.map_err(Error::Escalation)?;
+        if !raised.is_empty() && !case.escalated {
+            let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
+            let mut active = case.clone().into_active_model();
+            active.escalated = Set(true);
+            active.update(&self.db).await?;
+            self.audit(&self.db, tenant, &case.id, "escalated", None, reasons.join(", ")).await?;
+        }
+        Ok(pb::RouteResult {
+            post_id: item.post_id,
+            case_id: case.id,
+            queue: routed.queue,
+            priority: u32::try_from(routed.case_priority).unwrap_or(0),
+            follow_up,
+        })
+    }
+
+    /// Writes the post into its case (new or open) in one transaction.
+    async fn record(&self, tenant: &Tenant, item: &Checked) -> Result<(case::Model, case_post::Model, bool)> {
+        let now = self.clock.now_ms();
+        let c = &item.classification;
+        let created_at_ms = item.post.created_at.as_ref().map_or(now, ms_from_timestamp);
+        let mut same_customer = Condition::any().add(case::Column::Customer.eq(item.author.external_id.clone()));
+        if !item.post.thread_id.is_empty() {
+            same_customer = same_customer.add(case::Column::ThreadId.eq(item.post.thread_id.clone()));
+        }
+        let txn = self.db.begin().await?;
+        let open = case::Entity::find()
+            .filter(case::Column::Tenant.eq(tenant.as_str()))
+            .filter(case::Column::State.ne(states::RESOLVED))
+            .filter(same_customer)
+            .one(&txn)
+            .await?;
+        let post_priority = i32::try_from(c.priority).unwrap_or(100);
+        let post_reasons: Vec<pb::Reason> = c.reasons.clone();
+        let (case, follow_up) = match open {
+            Some(open) => {
+                let contacts = open.contact_count + 1;
+                let base = open.post_priority.max(post_priority);
+                let mut reasons = if post_priority >= open.post_priority { post_reasons } else { decode_reasons(&open.reasons)? };
+                reasons.retain(|r| r.factor != "repeat_contact");
+                let repeat = self.weights.repeat_contact(u32::try_from(contacts).unwrap_or(u32::MAX));
+                let boost = repeat.as_ref().map_or(0, |r| (r.contribution * 100.0).round() as i32);
+                reasons.extend(repeat.as_ref().map(pb::Reason::from));
+                let queue = if open.queue == "general" { queue_for(&c.topic) } else { open.queue.clone() };
+                let mut active = open.into_active_model();
+                active.contact_count = Set(contacts);
+                active.post_priority = Set(base);
+                active.priority = Set((base + boost).min(100));
+                active.reasons = Set(encode_reasons(&reasons));
+                active.language = Set(c.language.clone());
+                active.queue = Set(queue);
+                active.updated_at_ms = Set(now);
+                (active.update(&txn).await?, true)
+            }
+            None => {
+                let case = case::ActiveModel {
+                    id: Set(new_id('c')),
+                    tenant: Set(tenant.as_str().to_owned()),
+                    customer: Set(item.author.external_id.clone()),
+                    thread_id: Set((!item.post.thread_id.is_empty()).then(|| item.post.thread_id.clone())),
+                    queue: Set(queue_for(&c.topic)),
+                    topic: Set(queue_for(&c.topic)),
+                    language: Set(c.language.clone()),
+                    priority: Set(post_priority),
+                    post_priority: Set(post_priority),
+                    state: Set(states::QUEUED.to_owned()),
+                    agent: Set(None),
+                    contact_count: Set(1),
+                    escalated: Set(false),
+                    reasons: Set(encode_reasons(&post_reasons)),
+                    opened_at_ms: Set(created_at_ms.min(now)),
+                    enqueued_at_ms: Set(now),
+                    updated_at_ms: Set(now),
+                };
+                (case.insert(&txn).await?, false)
+            }
+        };
+        let routed = case_post::ActiveModel {
+            post_id: Set(item.post_id.clone()),
+            tenant: Set(tenant.as_str().to_owned()),
+            case_id: Set(case.id.clone()),
+            channel: Set(item.post.channel.clone()),
+            author_handle: Set(item.author.handle.clone()),
+            text: Set(item.post.text.clone()),
+            created_at_ms: Set(created_at_ms),
+            language: Set(c.language.clone()),
+            sentiment: Set(c.sentiment),
+            priority: Set(post_priority),
+            queue: Set(case.queue.clone()),
+            case_priority: Set(case.priority),
+            follow_up: Set(follow_up),
+        }
+        .insert(&txn)
+        .await?;
+        let detail = if follow_up {
+            format!("contact {} from {}; priority {}", case.contact_count, case.customer, case.priority)
+        } else {
+            format!("new case in {} at priority {}", case.queue, case.priority)
+        };
+        self.audit(&txn, tenant, &case.id, if follow_up { "follow_up" } else { "routed" }, None, detail).await?;
+        txn.commit().await?;
+        Ok((case, routed, follow_up))
+    }
+}

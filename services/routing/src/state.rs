@@ -1,0 +1,84 @@
+//! What every routing handler shares.
+
+use std::sync::Arc;
+
+use earshot_core::{SharedClock, Tenant, Weights};
+use earshot_queue::{CaseEntry, Queues, effective_score};
+use earshot_store::routing::{audit, case};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
+use tokio::sync::Mutex;
+
+use crate::error::Result;
+use crate::notify::Notifier;
+
+/// Shared state of the routing service.
+#[derive(Clone)]
+pub struct Routing {
+    /// The durable record.
+    pub db: DatabaseConnection,
+    /// The live queues.
+    pub queues: Queues,
+    /// Case events to escalation.
+    pub notifier: Notifier,
+    /// Time.
+    pub clock: SharedClock,
+    /// Risk weights (repeat contacts).
+    pub weights: Arc<Weights>,
+    /// Offer lease.
+    pub lease_ms: i64,
+    /// Head start per priority point.
+    pub credit_ms: i64,
+    /// Serialises case matching so two posts of one customer never open two cases.
+    pub route_lock: Arc<Mutex<()>>,
+}
+
+/// Case states.
+pub mod states {
+    /// Waiting in a queue.
+    pub const QUEUED: &str = "queued";
+    /// Offered to an agent under a lease.
+    pub const OFFERED: &str = "offered";
+    /// Accepted by an agent.
+    pub const ASSIGNED: &str = "assigned";
+    /// Done.
+    pub const RESOLVED: &str = "resolved";
+}
+
+impl Routing {
+    /// Records an audit event.
+    pub async fn audit(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &Tenant,
+        case_id: &str,
+        action: &str,
+        agent: Option<&str>,
+        detail: String,
+    ) -> Result<()> {
+        audit::Entity::insert(audit::ActiveModel {
+            tenant: Set(tenant.as_str().to_owned()),
+            case_id: Set(case_id.to_owned()),
+            at_ms: Set(self.clock.now_ms()),
+            action: Set(action.to_owned()),
+            agent: Set(agent.map(str::to_owned)),
+            detail: Set(detail),
+            ..Default::default()
+        })
+        .exec(db)
+        .await?;
+        Ok(())
+    }
+
+    /// The queue entry of a case row.
+    pub fn entry(&self, case: &case::Model) -> CaseEntry {
+        let priority = u32::try_from(case.priority).unwrap_or(0);
+        CaseEntry {
+            case_id: case.id.clone(),
+            queue: case.queue.clone(),
+            priority,
+            enqueued_at_ms: case.enqueued_at_ms,
+            score: effective_score(case.enqueued_at_ms, priority, self.credit_ms),
+            language: case.language.clone(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Cases as agents and supervisors see them.
+
+use std::collections::HashMap;
+
+use earshot_core::Tenant;
+use earshot_core::clock::timestamp_from_ms;
+use earshot_core::ids::check_id;
+use earshot_proto::v1 as pb;
+use earshot_store::routing::{case, case_post};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::error::{Error, Result};
+use crate::state::Routing;
+
+/// Reasons as stored in a case row (proto3 JSON).
+pub fn encode_reasons(reasons: &[pb::Reason]) -> String {
+    serde_json::to_string(reasons).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reasons from a case row.
+pub fn decode_reasons(json: &str) -> Result<Vec<pb::Reason>> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("case reasons: {e}")))
+}
+
+fn post_view(post: case_post::Model) -> pb::CasePost {
+    pb::CasePost {
+        post_id: post.post_id,
+        channel: post.channel,
+        author_handle: post.author_handle,
+        text: post.text,
+        created_at: Some(timestamp_from_ms(post.created_at_ms)),
+        language: post.language,
+        sentiment: post.sentiment,
+        priority: u32::try_from(post.priority).unwrap_or(0),
+    }
+}
+
+fn case_view(case: case::Model, posts: Vec<case_post::Model>) -> Result<pb::CaseView> {
+    Ok(pb::CaseView {
+        reasons: decode_reasons(&case.reasons)?,
+        case_id: case.id,
+        queue: case.queue,
+        priority: u32::try_from(case.priority).unwrap_or(0),
+        state: case.state,
+        assigned_agent: case.agent.unwrap_or_default(),
+        contact_count: u32::try_from(case.contact_count).unwrap_or(0),
+        posts: posts.into_iter().map(post_view).collect(),
+        customer: case.customer,
+        language: case.language,
+        topic: case.topic,
+        opened_at: Some(timestamp_from_ms(case.opened_at_ms)),
+        enqueued_at: Some(timestamp_from_ms(case.enqueued_at_ms)),
+        escalated: case.escalated,
+    })
+}
+
+impl Routing {
+    /// A case of the tenant; NOT_FOUND for unknown ids and other tenants' cases alike.
+    pub async fn find_case(&self, tenant: &Tenant, case_id: &str) -> Result<case::Model> {
+        check_id("case_id", 'c', case_id)?;
+        case::Entity::find_by_id(case_id.to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|case| case.tenant == tenant.as_str())
+            .ok_or_else(|| Error::NotFound(format!("case {case_id} not found")))
+    }
+
+    /// Views of `cases`, in the given order, with their posts oldest first.
+    pub async fn views(&self, cases: Vec<case::Model>) -> Result<Vec<pb::CaseView>> {
+        let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+        let mut posts: HashMap<String, Vec<case_post::Model>> = HashMap::new();
+        for post in case_post::Entity::find()
+            .filter(case_post::Column::CaseId.is_in(ids))
+            .order_by_asc(case_post::Column::CreatedAtMs)
+            .all(&self.db)
+            .await?
+        {
+            posts.entry(post.case_id.clone()).or_default().push(post);
+        }
+        cases
+            .into_iter()
+            .map(|case| {
+                let own = posts.remove(&case.id).unwrap_or_default();
+                case_view(case, own)
+            })
+            .collect()
+    }
+
+    /// One case's view.
+    pub async fn view(&self, case: case::Model) -> Result<pb::CaseView> {
+        self.views(vec![case]).await?.pop().ok_or_else(|| Error::Corrupt("empty case view".to_owned()))
+    }
+
+    /// The first `limit` waiting cases of `queue`, in the order agents get them.
+    pub async fn list_queue(&self, tenant: &Tenant, queue: &str, limit: u32) -> Result<Vec<pb::CaseView>> {
+        earshot_core::ids::check_name("queue", queue)?;
+        let limit = if limit == 0 { 50 } else { limit.min(500) };
+        let head = self.queues.queue_head(tenant.as_str(), queue, limit).await?;
+        let ids: Vec<String> = head.iter().map(|(id, _)| id.clone()).collect();
+        let mut by_id: HashMap<String, case::Model> = case::Entity::find()
+            .filter(case::Column::Tenant.eq(tenant.as_str()))
+            .filter(case::Column::Id.is_in(ids.clone()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let ordered = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+        self.views(ordered).await
+    }
+
+    /// Depth and head of every queue of the tenant.
+    pub async fn queue_stats(&self, tenant: &Tenant) -> Result<Vec<pb::QueueStat>> {
+        let open = case::Entity::find()
+            .filter(case::Column::Tenant.eq(tenant.as_str()))
+            .filter(case::Column::State.ne(crate::state::states::RESOLVED))
+            .all(&self.db)
+            .await?;
+        let mut stats = Vec::new();
+        for queue in self.queues.queue_names(tenant.as_str()).await? {
+            let in_queue = open.iter().filter(|c| c.queue == queue);
+            let waiting: Vec<&case::Model> =
+                in_queue.clone().filter(|c| c.state == crate::state::states::QUEUED).collect();
+            stats.push(pb::QueueStat {
+                waiting: self.queues.depth(tenant.as_str(), &queue).await?,
+                offered: in_queue.clone().filter(|c| c.state == crate::state::states::OFFERED).count() as u64,
+                assigned: in_queue.filter(|c| c.state == crate::state::states::ASSIGNED).count() as u64,
+                top_priority: waiting.iter().map(|c| u32::try_from(c.priority).unwrap_or(0)).max().unwrap_or(0),
+                oldest_enqueued_at: waiting.iter().map(|c| c.enqueued_at_ms).min().map(timestamp_from_ms),
+                queue,
+            });
+        }
+        Ok(stats)
+    }
+}
