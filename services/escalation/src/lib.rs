@@ -1,1 +1,64 @@
-//! placeholder
+//! The escalation service: first-response SLA clocks per case, immediate escalations (legal or
+//! safety threats, very high risk, high-reach negativity, a customer's third contact, an agent's
+//! request), and the live stream supervisors watch.
+//!
+//! Timers and escalations are rows in the database, so they survive restarts; the watch stream is
+//! a Redis Stream per tenant, so a supervisor's dashboard resumes from its last cursor.
+
+mod api;
+pub mod case_events;
+pub mod config;
+pub mod error;
+pub mod sla;
+pub mod state;
+mod ticker;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use earshot_core::{SharedClock, SystemClock};
+use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::Error;
+pub use state::Escalations;
+
+/// Events kept per tenant stream (approximately).
+const STREAM_MAX_LEN: usize = 100_000;
+
+/// Opens the database (migrating it) and Redis, starts the SLA ticker, and serves
+/// `EscalationService` on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`run`] with an injected clock (tests control time through it).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    clock: SharedClock,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let db = earshot_store::connect(&config.database_url).await.context("opening the escalation database")?;
+    earshot_store::escalation::Migrator::up(&db, None).await.context("migrating the escalation database")?;
+    let queues = earshot_queue::Queues::connect(&config.redis_url)
+        .await
+        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+    let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
+    let escalations = Escalations { db, events, clock, policy: config.policy() };
+    let ticker = tokio::spawn(escalations.clone().tick_forever(config.tick()));
+    let routes = tonic::service::Routes::new(health_service).add_service(EscalationServiceServer::new(escalations));
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health.set_serving::<EscalationServiceServer<Escalations>>().await;
+    tracing::info!(addr = %listener.local_addr()?, "escalation serving");
+    let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
+    ticker.abort();
+    Ok(served?)
+}

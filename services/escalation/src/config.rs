@@ -1,0 +1,70 @@
+//! Configuration of earshot-escalation: flags, each with an environment variable and a default.
+
+use std::time::Duration;
+
+use crate::sla::Policy;
+
+/// earshot-escalation: SLA timers and escalations.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "earshot-escalation", version)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50054")]
+    pub listen: String,
+    /// Redis holding the escalation event streams.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Database for escalations and SLA timers.
+    #[arg(long, env = "DATABASE_URL", default_value_t = earshot_store::default_url("escalation"))]
+    pub database_url: String,
+    /// First-response target for priority ≥ 80, in minutes.
+    #[arg(long, env = "EARSHOT_SLA_HIGH_MIN", default_value_t = 15)]
+    pub sla_high_min: i64,
+    /// First-response target for priority 50–79, in minutes.
+    #[arg(long, env = "EARSHOT_SLA_MEDIUM_MIN", default_value_t = 60)]
+    pub sla_medium_min: i64,
+    /// First-response target for priority < 50, in minutes.
+    #[arg(long, env = "EARSHOT_SLA_LOW_MIN", default_value_t = 240)]
+    pub sla_low_min: i64,
+    /// The contact of one customer, with the case still open, that escalates.
+    #[arg(long, env = "EARSHOT_REPEAT_CONTACT_ESCALATES", default_value_t = 3)]
+    pub repeat_contact_escalates: u32,
+    /// How often due SLA timers are checked, in milliseconds.
+    #[arg(long, env = "EARSHOT_TICK_MS", default_value_t = 1_000)]
+    pub tick_ms: u64,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "EARSHOT_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for a test: any free loopback port, the given Redis and database.
+    pub fn for_test(redis_url: &str, database_url: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            redis_url: redis_url.into(),
+            database_url: database_url.into(),
+            sla_high_min: 15,
+            sla_medium_min: 60,
+            sla_low_min: 240,
+            repeat_contact_escalates: 3,
+            tick_ms: 100,
+            log_json: false,
+        }
+    }
+
+    /// The SLA policy these flags describe.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            high_ms: self.sla_high_min * 60_000,
+            medium_ms: self.sla_medium_min * 60_000,
+            low_ms: self.sla_low_min * 60_000,
+            repeat_contact_escalates: self.repeat_contact_escalates,
+        }
+    }
+
+    /// The timer check period.
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms.max(10))
+    }
+}

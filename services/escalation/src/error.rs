@@ -1,0 +1,44 @@
+//! Escalation's errors and the one place they become gRPC statuses.
+
+use earshot_core::InvalidArgument;
+
+/// What can go wrong in the escalation service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The client sent something malformed.
+    #[error(transparent)]
+    Invalid(#[from] InvalidArgument),
+    /// An escalation the tenant does not have.
+    #[error("{0}")]
+    NotFound(String),
+    /// The escalation is not in a state that allows this.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// Redis failed.
+    #[error(transparent)]
+    Stream(#[from] earshot_queue::Error),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Invalid(invalid) => invalid.into(),
+            Error::NotFound(message) => tonic::Status::not_found(message),
+            Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            Error::Stream(source) => {
+                tracing::error!(error = %source, "redis failed");
+                tonic::Status::unavailable("event stream unavailable; retry")
+            }
+            Error::Db(source) => {
+                tracing::error!(error = %source, "escalation database failed");
+                tonic::Status::internal("internal error")
+            }
+        }
+    }
+}
