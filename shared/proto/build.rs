@@ -30,8 +30,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.prost_types_path("::pbjson_types");
     tonic_prost_build::configure().compile_fds_with_config(descriptors, config)?;
 
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptor_bytes)?
-        .build(&[".earshot"])?;
+    pbjson_build::Builder::new().register_descriptors(&descriptor_bytes)?.build(&[".earshot"])?;
     Ok(())
 }

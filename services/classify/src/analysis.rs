@@ -54,7 +54,9 @@ impl Analysis {
                     evidence.cue_weight = weight;
                 }
             }
-            None => self.intents.push(IntentEvidence { intent, score: weight, cue: cue.to_owned(), cue_weight: weight }),
+            None => {
+                self.intents.push(IntentEvidence { intent, score: weight, cue: cue.to_owned(), cue_weight: weight })
+            }
         }
     }
 }

@@ -29,12 +29,12 @@ impl ClassifyApi {
 
     async fn classify_all(&self, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
         let classifier = Arc::clone(&self.classifier);
-        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify(p)).collect())
-            .await
-            .map_err(|error| {
+        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify(p)).collect()).await.map_err(
+            |error| {
                 tracing::error!(%error, "classification task failed");
                 Status::internal("classification failed")
-            })
+            },
+        )
     }
 }
 

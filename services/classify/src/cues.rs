@@ -86,7 +86,8 @@ impl Lexicon {
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
-            let error = |reason: String| CueError::Line { source_name: source_name.to_owned(), line: index + 1, reason };
+            let error =
+                |reason: String| CueError::Line { source_name: source_name.to_owned(), line: index + 1, reason };
             let fields: Vec<&str> = line.split('\t').collect();
             let [kind, label, phrase, weight] = fields.as_slice() else {
                 return Err(error(format!("expected 4 tab-separated fields, found {}", fields.len())));
@@ -96,7 +97,9 @@ impl Lexicon {
                 "sentiment" => Cue::Sentiment(weight),
                 "negation" => Cue::Negation,
                 "booster" => Cue::Booster(weight),
-                "intent" => Cue::Intent(Intent::parse(label).ok_or_else(|| error(format!("unknown intent '{label}'")))?, weight),
+                "intent" => {
+                    Cue::Intent(Intent::parse(label).ok_or_else(|| error(format!("unknown intent '{label}'")))?, weight)
+                }
                 "topic" => Cue::Topic(
                     TOPICS.iter().position(|t| t == label).ok_or_else(|| error(format!("unknown topic '{label}'")))?,
                     weight,

@@ -7,8 +7,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = earshot_classify::Config::parse();
     earshot_telemetry::init_logging(config.log_json, "info");
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     earshot_classify::run(config, listener, earshot_telemetry::shutdown_signal()).await
 }

@@ -35,7 +35,10 @@ fn is_word_char(c: char) -> bool {
 
 /// A pictograph or symbol that carries meaning on its own (emoji, ❤).
 fn is_symbol(c: char) -> bool {
-    !c.is_alphanumeric() && !c.is_whitespace() && !c.is_ascii() && !matches!(c, '\u{FE0F}' | '\u{200D}')
+    !c.is_alphanumeric()
+        && !c.is_whitespace()
+        && !c.is_ascii()
+        && !matches!(c, '\u{FE0F}' | '\u{200D}')
         && !matches!(c, '’' | '‘' | '“' | '”' | '«' | '»' | '…' | '–' | '—' | '¿' | '¡')
 }
 
@@ -47,15 +50,16 @@ pub fn tokenize(text: &str) -> Vec<Token> {
     let mut upper = 0usize;
     let mut sentence = 0usize;
     let mut chars = text.chars().peekable();
-    let flush = |word: &mut String, letters: &mut usize, upper: &mut usize, tokens: &mut Vec<Token>, sentence: usize| {
-        let trimmed = word.trim_matches('\'');
-        if !trimmed.is_empty() {
-            tokens.push(Token { norm: trimmed.to_owned(), shouted: *letters >= 2 && *upper == *letters, sentence });
-        }
-        word.clear();
-        *letters = 0;
-        *upper = 0;
-    };
+    let flush =
+        |word: &mut String, letters: &mut usize, upper: &mut usize, tokens: &mut Vec<Token>, sentence: usize| {
+            let trimmed = word.trim_matches('\'');
+            if !trimmed.is_empty() {
+                tokens.push(Token { norm: trimmed.to_owned(), shouted: *letters >= 2 && *upper == *letters, sentence });
+            }
+            word.clear();
+            *letters = 0;
+            *upper = 0;
+        };
     while let Some(c) = chars.next() {
         if is_word_char(c) || (c == '-' && !word.is_empty() && chars.peek().is_some_and(|n| n.is_alphanumeric())) {
             if c.is_alphabetic() {
@@ -94,7 +98,10 @@ mod tests {
 
     #[test]
     fn folds_case_accents_apostrophes_and_keeps_emoji() {
-        assert_eq!(words("Mi pedido NO llegó… can’t pre-order 😡!"), ["mi", "pedido", "no", "llego", "can't", "pre-order", "😡"]);
+        assert_eq!(
+            words("Mi pedido NO llegó… can’t pre-order 😡!"),
+            ["mi", "pedido", "no", "llego", "can't", "pre-order", "😡"]
+        );
         let shouted: Vec<bool> = tokenize("NEVER again I").into_iter().map(|t| t.shouted).collect();
         assert_eq!(shouted, [true, false, false]);
     }

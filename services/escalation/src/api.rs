@@ -20,11 +20,18 @@ fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
 
 /// A stream cursor looks like `1700000000000-0`.
 fn check_cursor(cursor: &str) -> Result<(), InvalidArgument> {
-    let valid = cursor
-        .split_once('-')
-        .is_some_and(|(ms, seq)| !ms.is_empty() && !seq.is_empty() && ms.len() <= 20 && seq.len() <= 20
-            && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit()));
-    if valid { Ok(()) } else { Err(InvalidArgument::new("cursor", format!("'{cursor}' is not a cursor from this stream"))) }
+    let valid = cursor.split_once('-').is_some_and(|(ms, seq)| {
+        !ms.is_empty()
+            && !seq.is_empty()
+            && ms.len() <= 20
+            && seq.len() <= 20
+            && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidArgument::new("cursor", format!("'{cursor}' is not a cursor from this stream")))
+    }
 }
 
 #[tonic::async_trait]
@@ -70,7 +77,9 @@ impl pb::escalation_service_server::EscalationService for Escalations {
                     Ok(batch) => batch,
                     Err(error) => {
                         tracing::warn!(%error, "escalation watch ended");
-                        let _ = sender.send(Err(Status::unavailable("event stream unavailable; resume from your last cursor"))).await;
+                        let _ = sender
+                            .send(Err(Status::unavailable("event stream unavailable; resume from your last cursor")))
+                            .await;
                         return;
                     }
                 };

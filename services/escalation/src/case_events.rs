@@ -82,7 +82,13 @@ impl Escalations {
             }
             pb::CaseEventKind::AgentRequest => {
                 let detail = format!("agent {} asks for help: {}", event.agent_id, event.note);
-                let raise = Raise { case_id: &event.case_id, reason: "agent_request", detail, queue: &event.queue, priority: event.priority };
+                let raise = Raise {
+                    case_id: &event.case_id,
+                    reason: "agent_request",
+                    detail,
+                    queue: &event.queue,
+                    priority: event.priority,
+                };
                 raised.extend(self.raise(&txn, tenant, raise).await?);
             }
             pb::CaseEventKind::Unspecified => {}
@@ -124,9 +130,13 @@ impl Escalations {
             None => {
                 let kind_name =
                     if kind == pb::CaseEventKind::Opened { timers::FIRST_RESPONSE } else { timers::NEXT_RESPONSE };
-                sla_timer::Entity::delete_by_id((tenant.as_str().to_owned(), event.case_id.clone(), kind_name.to_owned()))
-                    .exec(db)
-                    .await?;
+                sla_timer::Entity::delete_by_id((
+                    tenant.as_str().to_owned(),
+                    event.case_id.clone(),
+                    kind_name.to_owned(),
+                ))
+                .exec(db)
+                .await?;
                 sla_timer::ActiveModel {
                     tenant: Set(tenant.as_str().to_owned()),
                     case_id: Set(event.case_id.clone()),
@@ -155,7 +165,13 @@ impl Escalations {
             ));
         }
         for (reason, detail) in triggers {
-            let raise = Raise { case_id: &event.case_id, reason: &reason, detail, queue: &event.queue, priority: event.priority };
+            let raise = Raise {
+                case_id: &event.case_id,
+                reason: &reason,
+                detail,
+                queue: &event.queue,
+                priority: event.priority,
+            };
             raised.extend(self.raise(db, tenant, raise).await?);
         }
         Ok(())

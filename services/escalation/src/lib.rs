@@ -53,12 +53,11 @@ pub async fn run_with_clock(
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
     let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
     let escalations = Escalations { db, events, clock, policy: config.policy() };
-    let ticker = tokio::spawn(escalations.clone().tick_forever(config.tick()));
+    let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
     let routes = tonic::service::Routes::new(health_service).add_service(EscalationServiceServer::new(escalations));
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");
     let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
-    ticker.abort();
     Ok(served?)
 }

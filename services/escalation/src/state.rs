@@ -8,8 +8,8 @@ use earshot_proto::v1 as pb;
 use earshot_queue::EventStream;
 use earshot_store::escalation::escalation;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::error::{Error, Result};
@@ -74,7 +74,12 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
 impl Escalations {
     /// Raises an escalation unless one for the same case and reason is still open; returns it
     /// when raised.
-    pub async fn raise(&self, db: &impl ConnectionTrait, tenant: &Tenant, raise: Raise<'_>) -> Result<Option<escalation::Model>> {
+    pub async fn raise(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &Tenant,
+        raise: Raise<'_>,
+    ) -> Result<Option<escalation::Model>> {
         let standing = escalation::Entity::find()
             .filter(escalation::Column::Tenant.eq(tenant.as_str()))
             .filter(escalation::Column::CaseId.eq(raise.case_id))
@@ -109,7 +114,8 @@ impl Escalations {
     /// Publishes an escalation event to the tenant's stream; a failure is logged, not returned,
     /// because the escalation itself is already durable and listed.
     pub async fn publish(&self, tenant: &Tenant, kind: &str, row: &escalation::Model) {
-        let event = pb::EscalationEvent { cursor: String::new(), kind: kind.to_owned(), escalation: Some(to_wire(row)) };
+        let event =
+            pb::EscalationEvent { cursor: String::new(), kind: kind.to_owned(), escalation: Some(to_wire(row)) };
         let payload = match serde_json::to_string(&event) {
             Ok(payload) => payload,
             Err(error) => {
@@ -147,7 +153,12 @@ impl Escalations {
     }
 
     /// A supervisor acknowledges or resolves an escalation.
-    pub async fn act(&self, tenant: &Tenant, request: pb::EscalationActionRequest, resolve: bool) -> Result<pb::Escalation> {
+    pub async fn act(
+        &self,
+        tenant: &Tenant,
+        request: pb::EscalationActionRequest,
+        resolve: bool,
+    ) -> Result<pb::Escalation> {
         check_id("escalation_id", 'e', &request.escalation_id)?;
         check_name("supervisor", &request.supervisor)?;
         let row = escalation::Entity::find_by_id(request.escalation_id.clone())

@@ -1,1 +1,13 @@
-fn main() {}
+//! earshot-ingest: see the crate docs.
+
+use anyhow::Context;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = earshot_ingest::Config::parse();
+    earshot_telemetry::init_logging(config.log_json, "info");
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    earshot_ingest::run(config, listener, earshot_telemetry::shutdown_signal()).await
+}

@@ -84,7 +84,8 @@ impl Routing {
         }
         let skills = names("skills", request.skills)?;
         let languages = names("languages", request.languages)?;
-        let existing = agent::Entity::find_by_id((tenant.as_str().to_owned(), request.agent_id.clone())).one(&self.db).await?;
+        let existing =
+            agent::Entity::find_by_id((tenant.as_str().to_owned(), request.agent_id.clone())).one(&self.db).await?;
         let keep = |new: Vec<String>, old: Option<&String>, default: &[&str]| -> Vec<String> {
             if !new.is_empty() {
                 new
@@ -144,17 +145,14 @@ impl Routing {
         let case = active.update(&self.db).await?;
         let detail = format!("priority {} from {}, lease until {}", case.priority, case.queue, lease_until_ms);
         self.audit(&self.db, tenant, &case.id, "offered", Some(agent_id), detail).await?;
-        Ok(Some(pb::Offer { case: Some(self.view(case).await?), lease_expires_at: Some(timestamp_from_ms(lease_until_ms)) }))
+        Ok(Some(pb::Offer {
+            case: Some(self.view(case).await?),
+            lease_expires_at: Some(timestamp_from_ms(lease_until_ms)),
+        }))
     }
 
     /// Applies an agent's action to a case it was offered or holds, in Redis then in the record.
-    async fn settle(
-        &self,
-        tenant: &Tenant,
-        agent_id: &str,
-        case_id: &str,
-        action: Settle<'_>,
-    ) -> Result<case::Model> {
+    async fn settle(&self, tenant: &Tenant, agent_id: &str, case_id: &str, action: Settle<'_>) -> Result<case::Model> {
         self.find_agent(tenant, agent_id).await?;
         let case = self.find_case(tenant, case_id).await?;
         let held = case.agent.as_deref() == Some(agent_id)
@@ -224,8 +222,15 @@ impl Routing {
         if text.chars().count() > 10_000 {
             return Err(InvalidArgument::new("text", "is longer than 10000 characters").into());
         }
-        self.audit(&self.db, tenant, case_id, "responded", Some(agent_id), format!("{} characters", text.chars().count()))
-            .await?;
+        self.audit(
+            &self.db,
+            tenant,
+            case_id,
+            "responded",
+            Some(agent_id),
+            format!("{} characters", text.chars().count()),
+        )
+        .await?;
         let responded = event(pb::CaseEventKind::Responded, case_id, self.clock.now_ms());
         self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await;
         self.view(case).await
@@ -272,7 +277,9 @@ impl Routing {
                 active.updated_at_ms = Set(now);
                 active.update(&self.db).await?;
             }
-            if let Some(agent) = agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.clone())).one(&self.db).await? {
+            if let Some(agent) =
+                agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.clone())).one(&self.db).await?
+            {
                 let mut active = agent.into_active_model();
                 active.presence = Set("away".to_owned());
                 active.updated_at_ms = Set(now);

@@ -25,7 +25,10 @@ impl pb::routing_service_server::RoutingService for Routing {
         Ok(Response::new(self.view(case).await?))
     }
 
-    async fn list_queue(&self, request: Request<pb::ListQueueRequest>) -> Result<Response<pb::ListQueueResponse>, Status> {
+    async fn list_queue(
+        &self,
+        request: Request<pb::ListQueueRequest>,
+    ) -> Result<Response<pb::ListQueueResponse>, Status> {
         let tenant = tenant(&request)?;
         let pb::ListQueueRequest { queue, limit } = request.into_inner();
         let cases = self.list_queue(&tenant, &queue, limit).await?;

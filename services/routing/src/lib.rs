@@ -62,7 +62,7 @@ pub async fn run_with_clock(
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
     };
-    let sweeper = tokio::spawn(routing.clone().sweep_forever(config.sweep_interval()));
+    let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let routes = tonic::service::Routes::new(health_service)
         .add_service(RoutingServiceServer::new(routing.clone()))
         .add_service(AgentServiceServer::new(routing));
@@ -71,6 +71,5 @@ pub async fn run_with_clock(
     health.set_serving::<AgentServiceServer<Routing>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
     let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
-    sweeper.abort();
     Ok(served?)
 }

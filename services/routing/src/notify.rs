@@ -79,5 +79,10 @@ impl Notifier {
 
 /// An event about a case at `at_ms`.
 pub fn event(kind: pb::CaseEventKind, case_id: &str, at_ms: i64) -> pb::CaseEvent {
-    pb::CaseEvent { case_id: case_id.to_owned(), kind: kind as i32, at: Some(timestamp_from_ms(at_ms)), ..Default::default() }
+    pb::CaseEvent {
+        case_id: case_id.to_owned(),
+        kind: kind as i32,
+        at: Some(timestamp_from_ms(at_ms)),
+        ..Default::default()
+    }
 }

@@ -7,7 +7,9 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::routing::{case, case_post};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
 
 use crate::error::{Error, Result};
 use crate::notify::event;
@@ -50,9 +52,17 @@ impl Routing {
     /// Routes a batch of classified posts, in order.
     pub async fn route(&self, tenant: &Tenant, items: Vec<pb::RouteItem>) -> Result<Vec<pb::RouteResult>> {
         if items.len() > MAX_ROUTE_BATCH {
-            return Err(InvalidArgument::new("items", format!("{} items; the limit is {MAX_ROUTE_BATCH}", items.len())).into());
+            return Err(InvalidArgument::new(
+                "items",
+                format!("{} items; the limit is {MAX_ROUTE_BATCH}", items.len()),
+            )
+            .into());
         }
-        let checked = items.into_iter().enumerate().map(|(i, item)| check(i, item)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let checked = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| check(i, item))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let _guard = self.route_lock.lock().await;
         let mut results = Vec::with_capacity(checked.len());
         for item in checked {
@@ -65,10 +75,9 @@ impl Routing {
         let previous = case_post::Entity::find_by_id(item.post_id.clone()).one(&self.db).await?;
         let (case, routed, follow_up) = match previous {
             Some(routed) if routed.tenant == tenant.as_str() => {
-                let case = case::Entity::find_by_id(routed.case_id.clone())
-                    .one(&self.db)
-                    .await?
-                    .ok_or_else(|| Error::Corrupt(format!("case {} of post {} is missing", routed.case_id, routed.post_id)))?;
+                let case = case::Entity::find_by_id(routed.case_id.clone()).one(&self.db).await?.ok_or_else(|| {
+                    Error::Corrupt(format!("case {} of post {} is missing", routed.case_id, routed.post_id))
+                })?;
                 let follow_up = routed.follow_up;
                 (case, routed, follow_up)
             }
@@ -129,7 +138,8 @@ impl Routing {
             Some(open) => {
                 let contacts = open.contact_count + 1;
                 let base = open.post_priority.max(post_priority);
-                let mut reasons = if post_priority >= open.post_priority { post_reasons } else { decode_reasons(&open.reasons)? };
+                let mut reasons =
+                    if post_priority >= open.post_priority { post_reasons } else { decode_reasons(&open.reasons)? };
                 reasons.retain(|r| r.factor != "repeat_contact");
                 let repeat = self.weights.repeat_contact(u32::try_from(contacts).unwrap_or(u32::MAX));
                 let boost = repeat.as_ref().map_or(0, |r| (r.contribution * 100.0).round() as i32);

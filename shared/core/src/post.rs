@@ -202,11 +202,8 @@ impl Post {
             verified: author.verified,
             tier: check_external_id("author.tier", &author.tier, false)?.to_ascii_lowercase(),
         };
-        let text: String = post
-            .text
-            .chars()
-            .map(|c| if c.is_control() && !matches!(c, '\n' | '\t') { ' ' } else { c })
-            .collect();
+        let text: String =
+            post.text.chars().map(|c| if c.is_control() && !matches!(c, '\n' | '\t') { ' ' } else { c }).collect();
         let text = text.trim();
         if text.is_empty() {
             return Err(InvalidArgument::new("text", "is empty"));
@@ -258,11 +255,7 @@ impl Post {
             in_reply_to: check_external_id("in_reply_to", &post.in_reply_to, false)?,
             thread_id: check_external_id("thread_id", &post.thread_id, false)?,
             url: check_external_id("url", &post.url, false)?,
-            engagement: Engagement {
-                likes: engagement.likes,
-                shares: engagement.shares,
-                replies: engagement.replies,
-            },
+            engagement: Engagement { likes: engagement.likes, shares: engagement.shares, replies: engagement.replies },
             metadata: post.metadata.into_iter().collect(),
         })
     }

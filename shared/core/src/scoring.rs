@@ -353,7 +353,11 @@ mod tests {
         let weights = Weights::default();
         let legal = weights.assess(
             &post(10, Visibility::Private),
-            &Signals { sentiment: -0.3, complaint: true, intents: vec![(Intent::LegalThreat, 0.9, "my lawyer".into())] },
+            &Signals {
+                sentiment: -0.3,
+                complaint: true,
+                intents: vec![(Intent::LegalThreat, 0.9, "my lawyer".into())],
+            },
         );
         assert!(legal.escalate.contains(&"legal".to_owned()));
         assert!(legal.reasons.iter().any(|r| r.detail == "'my lawyer'"));

@@ -27,9 +27,7 @@ impl Tenant {
         match metadata.get(TENANT_HEADER) {
             None => Ok(Self::default()),
             Some(value) => {
-                let text = value
-                    .to_str()
-                    .map_err(|_| InvalidArgument::new(TENANT_HEADER, "is not ASCII"))?;
+                let text = value.to_str().map_err(|_| InvalidArgument::new(TENANT_HEADER, "is not ASCII"))?;
                 Self::parse(text)
             }
         }

@@ -35,16 +35,16 @@ impl EventStream {
         let mut conn = self.queues.connection();
         let options = redis::streams::StreamAddOptions::default()
             .trim(redis::streams::StreamTrimStrategy::maxlen(redis::streams::StreamTrimmingMode::Approx, self.max_len));
-        let id: String = conn
-            .xadd_options(keys::stream(tenant, self.name), "*", &[("payload", payload)], &options)
-            .await?;
+        let id: String =
+            conn.xadd_options(keys::stream(tenant, self.name), "*", &[("payload", payload)], &options).await?;
         Ok(id)
     }
 
     /// The cursor of the newest event (`0-0` when there is none): "from now".
     pub async fn latest_cursor(&self, tenant: &str) -> Result<String> {
         let mut conn = self.queues.connection();
-        let reply: redis::streams::StreamRangeReply = conn.xrevrange_count(keys::stream(tenant, self.name), "+", "-", 1).await?;
+        let reply: redis::streams::StreamRangeReply =
+            conn.xrevrange_count(keys::stream(tenant, self.name), "+", "-", 1).await?;
         Ok(reply.ids.first().map(|entry| entry.id.clone()).unwrap_or_else(|| "0-0".to_owned()))
     }
 

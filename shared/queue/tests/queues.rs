@@ -94,7 +94,10 @@ async fn follow_ups_rescore_in_place_and_stick_to_the_agent() {
     assert_eq!(queues.depth("t", "billing").await.unwrap(), 0, "stays with its agent");
 
     assert!(queues.settle("t", "a", "c1", Settle::Transfer("billing")).await.unwrap());
-    assert_eq!(queues.queue_head("t", "billing", 1).await.unwrap()[0], ("c1".to_string(), effective_score(0, 80, CREDIT)));
+    assert_eq!(
+        queues.queue_head("t", "billing", 1).await.unwrap()[0],
+        ("c1".to_string(), effective_score(0, 80, CREDIT))
+    );
     assert!(queues.agent_cases("t", "a").await.unwrap().is_empty());
     assert_eq!(queues.queue_names("t").await.unwrap(), vec!["billing", "general"]);
 }

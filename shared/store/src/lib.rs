@@ -55,8 +55,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite://") {
         use sea_orm::ConnectionTrait;
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
-            .await?;
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;").await?;
     }
     Ok(db)
 }

@@ -19,18 +19,17 @@ pub struct AddressError {
 pub fn channel(address: &str, call_timeout: Duration) -> Result<Channel, AddressError> {
     let url = if address.contains("://") { address.to_owned() } else { format!("http://{address}") };
     let endpoint = Endpoint::from_shared(url).map_err(|source| AddressError { address: address.to_owned(), source })?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(call_timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
+    Ok(endpoint.connect_timeout(Duration::from_secs(2)).timeout(call_timeout).tcp_nodelay(true).connect_lazy())
 }
 
 /// Whether a failed call may succeed if repeated.
 pub fn is_retryable(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted | tonic::Code::Aborted
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::Aborted
     )
 }
 

@@ -41,7 +41,8 @@ pub enum Error {
 
 /// A health service starting NOT_SERVING for everything; flip it with [`HealthReporter`] once
 /// the service's dependencies answer.
-pub async fn health() -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+pub async fn health()
+-> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
     (reporter, service)

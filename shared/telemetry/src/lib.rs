@@ -6,6 +6,8 @@ pub mod client;
 pub mod grpc;
 pub mod logging;
 pub mod shutdown;
+pub mod task;
 
-pub use logging::init_logging;
+pub use logging::{init_logging, init_test_logging};
 pub use shutdown::shutdown_signal;
+pub use task::TaskGuard;

@@ -9,3 +9,9 @@ pub fn init_logging(json: bool, default_level: &str) {
     // A second call (tests starting several services) keeps the first subscriber.
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
+
+/// Logs for tests: captured per test by the test harness, `warn` unless `RUST_LOG` says otherwise.
+pub fn init_test_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}

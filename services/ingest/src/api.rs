@@ -1,0 +1,73 @@
+//! `IngestService` over gRPC.
+
+use std::pin::Pin;
+
+use earshot_core::Tenant;
+use earshot_proto::v1 as pb;
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::posts::Posts;
+
+fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
+    Ok(Tenant::from_metadata(request.metadata())?)
+}
+
+#[tonic::async_trait]
+impl pb::ingest_service_server::IngestService for Posts {
+    async fn submit_post(
+        &self,
+        request: Request<pb::SubmitPostRequest>,
+    ) -> Result<Response<pb::SubmitPostResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let post = request.into_inner().post.ok_or_else(|| Status::invalid_argument("invalid post: is required"))?;
+        let posts = vec![self.validate_one(post, "post")?];
+        let mut results = self.accept(&tenant, &posts).await?;
+        results.pop().map(Response::new).ok_or_else(|| Status::internal("internal error"))
+    }
+
+    async fn submit_posts(
+        &self,
+        request: Request<pb::SubmitPostsRequest>,
+    ) -> Result<Response<pb::SubmitPostsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let posts = self.validate(request.into_inner().posts, "posts")?;
+        Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, &posts).await? }))
+    }
+
+    type StreamPostsStream = Pin<Box<dyn Stream<Item = Result<pb::SubmitPostResponse, Status>> + Send>>;
+
+    async fn stream_posts(
+        &self,
+        request: Request<Streaming<pb::Post>>,
+    ) -> Result<Response<Self::StreamPostsStream>, Status> {
+        let tenant = tenant(&request)?;
+        let posts = self.clone();
+        let incoming = request.into_inner();
+        // Each post is acknowledged after it is stored; the first invalid post ends the stream
+        // with INVALID_ARGUMENT naming it (posts before it stay accepted).
+        let acks = incoming.enumerate().then(move |(index, post)| {
+            let posts = posts.clone();
+            let tenant = tenant.clone();
+            async move {
+                let post = post?;
+                let valid = vec![posts.validate_one(post, &format!("posts[{index}]"))?];
+                let mut results = posts.accept(&tenant, &valid).await?;
+                results.pop().ok_or_else(|| Status::internal("internal error"))
+            }
+        });
+        let until_error = acks.scan(false, |failed, ack| {
+            if *failed {
+                return futures::future::ready(None);
+            }
+            *failed = ack.is_err();
+            futures::future::ready(Some(ack))
+        });
+        Ok(Response::new(Box::pin(until_error)))
+    }
+
+    async fn get_post(&self, request: Request<pb::GetPostRequest>) -> Result<Response<pb::PostRecord>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.get(&tenant, &request.into_inner().post_id).await?))
+    }
+}

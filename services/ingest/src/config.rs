@@ -1,0 +1,69 @@
+//! Configuration of earshot-ingest: flags, each with an environment variable and a default.
+
+use std::time::Duration;
+
+use earshot_core::Limits;
+
+/// earshot-ingest: accepts customer posts and drives them through the pipeline.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "earshot-ingest", version)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: String,
+    /// Database holding accepted posts (the outbox).
+    #[arg(long, env = "DATABASE_URL", default_value_t = earshot_store::default_url("ingest"))]
+    pub database_url: String,
+    /// Address of earshot-classify.
+    #[arg(long, env = "EARSHOT_CLASSIFY_ADDR", default_value = "127.0.0.1:50052")]
+    pub classify_addr: String,
+    /// Address of earshot-routing.
+    #[arg(long, env = "EARSHOT_ROUTING_ADDR", default_value = "127.0.0.1:50053")]
+    pub routing_addr: String,
+    /// Most posts the pipeline classifies and routes in one batch.
+    #[arg(long, env = "EARSHOT_PIPELINE_BATCH", default_value_t = 256)]
+    pub pipeline_batch: u64,
+    /// How long the pipeline waits for a batch to fill, in milliseconds.
+    #[arg(long, env = "EARSHOT_PIPELINE_WAIT_MS", default_value_t = 5)]
+    pub pipeline_wait_ms: u64,
+    /// Longest post text, in characters.
+    #[arg(long, env = "EARSHOT_MAX_TEXT_CHARS", default_value_t = 10_000)]
+    pub max_text_chars: usize,
+    /// Most posts in one SubmitPosts.
+    #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = 1_000)]
+    pub max_batch: usize,
+    /// Largest request message, in bytes.
+    #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "EARSHOT_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for a test: any free loopback port, the given database and peers.
+    pub fn for_test(database_url: &str, classify_addr: &str, routing_addr: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            classify_addr: classify_addr.into(),
+            routing_addr: routing_addr.into(),
+            pipeline_batch: 256,
+            pipeline_wait_ms: 5,
+            max_text_chars: 10_000,
+            max_batch: 1_000,
+            max_message_bytes: 16 * 1024 * 1024,
+            log_json: false,
+        }
+    }
+
+    /// Input limits.
+    pub fn limits(&self) -> Limits {
+        Limits { max_text_chars: self.max_text_chars, max_batch: self.max_batch }
+    }
+
+    /// How long a batch may wait to fill.
+    pub fn pipeline_wait(&self) -> Duration {
+        Duration::from_millis(self.pipeline_wait_ms)
+    }
+}

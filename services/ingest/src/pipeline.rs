@@ -1,0 +1,213 @@
+//! The pipeline worker: the transactional outbox of accepted posts. It takes posts that are not
+//! yet routed, oldest first, classifies them in batches, routes them in batches (per tenant), and
+//! records each step. A post is never lost: until it is `routed` it is picked up again, also after
+//! a restart; `Route` is idempotent by post id, so a retry never queues it twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use earshot_core::Tenant;
+use earshot_proto::v1 as pb;
+use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
+use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_store::ingest::post;
+use prost::Message;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use tonic::transport::Channel;
+
+use crate::error::Result;
+use crate::posts::{Posts, decode_classification, decode_post, states};
+
+/// Longest pause after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// When idle, look for work this often even without a wake-up (e.g. after a restart).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Drives accepted posts through classify and routing.
+pub struct Pipeline {
+    posts: Posts,
+    classify: ClassifierServiceClient<Channel>,
+    routing: RoutingServiceClient<Channel>,
+    batch: u64,
+    wait: Duration,
+}
+
+/// What one pass achieved.
+enum Pass {
+    /// Nothing waits.
+    Idle,
+    /// Some posts moved on.
+    Progress,
+}
+
+impl Pipeline {
+    /// A pipeline over the post store and the two peers.
+    pub fn new(posts: Posts, classify: Channel, routing: Channel, batch: u64, wait: Duration) -> Self {
+        Self {
+            posts,
+            classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
+            routing: RoutingServiceClient::new(routing).max_decoding_message_size(64 * 1024 * 1024),
+            batch: batch.max(1),
+            wait,
+        }
+    }
+
+    /// Runs until the task is dropped.
+    pub async fn run_forever(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.pass().await {
+                Ok(Pass::Progress) => backoff = Duration::from_millis(100),
+                Ok(Pass::Idle) => {
+                    let _ = tokio::time::timeout(IDLE_POLL, self.posts.accepted.notified()).await;
+                    // Let a burst of submissions fill the batch.
+                    tokio::time::sleep(self.wait).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "pipeline pass failed; will retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Classifies and routes one batch of waiting posts.
+    async fn pass(&mut self) -> std::result::Result<Pass, PassError> {
+        let waiting = post::Entity::find()
+            .filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]))
+            .order_by_asc(post::Column::Id)
+            .limit(self.batch)
+            .all(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
+        if waiting.is_empty() {
+            return Ok(Pass::Idle);
+        }
+        let to_classify: Vec<&post::Model> = waiting.iter().filter(|p| p.state == states::RECEIVED).collect();
+        if !to_classify.is_empty() {
+            self.classify(&to_classify).await?;
+        }
+        // Reload: classification just changed these rows.
+        let ids: Vec<String> = waiting.iter().map(|p| p.id.clone()).collect();
+        let classified = post::Entity::find()
+            .filter(post::Column::Id.is_in(ids))
+            .filter(post::Column::State.eq(states::CLASSIFIED))
+            .order_by_asc(post::Column::Id)
+            .all(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
+        let mut by_tenant: BTreeMap<String, Vec<post::Model>> = BTreeMap::new();
+        for row in classified {
+            by_tenant.entry(row.tenant.clone()).or_default().push(row);
+        }
+        for (tenant, rows) in by_tenant {
+            self.route(&tenant, rows).await?;
+        }
+        Ok(Pass::Progress)
+    }
+
+    async fn classify(&mut self, rows: &[&post::Model]) -> std::result::Result<(), PassError> {
+        let posts = rows.iter().map(|row| decode_post(row)).collect::<Result<Vec<_>>>()?;
+        match self.classify.classify_batch(pb::ClassifyBatchRequest { posts: posts.clone() }).await {
+            Ok(response) => {
+                let classifications = response.into_inner().classifications;
+                if classifications.len() != rows.len() {
+                    return Err(PassError::Peer(tonic::Status::internal(
+                        "classify answered a different number of posts",
+                    )));
+                }
+                let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
+                for (row, classification) in rows.iter().zip(classifications) {
+                    post::Entity::update_many()
+                        .col_expr(post::Column::Classification, Expr::value(classification.encode_to_vec()))
+                        .col_expr(post::Column::State, Expr::value(states::CLASSIFIED))
+                        .filter(post::Column::Id.eq(row.id.clone()))
+                        .exec(&txn)
+                        .await
+                        .map_err(crate::Error::from)?;
+                }
+                txn.commit().await.map_err(crate::Error::from)?;
+                Ok(())
+            }
+            // One bad post must not hold back the rest: find it alone and set it aside.
+            Err(status) if status.code() == tonic::Code::InvalidArgument && rows.len() > 1 => {
+                for row in rows {
+                    Box::pin(self.classify(&[*row])).await?;
+                }
+                Ok(())
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                self.fail(rows[0], &status).await?;
+                Ok(())
+            }
+            Err(status) => Err(PassError::Peer(status)),
+        }
+    }
+
+    async fn route(&mut self, tenant: &str, rows: Vec<post::Model>) -> std::result::Result<(), PassError> {
+        let tenant = Tenant::parse(tenant).map_err(|e| PassError::Ingest(e.into()))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(pb::RouteItem {
+                post_id: row.id.clone(),
+                post: Some(decode_post(row)?),
+                classification: decode_classification(row)?,
+            });
+        }
+        let mut request = tonic::Request::new(pb::RouteRequest { items });
+        tenant.attach(&mut request);
+        let results = match self.routing.route(request).await {
+            Ok(response) => response.into_inner().results,
+            Err(status) if status.code() == tonic::Code::InvalidArgument && rows.len() > 1 => {
+                for row in rows {
+                    Box::pin(self.route(tenant.as_str(), vec![row])).await?;
+                }
+                return Ok(());
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                self.fail(&rows[0], &status).await?;
+                return Ok(());
+            }
+            Err(status) => return Err(PassError::Peer(status)),
+        };
+        let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
+        for result in results {
+            post::Entity::update_many()
+                .col_expr(post::Column::State, Expr::value(states::ROUTED))
+                .col_expr(post::Column::CaseId, Expr::value(result.case_id))
+                .filter(post::Column::Id.eq(result.post_id))
+                .exec(&txn)
+                .await
+                .map_err(crate::Error::from)?;
+        }
+        txn.commit().await.map_err(crate::Error::from)?;
+        Ok(())
+    }
+
+    /// Sets a post aside that a peer rejected as invalid, with the reason, for operators.
+    async fn fail(&self, row: &post::Model, status: &tonic::Status) -> std::result::Result<(), PassError> {
+        // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
+        use sea_orm::ExprTrait as _;
+        tracing::error!(post_id = %row.id, message = status.message(), "post rejected downstream; set aside");
+        post::Entity::update_many()
+            .col_expr(post::Column::State, Expr::value(states::FAILED))
+            .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))
+            .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
+            .filter(post::Column::Id.eq(row.id.clone()))
+            .exec(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
+        Ok(())
+    }
+}
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error(transparent)]
+    Ingest(#[from] crate::Error),
+    #[error("peer: {0}")]
+    Peer(tonic::Status),
+}

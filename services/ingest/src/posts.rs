@@ -1,0 +1,144 @@
+//! Accepting posts: validate and normalise, deduplicate on (tenant, channel, external id), and
+//! store before answering.
+
+use earshot_core::ids::{check_id, new_id};
+use earshot_core::{Limits, Post, SharedClock, Tenant};
+use earshot_proto::v1 as pb;
+use earshot_store::ingest::post;
+use prost::Message;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    TryInsertResult,
+};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+
+/// Pipeline states of a post.
+pub mod states {
+    /// Stored, not yet classified.
+    pub const RECEIVED: &str = "received";
+    /// Classified, not yet routed.
+    pub const CLASSIFIED: &str = "classified";
+    /// In a case.
+    pub const ROUTED: &str = "routed";
+    /// Rejected by a downstream service as invalid; kept for operators, not retried.
+    pub const FAILED: &str = "failed";
+}
+
+/// The post store and the signal that wakes the pipeline.
+#[derive(Clone)]
+pub struct Posts {
+    /// Database.
+    pub db: DatabaseConnection,
+    /// Time.
+    pub clock: SharedClock,
+    /// Input limits.
+    pub limits: Limits,
+    /// Woken whenever posts are accepted.
+    pub accepted: std::sync::Arc<Notify>,
+}
+
+impl Posts {
+    /// Validates one post; errors name fields under `field` (e.g. `post.text`).
+    pub fn validate_one(&self, post: pb::Post, field: &str) -> Result<Post> {
+        Post::from_wire(post, &self.limits, self.clock.now_ms()).map_err(|e| e.within(field).into())
+    }
+
+    /// Validates a batch; nothing is stored if any post is invalid.
+    pub fn validate(&self, posts: Vec<pb::Post>, field: &str) -> Result<Vec<Post>> {
+        if posts.len() > self.limits.max_batch {
+            return Err(earshot_core::InvalidArgument::new(
+                field,
+                format!("{} posts; the limit is {}", posts.len(), self.limits.max_batch),
+            )
+            .into());
+        }
+        posts.into_iter().enumerate().map(|(i, post)| self.validate_one(post, &format!("{field}[{i}]"))).collect()
+    }
+
+    /// Stores validated posts in one transaction; a post already accepted (earlier or earlier in
+    /// this batch) answers with the original's id and `duplicate`.
+    pub async fn accept(&self, tenant: &Tenant, posts: &[Post]) -> Result<Vec<pb::SubmitPostResponse>> {
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        let mut results = Vec::with_capacity(posts.len());
+        let mut inserted = false;
+        for post in posts {
+            let id = new_id('p');
+            let row = post::ActiveModel {
+                id: Set(id.clone()),
+                tenant: Set(tenant.as_str().to_owned()),
+                channel: Set(post.channel.as_str().to_owned()),
+                external_id: Set(post.external_id.clone()),
+                body: Set(post.to_wire().encode_to_vec()),
+                state: Set(states::RECEIVED.to_owned()),
+                classification: Set(None),
+                case_id: Set(None),
+                received_at_ms: Set(now),
+                attempts: Set(0),
+                last_error: Set(None),
+            };
+            let outcome = post::Entity::insert(row)
+                .on_conflict_do_nothing_on([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])
+                .exec_without_returning(&txn)
+                .await?;
+            if matches!(outcome, TryInsertResult::Inserted(rows) if rows > 0) {
+                inserted = true;
+                results.push(pb::SubmitPostResponse { post_id: id, duplicate: false });
+            } else {
+                let original = find_by_key(&txn, tenant, post).await?;
+                results.push(pb::SubmitPostResponse { post_id: original.id, duplicate: true });
+            }
+        }
+        txn.commit().await?;
+        if inserted {
+            self.accepted.notify_one();
+        }
+        Ok(results)
+    }
+
+    /// A stored post of the tenant with its pipeline state.
+    pub async fn get(&self, tenant: &Tenant, post_id: &str) -> Result<pb::PostRecord> {
+        check_id("post_id", 'p', post_id)?;
+        let row = post::Entity::find_by_id(post_id.to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|row| row.tenant == tenant.as_str())
+            .ok_or_else(|| Error::NotFound(format!("post {post_id} not found")))?;
+        record(row)
+    }
+}
+
+async fn find_by_key(db: &impl ConnectionTrait, tenant: &Tenant, post: &Post) -> Result<post::Model> {
+    post::Entity::find()
+        .filter(post::Column::Tenant.eq(tenant.as_str()))
+        .filter(post::Column::Channel.eq(post.channel.as_str()))
+        .filter(post::Column::ExternalId.eq(post.external_id.clone()))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Corrupt(format!("post {} vanished after a conflict", post.external_id)))
+}
+
+/// The wire post stored in a row.
+pub fn decode_post(row: &post::Model) -> Result<pb::Post> {
+    pb::Post::decode(row.body.as_slice()).map_err(|e| Error::Corrupt(format!("post {}: {e}", row.id)))
+}
+
+/// The classification stored in a row, if any.
+pub fn decode_classification(row: &post::Model) -> Result<Option<pb::Classification>> {
+    row.classification
+        .as_deref()
+        .map(|bytes| pb::Classification::decode(bytes).map_err(|e| Error::Corrupt(format!("post {}: {e}", row.id))))
+        .transpose()
+}
+
+fn record(row: post::Model) -> Result<pb::PostRecord> {
+    Ok(pb::PostRecord {
+        post: Some(decode_post(&row)?),
+        classification: decode_classification(&row)?,
+        state: row.state.clone(),
+        case_id: row.case_id.clone().unwrap_or_default(),
+        post_id: row.id,
+    })
+}

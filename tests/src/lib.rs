@@ -1,0 +1,182 @@
+//! The whole of Earshot on one machine for tests: a real `redis-server` on a free loopback port,
+//! SQLite files in a temporary folder, and the four services on `127.0.0.1:0`, each in its own
+//! task so a test can kill one (drop it mid-flight, as a crash would) and start it again.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use earshot_core::{ManualClock, SharedClock};
+use earshot_proto::v1::agent_service_client::AgentServiceClient;
+use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
+use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
+use earshot_proto::v1::ingest_service_client::IngestServiceClient;
+use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_testkit::{RedisServer, sqlite_url};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A running service; dropping it kills it.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    async fn spawn<F, Fut>(listener: TcpListener, name: &'static str, run: F) -> Result<Self>
+    where
+        F: FnOnce(TcpListener) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let addr = listener.local_addr()?;
+        let future = run(listener);
+        let task = tokio::spawn(async move {
+            if let Err(error) = future.await {
+                eprintln!("{name} stopped: {error:#}");
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// A channel to it.
+    pub fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr)).expect("loopback url").connect_lazy()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback address nothing listens on yet (connections are refused until a service takes it).
+pub fn reserve_addr() -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+async fn bind(addr: Option<SocketAddr>) -> Result<TcpListener> {
+    let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+/// Redis, a data folder and a clock the services share.
+pub struct Stack {
+    /// The Redis server.
+    pub redis: RedisServer,
+    /// SQLite files live here.
+    pub dir: tempfile::TempDir,
+    /// The clock of routing and escalation (ingest uses real time to validate timestamps).
+    pub clock: ManualClock,
+}
+
+impl Stack {
+    /// Starts Redis and prepares a data folder; the clock starts at the real time.
+    pub async fn new() -> Result<Self> {
+        earshot_telemetry::init_test_logging();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+        Ok(Self { redis: RedisServer::start().await?, dir: tempfile::tempdir()?, clock: ManualClock::new(now) })
+    }
+
+    fn shared_clock(&self) -> SharedClock {
+        Arc::new(self.clock.clone())
+    }
+
+    /// Starts the classifier.
+    pub async fn classify(&self) -> Result<Running> {
+        let config = earshot_classify::Config::for_test();
+        Running::spawn(bind(None).await?, "classify", move |l| earshot_classify::run(config, l, std::future::pending()))
+            .await
+    }
+
+    /// Starts escalation.
+    pub async fn escalation(&self) -> Result<Running> {
+        let config =
+            earshot_escalation::Config::for_test(&self.redis.url(), &sqlite_url(self.dir.path(), "escalation"));
+        let clock = self.shared_clock();
+        Running::spawn(bind(None).await?, "escalation", move |l| {
+            earshot_escalation::run_with_clock(config, l, clock, std::future::pending())
+        })
+        .await
+    }
+
+    /// Starts routing, at `addr` when given.
+    pub async fn routing(&self, escalation: SocketAddr, addr: Option<SocketAddr>) -> Result<Running> {
+        let config = earshot_routing::Config::for_test(
+            &self.redis.url(),
+            &sqlite_url(self.dir.path(), "routing"),
+            &escalation.to_string(),
+        );
+        let clock = self.shared_clock();
+        Running::spawn(bind(addr).await?, "routing", move |l| {
+            earshot_routing::run_with_clock(config, l, clock, std::future::pending())
+        })
+        .await
+    }
+
+    /// Starts ingest.
+    pub async fn ingest(&self, classify: SocketAddr, routing: SocketAddr) -> Result<Running> {
+        let config = earshot_ingest::Config::for_test(
+            &sqlite_url(self.dir.path(), "ingest"),
+            &classify.to_string(),
+            &routing.to_string(),
+        );
+        Running::spawn(bind(None).await?, "ingest", move |l| earshot_ingest::run(config, l, std::future::pending()))
+            .await
+    }
+}
+
+/// All four services and clients for them.
+pub struct Services {
+    /// Classifier.
+    pub classify: Running,
+    /// Escalation.
+    pub escalation: Running,
+    /// Routing.
+    pub routing: Running,
+    /// Ingest.
+    pub ingest: Running,
+}
+
+impl Services {
+    /// Starts all four on `stack`.
+    pub async fn start(stack: &Stack) -> Result<Self> {
+        let classify = stack.classify().await?;
+        let escalation = stack.escalation().await?;
+        let routing = stack.routing(escalation.addr, None).await?;
+        let ingest = stack.ingest(classify.addr, routing.addr).await?;
+        Ok(Self { classify, escalation, routing, ingest })
+    }
+
+    /// Ingest client.
+    pub fn ingest_client(&self) -> IngestServiceClient<Channel> {
+        IngestServiceClient::new(self.ingest.channel())
+    }
+
+    /// Classifier client.
+    pub fn classify_client(&self) -> ClassifierServiceClient<Channel> {
+        ClassifierServiceClient::new(self.classify.channel())
+    }
+
+    /// Routing client.
+    pub fn routing_client(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::new(self.routing.channel())
+    }
+
+    /// Agent client.
+    pub fn agent_client(&self) -> AgentServiceClient<Channel> {
+        AgentServiceClient::new(self.routing.channel())
+    }
+
+    /// Escalation client.
+    pub fn escalation_client(&self) -> EscalationServiceClient<Channel> {
+        EscalationServiceClient::new(self.escalation.channel())
+    }
+}
+
+/// Generous bound for anything the pipeline does (it normally takes milliseconds).
+pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(20);

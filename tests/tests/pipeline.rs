@@ -1,0 +1,343 @@
+//! End to end: posts submitted over gRPC come out in agents' queues in the right order, with
+//! reasons; duplicates change nothing; a third contact reaches supervisors; a crash of ingest
+//! between accepting and routing loses nothing.
+
+use std::time::Duration;
+
+use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, reserve_addr};
+use earshot_proto::v1 as pb;
+use earshot_testkit::wait_until;
+use tokio_stream::StreamExt;
+
+fn post(external_id: &str, author: &str, followers: u64, text: &str) -> pb::Post {
+    pb::Post {
+        channel: "twitter".into(),
+        external_id: external_id.into(),
+        visibility: pb::Visibility::Public as i32,
+        author: Some(pb::Author {
+            external_id: author.into(),
+            handle: format!("@{author}"),
+            followers,
+            ..Default::default()
+        }),
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+async fn submit(services: &Services, post: pb::Post) -> pb::SubmitPostResponse {
+    services.ingest_client().submit_post(pb::SubmitPostRequest { post: Some(post) }).await.unwrap().into_inner()
+}
+
+/// Waits until the post is routed and returns its record.
+async fn routed(services: &Services, post_id: &str) -> pb::PostRecord {
+    let mut client = services.ingest_client();
+    wait_until(PIPELINE_DEADLINE, || {
+        let mut client = client.clone();
+        let post_id = post_id.to_owned();
+        async move {
+            let record = client.get_post(pb::GetPostRequest { post_id }).await.unwrap().into_inner();
+            record.state == "routed"
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("post {post_id} was not routed"));
+    client.get_post(pb::GetPostRequest { post_id: post_id.into() }).await.unwrap().into_inner()
+}
+
+async fn register_agent(services: &Services, agent_id: &str) {
+    services
+        .agent_client()
+        .set_presence(pb::SetPresenceRequest {
+            agent_id: agent_id.into(),
+            presence: pb::Presence::Available as i32,
+            capacity: 3,
+            skills: vec![],
+            languages: vec!["en".into()],
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_question() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    register_agent(&services, "alice").await;
+
+    let question = submit(&services, post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await;
+    let question = routed(&services, &question.post_id).await;
+    let angry = submit(
+        &services,
+        post(
+            "a1",
+            "loud",
+            182_000,
+            "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!",
+        ),
+    )
+    .await;
+    let angry = routed(&services, &angry.post_id).await;
+    let angry_class = angry.classification.clone().unwrap();
+    let question_class = question.classification.clone().unwrap();
+    assert!(angry_class.complaint && !question_class.complaint);
+    assert!(angry_class.priority > question_class.priority, "{angry_class:?} vs {question_class:?}");
+
+    let offer = services
+        .agent_client()
+        .next_case(pb::NextCaseRequest { agent_id: "alice".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .offer
+        .expect("an offer");
+    let case = offer.case.unwrap();
+    assert_eq!(case.case_id, angry.case_id);
+    assert_eq!(case.posts[0].text, angry.post.unwrap().text);
+    assert!(case.reasons.iter().any(|r| r.factor == "reach" && r.detail == "182k followers"), "{:?}", case.reasons);
+
+    let mut agent = services.agent_client();
+    let accept = pb::CaseActionRequest { agent_id: "alice".into(), case_id: case.case_id.clone() };
+    assert_eq!(agent.accept_case(accept.clone()).await.unwrap().into_inner().state, "assigned");
+    let respond =
+        pb::RecordResponseRequest { agent_id: "alice".into(), case_id: case.case_id.clone(), text: "So sorry".into() };
+    agent.record_response(respond).await.unwrap();
+    assert_eq!(agent.resolve_case(accept.clone()).await.unwrap().into_inner().state, "resolved");
+    let again = agent.resolve_case(accept).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+
+    let next = agent.next_case(pb::NextCaseRequest { agent_id: "alice".into() }).await.unwrap().into_inner();
+    assert_eq!(next.offer.unwrap().case.unwrap().case_id, question.case_id);
+}
+
+#[tokio::test]
+async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    let first = submit(&services, post("dup-1", "repeat", 10, "my parcel never arrived")).await;
+    let second = submit(&services, post("dup-1", "repeat", 10, "my parcel never arrived")).await;
+    assert!(!first.duplicate);
+    assert!(second.duplicate);
+    assert_eq!(first.post_id, second.post_id);
+
+    let batch = services
+        .ingest_client()
+        .submit_posts(pb::SubmitPostsRequest {
+            posts: vec![
+                post("dup-1", "repeat", 10, "again"),
+                post("dup-2", "other", 10, "hello"),
+                post("dup-2", "other", 10, "hello"),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(batch.iter().map(|r| r.duplicate).collect::<Vec<_>>(), [true, false, true]);
+    assert_eq!(batch[0].post_id, first.post_id);
+    assert_eq!(batch[1].post_id, batch[2].post_id);
+
+    let record = routed(&services, &first.post_id).await;
+    routed(&services, &batch[1].post_id).await;
+    let case = services
+        .routing_client()
+        .get_case(pb::GetCaseRequest { case_id: record.case_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.contact_count, 1);
+    assert_eq!(case.posts.len(), 1);
+    let queue = services
+        .routing_client()
+        .list_queue(pb::ListQueueRequest { queue: case.queue.clone(), limit: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(queue.iter().filter(|c| c.case_id == record.case_id).count(), 1);
+}
+
+#[tokio::test]
+async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    let mut watch = services
+        .escalation_client()
+        .watch_escalations(pb::WatchEscalationsRequest { cursor: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut case_ids = Vec::new();
+    for (i, text) in ["where is my order?", "still no answer about my order", "THIRD time asking: where is my order"]
+        .iter()
+        .enumerate()
+    {
+        let accepted = submit(&services, post(&format!("t{i}"), "patient", 25, text)).await;
+        case_ids.push(routed(&services, &accepted.post_id).await.case_id);
+    }
+    assert!(case_ids.iter().all(|id| *id == case_ids[0]), "follow-ups join the open case");
+    let case = services
+        .routing_client()
+        .get_case(pb::GetCaseRequest { case_id: case_ids[0].clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.contact_count, 3);
+    assert!(case.escalated);
+    assert!(case.reasons.iter().any(|r| r.factor == "repeat_contact"));
+
+    let listed = services
+        .escalation_client()
+        .list_escalations(pb::ListEscalationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .escalations;
+    let repeat: Vec<_> = listed.iter().filter(|e| e.reason == "repeat_contact").collect();
+    assert_eq!(repeat.len(), 1, "{listed:?}");
+    assert_eq!(repeat[0].case_id, case_ids[0]);
+
+    let event = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = watch.next().await.expect("stream open").expect("event");
+            if event.escalation.as_ref().is_some_and(|e| e.reason == "repeat_contact") {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("repeat-contact escalation on the live stream");
+    assert_eq!(event.kind, "raised");
+    assert!(!event.cursor.is_empty());
+
+    let acknowledged = services
+        .escalation_client()
+        .acknowledge_escalation(pb::EscalationActionRequest {
+            escalation_id: repeat[0].escalation_id.clone(),
+            supervisor: "sam".into(),
+            note: "calling the customer".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acknowledged.state, "acknowledged");
+    let resumed = services
+        .escalation_client()
+        .watch_escalations(pb::WatchEscalationsRequest { cursor: event.cursor })
+        .await
+        .unwrap()
+        .into_inner()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resumed.kind, "acknowledged", "resuming from a cursor continues after it");
+}
+
+#[tokio::test]
+async fn killing_ingest_between_accept_and_routing_loses_no_post() {
+    let stack = Stack::new().await.unwrap();
+    let classify = stack.classify().await.unwrap();
+    let escalation = stack.escalation().await.unwrap();
+    let routing_addr = reserve_addr().unwrap();
+    let ingest = stack.ingest(classify.addr, routing_addr).await.unwrap();
+    let mut client = earshot_proto::v1::ingest_service_client::IngestServiceClient::new(ingest.channel());
+
+    let posts: Vec<pb::Post> =
+        (0..40).map(|i| post(&format!("k{i}"), &format!("customer{i}"), 100, "my package never arrived")).collect();
+    let accepted = client.submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap().into_inner().results;
+    // Routing is down: posts are classified and wait.
+    let first = accepted[0].post_id.clone();
+    wait_until(PIPELINE_DEADLINE, || {
+        let mut client = client.clone();
+        let post_id = first.clone();
+        async move { client.get_post(pb::GetPostRequest { post_id }).await.unwrap().into_inner().state == "classified" }
+    })
+    .await
+    .unwrap();
+    drop(ingest);
+
+    let routing = stack.routing(escalation.addr, Some(routing_addr)).await.unwrap();
+    let ingest = stack.ingest(classify.addr, routing_addr).await.unwrap();
+    let services = Services { classify, escalation, routing, ingest };
+    let mut case_ids = std::collections::HashSet::new();
+    for result in &accepted {
+        case_ids.insert(routed(&services, &result.post_id).await.case_id);
+    }
+    assert_eq!(case_ids.len(), 40, "one case per customer, none lost");
+    let queued = services
+        .routing_client()
+        .list_queue(pb::ListQueueRequest { queue: "delivery".into(), limit: 100 })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(queued.len(), 40);
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_naming_the_field_and_stores_nothing() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    let mut client = services.ingest_client();
+    let mut bad = post("b1", "x", 1, "fine");
+    bad.channel = "myspace".into();
+    let error =
+        client.submit_posts(pb::SubmitPostsRequest { posts: vec![post("b0", "x", 1, "ok"), bad] }).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("posts[1].channel"), "{}", error.message());
+    let retry =
+        client.submit_post(pb::SubmitPostRequest { post: Some(post("b0", "x", 1, "ok")) }).await.unwrap().into_inner();
+    assert!(!retry.duplicate, "the rejected batch stored nothing");
+
+    let empty = client.submit_post(pb::SubmitPostRequest { post: Some(post("b2", "x", 1, "   ")) }).await.unwrap_err();
+    assert!(empty.message().contains("post.text"), "{}", empty.message());
+    let missing = client.get_post(pb::GetPostRequest { post_id: "p_nope".into() }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::InvalidArgument);
+
+    let mut other_tenant = tonic::Request::new(pb::GetPostRequest { post_id: retry.post_id.clone() });
+    other_tenant.metadata_mut().insert("x-earshot-tenant", "rival".parse().unwrap());
+    assert_eq!(client.get_post(other_tenant).await.unwrap_err().code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn every_service_answers_health_and_reflection() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    let expectations = [
+        (&services.ingest, "earshot.v1.IngestService"),
+        (&services.classify, "earshot.v1.ClassifierService"),
+        (&services.routing, "earshot.v1.AgentService"),
+        (&services.escalation, "earshot.v1.EscalationService"),
+    ];
+    for (service, name) in expectations {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(service.channel());
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest { service: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{name}");
+
+        let mut reflection = ServerReflectionClient::new(service.channel());
+        let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses =
+            reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            responses.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("no service list from {name}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.contains(&name.to_string()) && names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    }
+}
