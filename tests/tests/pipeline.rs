@@ -2,6 +2,8 @@
 //! reasons; duplicates change nothing; a third contact reaches supervisors; a crash of ingest
 //! between accepting and routing loses nothing.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::time::Duration;
 
 use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, reserve_addr};

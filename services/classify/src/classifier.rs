@@ -123,13 +123,13 @@ fn read_context(analysis: &mut Analysis, text: &str) {
         }
     }
     let negativity = (-analysis.compound).max(0.0);
-    let praise = analysis.intent(Intent::Praise);
     let spam = analysis.intent(Intent::Spam);
-    if negativity > 0.0 && praise < 0.5 && spam < 0.5 {
+    if negativity > 0.0 && analysis.intent(Intent::Praise) < 0.5 && spam < 0.5 {
         // A clearly negative post is a grievance even without a service-failure phrase.
         analysis.add_intent(Intent::Complaint, negativity * 0.7, "negative tone");
     }
-    if analysis.compound > 0.3 && analysis.intent(Intent::Praise) < 0.5 && analysis.intent(Intent::Complaint) < 0.3 {
+    let praise = analysis.intent(Intent::Praise);
+    if analysis.compound > 0.3 && praise < 0.5 && spam < 0.5 && analysis.intent(Intent::Complaint) < 0.3 {
         analysis.add_intent(Intent::Praise, analysis.compound * 0.6, "positive tone");
     }
 }

@@ -113,7 +113,7 @@ impl Lexicon {
             let entries = self.by_first_word.entry(first).or_default();
             entries.push(Phrase { words, text: phrase.trim().to_owned(), cue });
             // Longest phrases first, so "no problem" wins over "no".
-            entries.sort_by(|a, b| b.words.len().cmp(&a.words.len()));
+            entries.sort_by_key(|phrase| std::cmp::Reverse(phrase.words.len()));
         }
         Ok(())
     }

@@ -1,1 +1,69 @@
-fn main() {}
+//! earshotctl: the command-line client for agents, supervisors and integrators.
+//!
+//! Submit posts (JSONL in proto3 JSON), classify a file, look at queues and cases, work as an
+//! agent, watch and act on escalations, and run the demo that `make run` shows.
+
+mod agent;
+mod connect;
+mod demo;
+mod escalations;
+mod jsonl;
+mod posts;
+mod print;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// earshotctl — talk to a running Earshot.
+#[derive(Debug, Parser)]
+#[command(name = "earshotctl", version)]
+struct Cli {
+    #[command(flatten)]
+    connect: connect::Endpoints,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Submit posts from a JSONL file (one proto3-JSON Post per line; `-` reads stdin).
+    Submit(posts::SubmitArgs),
+    /// Classify posts from a JSONL file and print one JSON classification per line.
+    Classify(posts::ClassifyArgs),
+    /// Show one accepted post with its classification and pipeline state.
+    Post {
+        /// Post id (`p_…`).
+        post_id: String,
+    },
+    /// Show every queue in agent order, or one queue.
+    Queue(posts::QueueArgs),
+    /// Show one case with its posts and reasons.
+    Case {
+        /// Case id (`c_…`).
+        case_id: String,
+    },
+    /// Act as an agent.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
+    /// List, watch, acknowledge and resolve escalations (supervisors).
+    #[command(subcommand)]
+    Escalations(escalations::EscalationCommand),
+    /// Register the demo agents, replay the demo feed and show the queues and escalations.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let connect = cli.connect;
+    match cli.command {
+        Command::Submit(args) => posts::submit(&connect, args).await,
+        Command::Classify(args) => posts::classify(&connect, args).await,
+        Command::Post { post_id } => posts::show_post(&connect, post_id).await,
+        Command::Queue(args) => posts::queues(&connect, args).await,
+        Command::Case { case_id } => posts::show_case(&connect, case_id).await,
+        Command::Agent(command) => agent::run(&connect, command).await,
+        Command::Escalations(command) => escalations::run(&connect, command).await,
+        Command::Demo(args) => demo::run(&connect, args).await,
+    }
+}

@@ -320,7 +320,8 @@ mod tests {
 
     #[test]
     fn rejections_name_the_field() {
-        let cases: Vec<(fn(&mut pb::Post), &str)> = vec![
+        type Mutation = fn(&mut pb::Post);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|p| p.channel = "myspace".into(), "channel"),
             (|p| p.external_id = "".into(), "external_id"),
             (|p| p.author = None, "author"),

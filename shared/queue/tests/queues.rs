@@ -1,5 +1,7 @@
 //! The queue scripts against a real redis-server.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use earshot_queue::{AgentState, CaseEntry, NextCase, Queues, Settle, effective_score};
 use earshot_testkit::RedisServer;
 

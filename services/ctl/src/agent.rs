@@ -1,0 +1,161 @@
+//! Agent commands: presence, next case, accept, reject, respond, resolve, transfer, escalate.
+
+use anyhow::{Result, bail};
+use earshot_proto::v1 as pb;
+
+use crate::connect::{Endpoints, call_error};
+use crate::print;
+
+/// What an agent can do.
+#[derive(Debug, clap::Subcommand)]
+pub enum AgentCommand {
+    /// Register or update an agent.
+    Presence {
+        /// Agent id.
+        agent_id: String,
+        /// available, away or offline.
+        #[arg(long, default_value = "available")]
+        state: String,
+        /// Maximum concurrent cases (0 keeps the current value).
+        #[arg(long, default_value_t = 0)]
+        capacity: u32,
+        /// Queues, comma-separated (empty keeps the current ones).
+        #[arg(long, value_delimiter = ',')]
+        skills: Vec<String>,
+        /// Languages, comma-separated ISO 639-1 codes (empty keeps the current ones).
+        #[arg(long, value_delimiter = ',')]
+        languages: Vec<String>,
+    },
+    /// Ask for the next case (an offer under a lease).
+    Next {
+        /// Agent id.
+        agent_id: String,
+    },
+    /// Accept an offered case.
+    Accept {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+    },
+    /// Decline an offered case.
+    Reject {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+    },
+    /// Record an answer to the customer.
+    Respond {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+        /// What was answered.
+        text: String,
+    },
+    /// Resolve a case.
+    Resolve {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+    },
+    /// Move a case to another queue, keeping its place.
+    Transfer {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+        /// Target queue.
+        queue: String,
+    },
+    /// Ask a supervisor for help.
+    Escalate {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+        /// What the supervisor should know.
+        note: String,
+    },
+}
+
+/// Parses a presence name.
+pub fn presence(state: &str) -> Result<pb::Presence> {
+    Ok(match state {
+        "available" => pb::Presence::Available,
+        "away" => pb::Presence::Away,
+        "offline" => pb::Presence::Offline,
+        other => bail!("--state {other}: use available, away or offline"),
+    })
+}
+
+/// Runs an agent command.
+pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
+    let mut agents = connect.agents()?;
+    let error = |status| call_error("routing", status);
+    let case = match command {
+        AgentCommand::Presence { agent_id, state, capacity, skills, languages } => {
+            let request =
+                pb::SetPresenceRequest { agent_id, presence: presence(&state)? as i32, capacity, skills, languages };
+            let agent = agents.set_presence(connect.request(request)?).await.map_err(error)?.into_inner();
+            println!(
+                "{} {} capacity {} skills {} languages {} holding {}",
+                agent.agent_id,
+                state,
+                agent.capacity,
+                agent.skills.join(","),
+                if agent.languages.is_empty() { "any".to_owned() } else { agent.languages.join(",") },
+                agent.cases.len()
+            );
+            return Ok(());
+        }
+        AgentCommand::Next { agent_id } => {
+            let response = agents.next_case(connect.request(pb::NextCaseRequest { agent_id })?).await.map_err(error)?;
+            match response.into_inner().offer {
+                Some(pb::Offer { case: Some(case), lease_expires_at }) => {
+                    let until = lease_expires_at.map(|t| t.seconds).unwrap_or_default();
+                    println!("offered (lease until unix {until}); accept or reject it:");
+                    case
+                }
+                _ => {
+                    println!("nothing eligible right now");
+                    return Ok(());
+                }
+            }
+        }
+        AgentCommand::Accept { agent_id, case_id } => agents
+            .accept_case(connect.request(pb::CaseActionRequest { agent_id, case_id })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Reject { agent_id, case_id } => agents
+            .reject_case(connect.request(pb::CaseActionRequest { agent_id, case_id })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Respond { agent_id, case_id, text } => agents
+            .record_response(connect.request(pb::RecordResponseRequest { agent_id, case_id, text })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Resolve { agent_id, case_id } => agents
+            .resolve_case(connect.request(pb::CaseActionRequest { agent_id, case_id })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Transfer { agent_id, case_id, queue } => agents
+            .transfer_case(connect.request(pb::TransferCaseRequest { agent_id, case_id, queue })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Escalate { agent_id, case_id, note } => agents
+            .escalate_case(connect.request(pb::EscalateCaseRequest { agent_id, case_id, note })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+    };
+    print::case(&case);
+    Ok(())
+}
