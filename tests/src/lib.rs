@@ -70,7 +70,7 @@ pub struct Stack {
     pub redis: RedisServer,
     /// SQLite files live here.
     pub dir: tempfile::TempDir,
-    /// The clock of routing and escalation (ingest uses real time to validate timestamps).
+    /// The clock of ingest, routing and escalation; it starts at the real time.
     pub clock: ManualClock,
 }
 
@@ -99,7 +99,7 @@ impl Stack {
             earshot_escalation::Config::for_test(&self.redis.url(), &sqlite_url(self.dir.path(), "escalation"));
         let clock = self.shared_clock();
         Running::spawn(bind(None).await?, "escalation", move |l| {
-            earshot_escalation::run_with_clock(config, l, clock, std::future::pending())
+            earshot_escalation::run(config, l, clock, std::future::pending())
         })
         .await
     }
@@ -113,7 +113,7 @@ impl Stack {
         );
         let clock = self.shared_clock();
         Running::spawn(bind(addr).await?, "routing", move |l| {
-            earshot_routing::run_with_clock(config, l, clock, std::future::pending())
+            earshot_routing::run(config, l, clock, std::future::pending())
         })
         .await
     }
@@ -125,8 +125,11 @@ impl Stack {
             &classify.to_string(),
             &routing.to_string(),
         );
-        Running::spawn(bind(None).await?, "ingest", move |l| earshot_ingest::run(config, l, std::future::pending()))
-            .await
+        let clock = self.shared_clock();
+        Running::spawn(bind(None).await?, "ingest", move |l| {
+            earshot_ingest::run(config, l, clock, std::future::pending())
+        })
+        .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use earshot_core::{Limits, Weights};
+use earshot_core::Weights;
 
 /// earshot-classify: classifies customer posts.
 #[derive(Debug, Clone, clap::Parser)]
@@ -17,15 +17,9 @@ pub struct Config {
     /// Folder of extra cue files (`<lang>.tsv`) added to the built-in ones.
     #[arg(long, env = "EARSHOT_CUES_DIR")]
     pub cues_dir: Option<PathBuf>,
-    /// Longest post text, in characters.
-    #[arg(long, env = "EARSHOT_MAX_TEXT_CHARS", default_value_t = 10_000)]
-    pub max_text_chars: usize,
-    /// Most posts in one ClassifyBatch.
-    #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = 1_000)]
-    pub max_batch: usize,
-    /// Largest request message, in bytes.
-    #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_message_bytes: usize,
+    /// What a client may send.
+    #[command(flatten)]
+    pub input: earshot_telemetry::args::InputArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -34,20 +28,7 @@ pub struct Config {
 impl Config {
     /// Defaults, listening on any free loopback port.
     pub fn for_test() -> Self {
-        Self {
-            listen: "127.0.0.1:0".into(),
-            weights: None,
-            cues_dir: None,
-            max_text_chars: 10_000,
-            max_batch: 1_000,
-            max_message_bytes: 16 * 1024 * 1024,
-            log_json: false,
-        }
-    }
-
-    /// Input limits.
-    pub fn limits(&self) -> Limits {
-        Limits { max_text_chars: self.max_text_chars, max_batch: self.max_batch }
+        Self { listen: "127.0.0.1:0".into(), weights: None, cues_dir: None, input: Default::default(), log_json: false }
     }
 
     /// The configured weights.

@@ -29,9 +29,9 @@ pub async fn run(
         .await
         .context("loading the classifier")??;
     let (health, health_service) = earshot_telemetry::grpc::health().await;
-    let api = ClassifyApi::new(classifier, config.limits());
+    let api = ClassifyApi::new(classifier, config.input.limits());
     let routes = tonic::service::Routes::new(health_service)
-        .add_service(ClassifierServiceServer::new(api).max_decoding_message_size(config.max_message_bytes));
+        .add_service(ClassifierServiceServer::new(api).max_decoding_message_size(config.input.max_message_bytes));
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<ClassifierServiceServer<ClassifyApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, "classify serving");

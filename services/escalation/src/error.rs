@@ -31,14 +31,8 @@ impl From<Error> for tonic::Status {
             Error::Invalid(invalid) => invalid.into(),
             Error::NotFound(message) => tonic::Status::not_found(message),
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
-            Error::Stream(source) => {
-                tracing::error!(error = %source, "redis failed");
-                tonic::Status::unavailable("event stream unavailable; retry")
-            }
-            Error::Db(source) => {
-                tracing::error!(error = %source, "escalation database failed");
-                tonic::Status::internal("internal error")
-            }
+            Error::Stream(source) => earshot_telemetry::status::unavailable("event stream", &source),
+            Error::Db(source) => earshot_telemetry::status::internal(&source),
         }
     }
 }

@@ -13,12 +13,9 @@ pub mod sla;
 pub mod state;
 mod ticker;
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use earshot_core::{SharedClock, SystemClock};
+use earshot_core::SharedClock;
 use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -30,24 +27,17 @@ const STREAM_MAX_LEN: usize = 100_000;
 
 /// Opens the database (migrating it) and Redis, starts the SLA ticker, and serves
 /// `EscalationService` on `listener` until `shutdown` resolves.
+/// Time is read through `clock` (tests pass a manual one).
 pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    run_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
-}
-
-/// [`run`] with an injected clock (tests control time through it).
-pub async fn run_with_clock(
     config: Config,
     listener: TcpListener,
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health, health_service) = earshot_telemetry::grpc::health().await;
-    let db = earshot_store::connect(&config.database_url).await.context("opening the escalation database")?;
-    earshot_store::escalation::Migrator::up(&db, None).await.context("migrating the escalation database")?;
+    let db = earshot_store::open::<earshot_store::escalation::Migrator>(&config.database_url)
+        .await
+        .context("opening the escalation database")?;
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use earshot_core::Limits;
-
 /// earshot-ingest: accepts customer posts and drives them through the pipeline.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "earshot-ingest", version)]
@@ -26,15 +24,9 @@ pub struct Config {
     /// How long the pipeline waits for a batch to fill, in milliseconds.
     #[arg(long, env = "EARSHOT_PIPELINE_WAIT_MS", default_value_t = 5)]
     pub pipeline_wait_ms: u64,
-    /// Longest post text, in characters.
-    #[arg(long, env = "EARSHOT_MAX_TEXT_CHARS", default_value_t = 10_000)]
-    pub max_text_chars: usize,
-    /// Most posts in one SubmitPosts.
-    #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = 1_000)]
-    pub max_batch: usize,
-    /// Largest request message, in bytes.
-    #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_message_bytes: usize,
+    /// What a client may send.
+    #[command(flatten)]
+    pub input: earshot_telemetry::args::InputArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -50,16 +42,9 @@ impl Config {
             routing_addr: routing_addr.into(),
             pipeline_batch: 256,
             pipeline_wait_ms: 5,
-            max_text_chars: 10_000,
-            max_batch: 1_000,
-            max_message_bytes: 16 * 1024 * 1024,
+            input: Default::default(),
             log_json: false,
         }
-    }
-
-    /// Input limits.
-    pub fn limits(&self) -> Limits {
-        Limits { max_text_chars: self.max_text_chars, max_batch: self.max_batch }
     }
 
     /// How long a batch may wait to fill.

@@ -27,10 +27,7 @@ impl From<Error> for tonic::Status {
         match error {
             Error::Invalid(invalid) => invalid.into(),
             Error::NotFound(message) => tonic::Status::not_found(message),
-            internal @ (Error::Db(_) | Error::Corrupt(_)) => {
-                tracing::error!(error = %internal, "ingest failed");
-                tonic::Status::internal("internal error")
-            }
+            internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }
     }
 }

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use earshot_core::{SharedClock, SystemClock};
+use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -29,25 +28,18 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens the database (migrating it), starts the pipeline worker, and serves `IngestService` on
 /// `listener` until `shutdown` resolves.
+/// Time is read through `clock` (tests pass a manual one).
 pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    run_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
-}
-
-/// [`run`] with an injected clock.
-pub async fn run_with_clock(
     config: Config,
     listener: TcpListener,
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health, health_service) = earshot_telemetry::grpc::health().await;
-    let db = earshot_store::connect(&config.database_url).await.context("opening the ingest database")?;
-    earshot_store::ingest::Migrator::up(&db, None).await.context("migrating the ingest database")?;
-    let posts = Posts { db, clock, limits: config.limits(), accepted: Arc::default() };
+    let db = earshot_store::open::<earshot_store::ingest::Migrator>(&config.database_url)
+        .await
+        .context("opening the ingest database")?;
+    let posts = Posts { db, clock, limits: config.input.limits(), accepted: Arc::default() };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
         earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT)?,
@@ -56,7 +48,7 @@ pub async fn run_with_clock(
         config.pipeline_wait(),
     );
     let _pipeline = earshot_telemetry::TaskGuard::spawn(pipeline.run_forever());
-    let service = IngestServiceServer::new(posts).max_decoding_message_size(config.max_message_bytes);
+    let service = IngestServiceServer::new(posts).max_decoding_message_size(config.input.max_message_bytes);
     let routes = tonic::service::Routes::new(health_service).add_service(service);
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<IngestServiceServer<Posts>>().await;

@@ -9,5 +9,6 @@ async fn main() -> anyhow::Result<()> {
     earshot_telemetry::init_logging(config.log_json, "info");
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    earshot_ingest::run(config, listener, earshot_telemetry::shutdown_signal()).await
+    let clock = std::sync::Arc::new(earshot_core::SystemClock);
+    earshot_ingest::run(config, listener, clock, earshot_telemetry::shutdown_signal()).await
 }

@@ -37,18 +37,9 @@ impl From<Error> for tonic::Status {
             Error::Invalid(invalid) => invalid.into(),
             Error::NotFound(message) => tonic::Status::not_found(message),
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
-            Error::Escalation(status) => {
-                tracing::warn!(code = ?status.code(), message = status.message(), "escalation service call failed");
-                tonic::Status::unavailable("escalation service unavailable; retry")
-            }
-            Error::Queue(source) => {
-                tracing::error!(error = %source, "redis failed");
-                tonic::Status::unavailable("queue store unavailable; retry")
-            }
-            internal @ (Error::Db(_) | Error::Corrupt(_)) => {
-                tracing::error!(error = %internal, "routing failed");
-                tonic::Status::internal("internal error")
-            }
+            Error::Escalation(status) => earshot_telemetry::status::unavailable("escalation service", &status),
+            Error::Queue(source) => earshot_telemetry::status::unavailable("queue store", &source),
+            internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }
     }
 }

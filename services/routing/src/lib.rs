@@ -17,10 +17,9 @@ mod views;
 use std::sync::Arc;
 
 use anyhow::Context;
-use earshot_core::{SharedClock, SystemClock};
+use earshot_core::SharedClock;
 use earshot_proto::v1::agent_service_server::AgentServiceServer;
 use earshot_proto::v1::routing_service_server::RoutingServiceServer;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
 pub use agents::DEFAULT_SKILLS;
@@ -30,24 +29,17 @@ pub use state::Routing;
 
 /// Connects to the database (migrating it) and Redis, and serves `RoutingService` and
 /// `AgentService` on `listener` until `shutdown` resolves.
+/// Time is read through `clock` (tests pass a manual one).
 pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    run_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
-}
-
-/// [`run`] with an injected clock (tests control time through it).
-pub async fn run_with_clock(
     config: Config,
     listener: TcpListener,
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health, health_service) = earshot_telemetry::grpc::health().await;
-    let db = earshot_store::connect(&config.database_url).await.context("opening the routing database")?;
-    earshot_store::routing::Migrator::up(&db, None).await.context("migrating the routing database")?;
+    let db = earshot_store::open::<earshot_store::routing::Migrator>(&config.database_url)
+        .await
+        .context("opening the routing database")?;
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;

@@ -60,6 +60,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     Ok(db)
 }
 
+/// Opens the database at `url` and applies the owner's migrations (`M`), as every service does at
+/// start.
+pub async fn open<M: sea_orm_migration::MigratorTrait>(url: &str) -> Result<DatabaseConnection, Error> {
+    let db = connect(url).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
 /// Milliseconds as stored in the database (BIGINT).
 pub type Millis = i64;
 

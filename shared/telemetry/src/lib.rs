@@ -2,10 +2,12 @@
 //! the gRPC server stack (health, reflection, tracing, limits) and client channels with deadlines
 //! and retries.
 
+pub mod args;
 pub mod client;
 pub mod grpc;
 pub mod logging;
 pub mod shutdown;
+pub mod status;
 pub mod task;
 
 pub use logging::{init_logging, init_test_logging};
