@@ -304,6 +304,36 @@ async fn bad_input_is_rejected_naming_the_field_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn streamed_posts_are_acknowledged_in_order_until_the_first_invalid_one() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    let mut bad = post("s3", "streamer", 5, "fine");
+    bad.author = None;
+    let posts = vec![
+        post("s1", "streamer", 5, "first"),
+        post("s2", "streamer", 5, "second"),
+        post("s1", "streamer", 5, "first again"),
+        bad,
+        post("s4", "streamer", 5, "never read"),
+    ];
+    let mut acks = services.ingest_client().stream_posts(tokio_stream::iter(posts)).await.unwrap().into_inner();
+    let mut received = Vec::new();
+    let error = loop {
+        match acks.next().await {
+            Some(Ok(ack)) => received.push(ack),
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without rejecting the invalid post"),
+        }
+    };
+    assert_eq!(received.iter().map(|a| a.duplicate).collect::<Vec<_>>(), [false, false, true]);
+    assert_eq!(received[0].post_id, received[2].post_id);
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("posts[3].author"), "{}", error.message());
+    assert!(acks.next().await.is_none(), "nothing after the rejection");
+    routed(&services, &received[1].post_id).await;
+}
+
+#[tokio::test]
 async fn every_service_answers_health_and_reflection() {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -341,5 +371,18 @@ async fn every_service_answers_health_and_reflection() {
         };
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
         assert!(names.contains(&name.to_string()) && names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+
+        // Older clients (grpcurl among them) ask the v1alpha reflection service first.
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+        let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(AlphaRequest::FileContainingSymbol(name.into())),
+        };
+        let mut alpha = AlphaClient::new(service.channel());
+        let mut responses = alpha.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+        let response = responses.next().await.unwrap().unwrap().message_response;
+        assert!(matches!(response, Some(AlphaResponse::FileDescriptorResponse(_))), "{name}: {response:?}");
     }
 }
