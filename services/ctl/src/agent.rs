@@ -100,7 +100,7 @@ pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
             let request =
                 pb::SetPresenceRequest { agent_id, presence: presence(&state)? as i32, capacity, skills, languages };
             let agent = agents.set_presence(connect.request(request)?).await.map_err(error)?.into_inner();
-            println!(
+            outln!(
                 "{} {} capacity {} skills {} languages {} holding {}",
                 agent.agent_id,
                 state,
@@ -115,12 +115,16 @@ pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
             let response = agents.next_case(connect.request(pb::NextCaseRequest { agent_id })?).await.map_err(error)?;
             match response.into_inner().offer {
                 Some(pb::Offer { case: Some(case), lease_expires_at }) => {
-                    let until = lease_expires_at.map(|t| t.seconds).unwrap_or_default();
-                    println!("offered (lease until unix {until}); accept or reject it:");
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or_default();
+                    let left = lease_expires_at.map(|t| t.seconds - now).unwrap_or_default().max(0);
+                    outln!("offered for {left} s: accept or reject it");
                     case
                 }
                 _ => {
-                    println!("nothing eligible right now");
+                    outln!("nothing eligible right now");
                     return Ok(());
                 }
             }

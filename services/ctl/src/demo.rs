@@ -34,13 +34,13 @@ pub async fn run(connect: &Endpoints, args: DemoArgs) -> Result<()> {
             .await
             .map_err(|status| call_error("routing", status))?
             .into_inner();
-        println!("agent {name}: skills {} languages {}", view.skills.join(","), view.languages.join(","));
+        outln!("agent {name}: skills {} languages {}", view.skills.join(","), view.languages.join(","));
     }
 
     let feed: Vec<pb::Post> = jsonl::read(&args.feed)?;
     let results = posts::submit_posts(connect, feed, 100).await?;
     let duplicates = results.iter().filter(|r| r.duplicate).count();
-    println!("submitted {} posts ({duplicates} already known)", results.len());
+    outln!("submitted {} posts ({duplicates} already known)", results.len());
 
     let mut ingest = connect.ingest()?;
     let deadline = Instant::now() + Duration::from_secs(args.wait_secs);
@@ -68,7 +68,7 @@ pub async fn run(connect: &Endpoints, args: DemoArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    println!("every post is classified and routed\n");
+    outln!("every post is classified and routed\n");
     posts::print_queues(connect, None, 50).await?;
     escalations::print_open(connect, "", 50).await
 }

@@ -59,7 +59,7 @@ pub async fn print_open(connect: &Endpoints, state: &str, limit: u32) -> Result<
         .map_err(|status| call_error("escalation", status))?
         .into_inner()
         .escalations;
-    println!("\n== escalations ({}) ==", escalations.len());
+    outln!("\n== escalations ({}) ==", escalations.len());
     for escalation in &escalations {
         print::escalation(escalation);
     }
@@ -78,13 +78,13 @@ pub async fn run(connect: &Endpoints, command: EscalationCommand) -> Result<()> 
                 .await
                 .map_err(error)?
                 .into_inner();
-            println!("watching escalations (Ctrl-C to stop)");
+            outln!("watching escalations (Ctrl-C to stop)");
             while let Some(event) = events.next().await {
                 let event = event.map_err(error)?;
                 if let Some(escalation) = &event.escalation {
-                    print!("{:<12} ", event.kind.to_uppercase());
+                    out!("{:<12} ", event.kind.to_uppercase());
                     print::escalation(escalation);
-                    println!("             cursor {}", event.cursor);
+                    outln!("             cursor {}", event.cursor);
                 }
             }
             Ok(())

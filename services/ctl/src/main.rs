@@ -3,6 +3,21 @@
 //! Submit posts (JSONL in proto3 JSON), classify a file, look at queues and cases, work as an
 //! agent, watch and act on escalations, and run the demo that `make run` shows.
 
+/// `println!` that ends the program quietly when stdout is closed (`earshotctl queue | head`)
+/// instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::print::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same behaviour as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::print::emit(format_args!($($arg)*))
+    };
+}
+
 mod agent;
 mod connect;
 mod demo;

@@ -63,7 +63,7 @@ pub async fn submit(connect: &Endpoints, args: SubmitArgs) -> Result<()> {
     let posts: Vec<pb::Post> = jsonl::read(&args.file)?;
     let results = submit_posts(connect, posts, args.batch).await?;
     let duplicates = results.iter().filter(|r| r.duplicate).count();
-    println!("accepted {} posts, {duplicates} duplicates", results.len() - duplicates);
+    outln!("accepted {} posts, {duplicates} duplicates", results.len() - duplicates);
     Ok(())
 }
 
@@ -75,7 +75,7 @@ pub async fn classify(connect: &Endpoints, args: ClassifyArgs) -> Result<()> {
         let request = connect.request(pb::ClassifyBatchRequest { posts: chunk.to_vec() })?;
         let response = client.classify_batch(request).await.map_err(|status| call_error("classify", status))?;
         for classification in response.into_inner().classifications {
-            println!("{}", serde_json::to_string(&classification)?);
+            outln!("{}", serde_json::to_string(&classification)?);
         }
     }
     Ok(())
@@ -89,7 +89,7 @@ pub async fn show_post(connect: &Endpoints, post_id: String) -> Result<()> {
         .await
         .map_err(|status| call_error("ingest", status))?
         .into_inner();
-    println!("{}", serde_json::to_string_pretty(&record)?);
+    outln!("{}", serde_json::to_string_pretty(&record)?);
     Ok(())
 }
 

@@ -1,6 +1,20 @@
 //! Output for people: queues, cases and escalations as short, aligned lines.
 
+use std::io::Write;
+
 use earshot_proto::v1 as pb;
+
+/// Writes to stdout; a closed stdout (a pager or `head` that quit) ends the program quietly.
+pub fn emit(text: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(text) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("earshotctl: cannot write output: {error}");
+        std::process::exit(1);
+    }
+}
 
 fn excerpt(text: &str, width: usize) -> String {
     let single: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -31,10 +45,10 @@ fn time(ts: Option<&pbjson_types::Timestamp>) -> String {
 
 /// One queue, in the order agents get its cases.
 pub fn queue(name: &str, cases: &[pb::CaseView]) {
-    println!("\n== queue {name} ({} waiting) ==", cases.len());
+    outln!("\n== queue {name} ({} waiting) ==", cases.len());
     for (rank, case) in cases.iter().enumerate() {
         let latest = case.posts.last();
-        println!(
+        outln!(
             "{:>3}. P{:<3} {}  {:<16} {:<8} {:<2} x{}{}  {}",
             rank + 1,
             case.priority,
@@ -46,13 +60,13 @@ pub fn queue(name: &str, cases: &[pb::CaseView]) {
             if case.escalated { " ESCALATED" } else { "" },
             latest.map(|p| excerpt(&p.text, 70)).unwrap_or_default(),
         );
-        println!("       why: {}", reasons(&case.reasons, 3));
+        outln!("       why: {}", reasons(&case.reasons, 3));
     }
 }
 
 /// A whole case.
 pub fn case(case: &pb::CaseView) {
-    println!(
+    outln!(
         "case {}  queue {}  priority {}  state {}{}  contacts {}{}",
         case.case_id,
         case.queue,
@@ -62,10 +76,10 @@ pub fn case(case: &pb::CaseView) {
         case.contact_count,
         if case.escalated { "  ESCALATED" } else { "" }
     );
-    println!("customer {}  language {}  topic {}", case.customer, case.language, case.topic);
-    println!("why: {}", reasons(&case.reasons, 8));
+    outln!("customer {}  language {}  topic {}", case.customer, case.language, case.topic);
+    outln!("why: {}", reasons(&case.reasons, 8));
     for post in &case.posts {
-        println!(
+        outln!(
             "  {} {:<8} {:<14} P{:<3} {}",
             time(post.created_at.as_ref()),
             post.channel,
@@ -78,9 +92,9 @@ pub fn case(case: &pb::CaseView) {
 
 /// Queue depths.
 pub fn stats(stats: &[pb::QueueStat]) {
-    println!("{:<14} {:>7} {:>7} {:>8} {:>6}  oldest waiting", "queue", "waiting", "offered", "assigned", "top P");
+    outln!("{:<14} {:>7} {:>7} {:>8} {:>6}  oldest waiting", "queue", "waiting", "offered", "assigned", "top P");
     for s in stats {
-        println!(
+        outln!(
             "{:<14} {:>7} {:>7} {:>8} {:>6}  {}",
             s.queue,
             s.waiting,
@@ -94,8 +108,9 @@ pub fn stats(stats: &[pb::QueueStat]) {
 
 /// One escalation on one line.
 pub fn escalation(e: &pb::Escalation) {
-    println!(
-        "{}  {:<12} {:<18} L{} P{:<3} {}  {:<10} {}{}",
+    outln!(
+        "{} {}  {:<12} {:<18} L{} P{:<3} {}  {:<10} {}{}",
+        e.escalation_id,
         time(e.created_at.as_ref()),
         e.state,
         e.reason,
