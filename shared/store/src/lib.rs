@@ -49,14 +49,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if url.starts_with("sqlite://") {
-        // SQLite allows one writer; a small pool avoids lock contention between writers.
-        options.max_connections(4);
+        // SQLite allows one writer: write-ahead logging lets readers run beside it, a small pool
+        // limits lock contention, and every connection waits for the lock instead of failing.
+        // FULL sync: a post acknowledged to a client survives a power cut, not only a crash.
+        options.max_connections(4).map_sqlx_sqlite_opts(|sqlite| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(std::time::Duration::from_secs(5))
+        });
     }
     let db = Database::connect(options).await?;
-    if url.starts_with("sqlite://") {
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;").await?;
-    }
     Ok(db)
 }
 
