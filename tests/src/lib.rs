@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use earshot_core::{ManualClock, SharedClock};
+use earshot_proto::v1 as pb;
 use earshot_proto::v1::agent_service_client::AgentServiceClient;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
@@ -183,3 +184,67 @@ impl Services {
 
 /// Generous bound for anything the pipeline does (it normally takes milliseconds).
 pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A public tweet by `author` (its external id; the handle is `@author`).
+pub fn post(external_id: &str, author: &str, followers: u64, text: &str) -> pb::Post {
+    pb::Post {
+        channel: "twitter".into(),
+        external_id: external_id.into(),
+        visibility: pb::Visibility::Public as i32,
+        author: Some(pb::Author {
+            external_id: author.into(),
+            handle: format!("@{author}"),
+            followers,
+            ..Default::default()
+        }),
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+impl Services {
+    /// Submits one post.
+    pub async fn submit(&self, post: pb::Post) -> Result<pb::SubmitPostResponse> {
+        Ok(self.ingest_client().submit_post(pb::SubmitPostRequest { post: Some(post) }).await?.into_inner())
+    }
+
+    /// Waits until the post is routed and returns its record.
+    pub async fn routed(&self, post_id: &str) -> Result<pb::PostRecord> {
+        let client = self.ingest_client();
+        let state = |client: IngestServiceClient<Channel>, post_id: String| async move {
+            let mut client = client;
+            client.get_post(pb::GetPostRequest { post_id }).await.map(|r| r.into_inner())
+        };
+        earshot_testkit::wait_until(PIPELINE_DEADLINE, || {
+            let pending = state(client.clone(), post_id.to_owned());
+            async move { pending.await.is_ok_and(|record| record.state == "routed") }
+        })
+        .await
+        .with_context(|| format!("post {post_id} was not routed"))?;
+        Ok(state(client, post_id.to_owned()).await?)
+    }
+
+    /// Submits a post and waits until it is routed.
+    pub async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord> {
+        let accepted = self.submit(post).await?;
+        self.routed(&accepted.post_id).await
+    }
+
+    /// Registers an available agent for every default queue.
+    pub async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView> {
+        let request = pb::SetPresenceRequest {
+            agent_id: agent_id.into(),
+            presence: pb::Presence::Available as i32,
+            capacity,
+            skills: vec![],
+            languages: languages.iter().map(|l| l.to_string()).collect(),
+        };
+        Ok(self.agent_client().set_presence(request).await?.into_inner())
+    }
+
+    /// The case `NextCase` offers the agent, if any.
+    pub async fn offered(&self, agent_id: &str) -> Result<Option<pb::CaseView>> {
+        let response = self.agent_client().next_case(pb::NextCaseRequest { agent_id: agent_id.into() }).await?;
+        Ok(response.into_inner().offer.and_then(|offer| offer.case))
+    }
+}

@@ -10,6 +10,7 @@ mod api;
 pub mod config;
 pub mod error;
 pub mod notify;
+mod recovery;
 mod route;
 pub mod state;
 mod views;
@@ -54,6 +55,7 @@ pub async fn run(
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
     };
+    routing.restore_live_state().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let routes = tonic::service::Routes::new(health_service)
         .add_service(RoutingServiceServer::new(routing.clone()))

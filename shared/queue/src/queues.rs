@@ -76,6 +76,7 @@ struct Scripts {
     next_case: redis::Script,
     settle: redis::Script,
     expire_leases: redis::Script,
+    restore: redis::Script,
 }
 
 /// Handle to the live queues; cheap to clone.
@@ -101,6 +102,7 @@ impl Queues {
                 next_case: redis::Script::new(include_str!("lua/next_case.lua")),
                 settle: redis::Script::new(include_str!("lua/settle.lua")),
                 expire_leases: redis::Script::new(include_str!("lua/expire_leases.lua")),
+                restore: redis::Script::new(include_str!("lua/restore.lua")),
             }),
             known_tenants: Arc::default(),
         })
@@ -149,6 +151,28 @@ impl Queues {
             .invoke_async(&mut conn)
             .await?;
         Ok(state)
+    }
+
+    /// Puts back a case Redis does not know (after a Redis restart): queued, or held by `agent`
+    /// when `agent` is given. Returns whether it was missing.
+    pub async fn restore(&self, tenant: &str, entry: &CaseEntry, agent: Option<&str>) -> Result<bool> {
+        self.remember_tenant(tenant).await?;
+        let mut conn = self.conn.clone();
+        let reply: String = self
+            .scripts
+            .restore
+            .key(keys::tenant_prefix(tenant))
+            .arg(&entry.case_id)
+            .arg(&entry.queue)
+            .arg(entry.score)
+            .arg(entry.priority)
+            .arg(&entry.language)
+            .arg(entry.enqueued_at_ms)
+            .arg(if agent.is_some() { "assigned" } else { "queued" })
+            .arg(agent.unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(reply == "restored")
     }
 
     /// Registers or updates an agent; takes effect for the next `next_case`.

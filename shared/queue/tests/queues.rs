@@ -103,3 +103,18 @@ async fn follow_ups_rescore_in_place_and_stick_to_the_agent() {
     assert!(queues.agent_cases("t", "a").await.unwrap().is_empty());
     assert_eq!(queues.queue_names("t").await.unwrap(), vec!["billing", "general"]);
 }
+
+#[tokio::test]
+async fn restore_puts_back_only_what_redis_lost() {
+    let redis = RedisServer::start().await.unwrap();
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    queues.upsert("t", &entry("c_live", "general", 10, 0, "")).await.unwrap();
+    assert!(!queues.restore("t", &entry("c_live", "billing", 99, 0, ""), None).await.unwrap(), "redis is fresher");
+    assert!(queues.restore("t", &entry("c_lost", "general", 50, 0, ""), None).await.unwrap());
+    assert!(queues.restore("t", &entry("c_held", "general", 50, 0, ""), Some("a")).await.unwrap());
+    let head: Vec<String> =
+        queues.queue_head("t", "general", 10).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(head, ["c_lost", "c_live"]);
+    assert_eq!(queues.agent_cases("t", "a").await.unwrap(), ["c_held"]);
+    assert!(queues.settle("t", "a", "c_held", Settle::Release).await.unwrap(), "the holder can still resolve it");
+}

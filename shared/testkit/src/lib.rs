@@ -74,6 +74,14 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Forgets every key, as a Redis restarted without persistence would.
+    pub async fn flush_all(&self) -> Result<()> {
+        let client = redis::Client::open(self.url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("FLUSHALL").query_async::<String>(&mut conn).await?;
+        Ok(())
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port

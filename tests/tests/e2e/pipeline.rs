@@ -2,84 +2,23 @@
 //! reasons; duplicates change nothing; a third contact reaches supervisors; a crash of ingest
 //! between accepting and routing loses nothing.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
 use std::time::Duration;
 
-use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, reserve_addr};
+use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, post, reserve_addr};
 use earshot_proto::v1 as pb;
 use earshot_testkit::wait_until;
 use tokio_stream::StreamExt;
-
-fn post(external_id: &str, author: &str, followers: u64, text: &str) -> pb::Post {
-    pb::Post {
-        channel: "twitter".into(),
-        external_id: external_id.into(),
-        visibility: pb::Visibility::Public as i32,
-        author: Some(pb::Author {
-            external_id: author.into(),
-            handle: format!("@{author}"),
-            followers,
-            ..Default::default()
-        }),
-        text: text.into(),
-        ..Default::default()
-    }
-}
-
-async fn submit(services: &Services, post: pb::Post) -> pb::SubmitPostResponse {
-    services.ingest_client().submit_post(pb::SubmitPostRequest { post: Some(post) }).await.unwrap().into_inner()
-}
-
-/// Waits until the post is routed and returns its record.
-async fn routed(services: &Services, post_id: &str) -> pb::PostRecord {
-    let mut client = services.ingest_client();
-    wait_until(PIPELINE_DEADLINE, || {
-        let mut client = client.clone();
-        let post_id = post_id.to_owned();
-        async move {
-            let record = client.get_post(pb::GetPostRequest { post_id }).await.unwrap().into_inner();
-            record.state == "routed"
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("post {post_id} was not routed"));
-    client.get_post(pb::GetPostRequest { post_id: post_id.into() }).await.unwrap().into_inner()
-}
-
-async fn register_agent(services: &Services, agent_id: &str) {
-    services
-        .agent_client()
-        .set_presence(pb::SetPresenceRequest {
-            agent_id: agent_id.into(),
-            presence: pb::Presence::Available as i32,
-            capacity: 3,
-            skills: vec![],
-            languages: vec!["en".into()],
-        })
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_question() {
     let stack = Stack::new().await.unwrap();
     let services = Services::start(&stack).await.unwrap();
-    register_agent(&services, "alice").await;
+    services.register_agent("alice", 3, &["en"]).await.unwrap();
 
-    let question = submit(&services, post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await;
-    let question = routed(&services, &question.post_id).await;
-    let angry = submit(
-        &services,
-        post(
-            "a1",
-            "loud",
-            182_000,
-            "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!",
-        ),
-    )
-    .await;
-    let angry = routed(&services, &angry.post_id).await;
+    let question = services.submit(post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await.unwrap();
+    let question = services.routed(&question.post_id).await.unwrap();
+    let angry_text = "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!";
+    let angry = services.submit_routed(post("a1", "loud", 182_000, angry_text)).await.unwrap();
     let angry_class = angry.classification.clone().unwrap();
     let question_class = question.classification.clone().unwrap();
     assert!(angry_class.complaint && !question_class.complaint);
@@ -116,8 +55,8 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
 async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
     let stack = Stack::new().await.unwrap();
     let services = Services::start(&stack).await.unwrap();
-    let first = submit(&services, post("dup-1", "repeat", 10, "my parcel never arrived")).await;
-    let second = submit(&services, post("dup-1", "repeat", 10, "my parcel never arrived")).await;
+    let first = services.submit(post("dup-1", "repeat", 10, "my parcel never arrived")).await.unwrap();
+    let second = services.submit(post("dup-1", "repeat", 10, "my parcel never arrived")).await.unwrap();
     assert!(!first.duplicate);
     assert!(second.duplicate);
     assert_eq!(first.post_id, second.post_id);
@@ -139,8 +78,8 @@ async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
     assert_eq!(batch[0].post_id, first.post_id);
     assert_eq!(batch[1].post_id, batch[2].post_id);
 
-    let record = routed(&services, &first.post_id).await;
-    routed(&services, &batch[1].post_id).await;
+    let record = services.routed(&first.post_id).await.unwrap();
+    services.routed(&batch[1].post_id).await.unwrap();
     let case = services
         .routing_client()
         .get_case(pb::GetCaseRequest { case_id: record.case_id.clone() })
@@ -175,8 +114,8 @@ async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
         .iter()
         .enumerate()
     {
-        let accepted = submit(&services, post(&format!("t{i}"), "patient", 25, text)).await;
-        case_ids.push(routed(&services, &accepted.post_id).await.case_id);
+        let accepted = services.submit(post(&format!("t{i}"), "patient", 25, text)).await.unwrap();
+        case_ids.push(services.routed(&accepted.post_id).await.unwrap().case_id);
     }
     assert!(case_ids.iter().all(|id| *id == case_ids[0]), "follow-ups join the open case");
     let case = services
@@ -265,7 +204,7 @@ async fn killing_ingest_between_accept_and_routing_loses_no_post() {
     let services = Services { classify, escalation, routing, ingest };
     let mut case_ids = std::collections::HashSet::new();
     for result in &accepted {
-        case_ids.insert(routed(&services, &result.post_id).await.case_id);
+        case_ids.insert(services.routed(&result.post_id).await.unwrap().case_id);
     }
     assert_eq!(case_ids.len(), 40, "one case per customer, none lost");
     let queued = services
@@ -330,7 +269,7 @@ async fn streamed_posts_are_acknowledged_in_order_until_the_first_invalid_one() 
     assert_eq!(error.code(), tonic::Code::InvalidArgument);
     assert!(error.message().contains("posts[3].author"), "{}", error.message());
     assert!(acks.next().await.is_none(), "nothing after the rejection");
-    routed(&services, &received[1].post_id).await;
+    services.routed(&received[1].post_id).await.unwrap();
 }
 
 #[tokio::test]

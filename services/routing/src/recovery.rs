@@ -1,0 +1,46 @@
+//! Start-up recovery: Redis holds the live queues, the database the record. If Redis lost its
+//! data (restarted without persistence, failed over), every open case and every agent is put back
+//! from the record, so no customer silently drops out of a queue.
+
+use earshot_queue::AgentState;
+use earshot_store::routing::{agent, case};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+
+use crate::error::Result;
+use crate::state::{Routing, states};
+
+impl Routing {
+    /// Restores agents and open cases Redis does not know; returns how many cases came back.
+    pub async fn restore_live_state(&self) -> Result<usize> {
+        for agent in agent::Entity::find().all(&self.db).await? {
+            let state = AgentState {
+                agent_id: agent.id.clone(),
+                presence: agent.presence.clone(),
+                capacity: u32::try_from(agent.capacity).unwrap_or(1),
+                skills: serde_json::from_str(&agent.skills).unwrap_or_default(),
+                languages: serde_json::from_str(&agent.languages).unwrap_or_default(),
+            };
+            self.queues.set_agent(&agent.tenant, &state).await?;
+        }
+        let open = case::Entity::find().filter(case::Column::State.ne(states::RESOLVED)).all(&self.db).await?;
+        let mut restored = 0;
+        for case in open {
+            let holder = (case.state == states::ASSIGNED).then(|| case.agent.clone()).flatten();
+            if !self.queues.restore(&case.tenant, &self.entry(&case), holder.as_deref()).await? {
+                continue;
+            }
+            restored += 1;
+            if case.state == states::OFFERED {
+                // The lease went with Redis: the case waits in its queue again, in its place.
+                let mut active = case.into_active_model();
+                active.state = Set(states::QUEUED.to_owned());
+                active.agent = Set(None);
+                active.update(&self.db).await?;
+            }
+        }
+        if restored > 0 {
+            tracing::warn!(restored, "redis had lost open cases; restored them from the database");
+        }
+        Ok(restored)
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the four services together, in one test binary (one link on 2 cores).
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod pipeline;
+mod time;
