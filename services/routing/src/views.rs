@@ -7,10 +7,11 @@ use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::check_id;
 use earshot_proto::v1 as pb;
 use earshot_store::routing::{case, case_post};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::error::{Error, Result};
-use crate::state::Routing;
+use crate::state::{Routing, states};
 
 /// Reasons as stored in a case row (proto3 JSON).
 pub fn encode_reasons(reasons: &[pb::Reason]) -> String {
@@ -109,24 +110,41 @@ impl Routing {
         self.views(ordered).await
     }
 
-    /// Depth and head of every queue of the tenant.
+    /// Depth and head of every queue of the tenant: one grouped query, one ZCARD per queue.
     pub async fn queue_stats(&self, tenant: &Tenant) -> Result<Vec<pb::QueueStat>> {
-        let open = case::Entity::find()
+        #[derive(Debug, FromQueryResult)]
+        struct Row {
+            queue: String,
+            state: String,
+            cases: i64,
+            top: Option<i32>,
+            oldest: Option<i64>,
+        }
+        let rows = case::Entity::find()
+            .select_only()
+            .column(case::Column::Queue)
+            .column(case::Column::State)
+            .column_as(Expr::from(Func::count(Expr::col(case::Column::Id))), "cases")
+            .column_as(Expr::from(Func::max(Expr::col(case::Column::Priority))), "top")
+            .column_as(Expr::from(Func::min(Expr::col(case::Column::EnqueuedAtMs))), "oldest")
             .filter(case::Column::Tenant.eq(tenant.as_str()))
-            .filter(case::Column::State.ne(crate::state::states::RESOLVED))
+            .filter(case::Column::State.ne(states::RESOLVED))
+            .group_by(case::Column::Queue)
+            .group_by(case::Column::State)
+            .into_model::<Row>()
             .all(&self.db)
             .await?;
         let mut stats = Vec::new();
         for queue in self.queues.queue_names(tenant.as_str()).await? {
-            let in_queue = open.iter().filter(|c| c.queue == queue);
-            let waiting: Vec<&case::Model> =
-                in_queue.clone().filter(|c| c.state == crate::state::states::QUEUED).collect();
+            let row = |state: &str| rows.iter().find(|r| r.queue == queue && r.state == state);
+            let count = |state: &str| row(state).map_or(0, |r| u64::try_from(r.cases).unwrap_or(0));
+            let waiting = row(states::QUEUED);
             stats.push(pb::QueueStat {
                 waiting: self.queues.depth(tenant.as_str(), &queue).await?,
-                offered: in_queue.clone().filter(|c| c.state == crate::state::states::OFFERED).count() as u64,
-                assigned: in_queue.filter(|c| c.state == crate::state::states::ASSIGNED).count() as u64,
-                top_priority: waiting.iter().map(|c| u32::try_from(c.priority).unwrap_or(0)).max().unwrap_or(0),
-                oldest_enqueued_at: waiting.iter().map(|c| c.enqueued_at_ms).min().map(timestamp_from_ms),
+                offered: count(states::OFFERED),
+                assigned: count(states::ASSIGNED),
+                top_priority: waiting.and_then(|r| r.top).map_or(0, |p| u32::try_from(p).unwrap_or(0)),
+                oldest_enqueued_at: waiting.and_then(|r| r.oldest).map(timestamp_from_ms),
                 queue,
             });
         }

@@ -37,6 +37,12 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
     assert_eq!(case.posts[0].text, angry.post.unwrap().text);
     assert!(case.reasons.iter().any(|r| r.factor == "reach" && r.detail == "182k followers"), "{:?}", case.reasons);
 
+    let stats = services.routing_client().queue_stats(pb::QueueStatsRequest {}).await.unwrap().into_inner().queues;
+    let of = |queue: &str| stats.iter().find(|s| s.queue == queue).cloned().unwrap();
+    assert_eq!((of(&case.queue).offered, of(&case.queue).waiting), (1, 0), "{stats:?}");
+    let question_queue = of(&question_class.topic);
+    assert_eq!((question_queue.waiting, question_queue.top_priority), (1, question_class.priority));
+
     let mut agent = services.agent_client();
     let accept = pb::CaseActionRequest { agent_id: "alice".into(), case_id: case.case_id.clone() };
     assert_eq!(agent.accept_case(accept.clone()).await.unwrap().into_inner().state, "assigned");
