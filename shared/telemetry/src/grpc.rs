@@ -1,8 +1,9 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and server
 //! reflection (v1 and v1alpha, so grpcurl and generated clients of any age can discover the API).
 //!
-//! Middleware, outermost first: a tracing span per call (method path), a per-connection
-//! concurrency limit, then a deadline per call. Auth joins between tracing and the limit.
+//! Middleware, outermost first: a tracing span per call (method path), load shedding over a
+//! per-connection concurrency limit (a call beyond it is answered `RESOURCE_EXHAUSTED` at once,
+//! not queued), then a deadline per call. Auth joins between tracing and the limit.
 
 use std::future::Future;
 use std::time::Duration;
@@ -65,6 +66,7 @@ pub async fn serve(
     let routes = routes.add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
     Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)
         .add_routes(routes)
