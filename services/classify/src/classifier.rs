@@ -11,6 +11,7 @@ use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
 use crate::analysis::{Analysis, analyze};
 use crate::cues::{self, CueError, Lexicon, TOPICS};
 use crate::text::letter_count;
+use crate::vader::Vader;
 
 /// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
 const LANGUAGES: [Language; 7] = [
@@ -35,6 +36,7 @@ const COMPLAINT_THRESHOLD: f32 = 0.5;
 /// Classifies posts; share one per process (it is `Sync`).
 pub struct Classifier {
     detector: LanguageDetector,
+    vader: Vader,
     lexicons: HashMap<&'static str, Lexicon>,
     weights: Weights,
 }
@@ -47,7 +49,7 @@ impl Classifier {
     /// Loads the language models, the built-in cues plus those in `extra_cues`, and `weights`.
     pub fn new(weights: Weights, extra_cues: Option<&Path>) -> Result<Self, CueError> {
         let detector = LanguageDetectorBuilder::from_languages(&LANGUAGES).with_preloaded_language_models().build();
-        Ok(Self { detector, lexicons: cues::load(extra_cues)?, weights })
+        Ok(Self { detector, vader: Vader::new(), lexicons: cues::load(extra_cues)?, weights })
     }
 
     /// Language code and confidence; `und` when the text has too few letters and no usable hint.
@@ -75,6 +77,10 @@ impl Classifier {
         let (language, language_confidence) = self.language(post);
         let lexicon = self.lexicons.get(language.as_str()).or_else(|| self.lexicons.get("en"));
         let mut analysis = lexicon.map(|l| analyze(l, &post.text)).unwrap_or_default();
+        if language == "en" || language == "und" {
+            // English sentiment is VADER's (the cue lexicons carry it for the other languages).
+            analysis.compound = self.vader.sentiment(&post.text) as f32;
+        }
         read_context(&mut analysis, &post.text);
 
         let complaint = analysis.intent(Intent::Complaint) >= COMPLAINT_THRESHOLD;

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod config;
 pub mod cues;
 pub mod text;
+pub mod vader;
 
 use anyhow::Context;
 use earshot_proto::v1::classifier_service_server::ClassifierServiceServer;

@@ -6,6 +6,9 @@
 /// `println!` that ends the program quietly when stdout is closed (`earshotctl queue | head`)
 /// instead of panicking.
 macro_rules! outln {
+    () => {
+        $crate::print::emit(format_args!("\n"))
+    };
     ($($arg:tt)*) => {
         $crate::print::emit(format_args!("{}\n", format_args!($($arg)*)))
     };
@@ -22,6 +25,7 @@ mod agent;
 mod connect;
 mod demo;
 mod escalations;
+mod eval;
 mod jsonl;
 mod posts;
 mod print;
@@ -65,6 +69,8 @@ enum Command {
     Escalations(escalations::EscalationCommand),
     /// Register the demo agents, replay the demo feed and show the queues and escalations.
     Demo(demo::DemoArgs),
+    /// Measure the classifier on labelled posts and on human sentiment ratings.
+    Eval(eval::EvalArgs),
 }
 
 #[tokio::main]
@@ -80,5 +86,6 @@ async fn main() -> Result<()> {
         Command::Agent(command) => agent::run(&connect, command).await,
         Command::Escalations(command) => escalations::run(&connect, command).await,
         Command::Demo(args) => demo::run(&connect, args).await,
+        Command::Eval(args) => eval::run(&connect, args).await,
     }
 }

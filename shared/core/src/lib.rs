@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod eval;
 pub mod ids;
 pub mod post;
 pub mod scoring;
