@@ -1,5 +1,5 @@
 # The commands CI and people run. `make run` starts Earshot with a demo; `make test` is what CI runs.
-.PHONY: run test lint fmt clean-data
+.PHONY: run test lint fmt bench clean-data
 
 run:
 	scripts/run.sh
@@ -14,6 +14,10 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Benchmarks (release build). Uses ../shared/data when present, generated input otherwise.
+bench:
+	cargo bench -p earshot-classify --bench classify
 
 clean-data:
 	rm -rf data

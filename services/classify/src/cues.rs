@@ -72,10 +72,37 @@ pub enum CueError {
     },
 }
 
-/// The cues of one language, indexed by their first word.
+/// The cues of one language, indexed by their first word (or, for a first word written as a
+/// prefix such as `cancel*`, by that prefix).
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     by_first_word: HashMap<String, Vec<Phrase>>,
+    by_first_prefix: HashMap<String, Vec<Phrase>>,
+    prefix_lengths: Vec<usize>,
+}
+
+/// Whether a cue word matches a text word: exactly, or by prefix when the cue word ends in `*`.
+fn word_matches(cue: &str, word: &str) -> bool {
+    match cue.strip_suffix('*') {
+        Some(stem) => word.starts_with(stem),
+        None => cue == word,
+    }
+}
+
+/// A cue phrase's words, normalised like text; a trailing `*` (prefix match) is kept.
+fn cue_words(phrase: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for part in phrase.split_whitespace() {
+        let stem = part.strip_suffix('*');
+        let mut tokens: Vec<String> = tokenize(stem.unwrap_or(part)).into_iter().map(|t| t.norm).collect();
+        if stem.is_some()
+            && let Some(last) = tokens.last_mut()
+        {
+            last.push('*');
+        }
+        words.extend(tokens);
+    }
+    words
 }
 
 impl Lexicon {
@@ -106,11 +133,21 @@ impl Lexicon {
                 ),
                 other => return Err(error(format!("unknown kind '{other}'"))),
             };
-            let words: Vec<String> = tokenize(phrase).into_iter().map(|t| t.norm).collect();
+            let words = cue_words(phrase);
             let Some(first) = words.first().cloned() else {
                 return Err(error("empty phrase".to_owned()));
             };
-            let entries = self.by_first_word.entry(first).or_default();
+            let entries = match first.strip_suffix('*') {
+                Some(stem) => {
+                    let length = stem.chars().count();
+                    if !self.prefix_lengths.contains(&length) {
+                        self.prefix_lengths.push(length);
+                        self.prefix_lengths.sort_unstable();
+                    }
+                    self.by_first_prefix.entry(stem.to_owned()).or_default()
+                }
+                None => self.by_first_word.entry(first).or_default(),
+            };
             entries.push(Phrase { words, text: phrase.trim().to_owned(), cue });
             // Longest phrases first, so "no problem" wins over "no".
             entries.sort_by_key(|phrase| std::cmp::Reverse(phrase.words.len()));
@@ -118,13 +155,18 @@ impl Lexicon {
         Ok(())
     }
 
-    /// Every phrase that starts at word `at` of `words`, longest first.
+    /// Every phrase that starts at word `at` of `words`: exact first words first, longest first.
     pub fn matches_at<'a>(&'a self, words: &'a [String], at: usize) -> impl Iterator<Item = &'a Phrase> + 'a {
-        self.by_first_word
-            .get(&words[at])
-            .into_iter()
-            .flatten()
-            .filter(move |phrase| words[at..].starts_with(&phrase.words))
+        let word = words[at].as_str();
+        let prefixed = self.prefix_lengths.iter().filter_map(move |length| {
+            // Byte offset of the end of the word's first `length` characters, if it has that many.
+            let end = word.char_indices().map(|(i, _)| i).chain([word.len()]).nth(*length)?;
+            self.by_first_prefix.get(&word[..end])
+        });
+        self.by_first_word.get(word).into_iter().chain(prefixed).flatten().filter(move |phrase| {
+            phrase.words.len() <= words.len() - at
+                && phrase.words.iter().zip(&words[at..]).all(|(cue, word)| word_matches(cue, word))
+        })
     }
 }
 
@@ -169,6 +211,21 @@ pub fn language_code(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_cues_match_inflections() {
+        let mut lexicon = Lexicon::default();
+        lexicon
+            .extend_from_tsv("test", "intent\tcomplaint\tcancel*\t0.5\nintent\tcomplaint\tkeeps crash*\t0.8\n")
+            .unwrap();
+        let words = |text: &str| -> Vec<String> { tokenize(text).into_iter().map(|t| t.norm).collect() };
+        let found = |text: &str, at: usize| lexicon.matches_at(&words(text), at).count();
+        assert_eq!(found("cancelled", 0), 1);
+        assert_eq!(found("cancel", 0), 1);
+        assert_eq!(found("can", 0), 0);
+        assert_eq!(found("the app keeps crashing", 2), 1);
+        assert_eq!(found("the app keeps", 2), 0);
+    }
 
     #[test]
     fn built_in_cues_parse() {
