@@ -97,15 +97,53 @@ fn main() {
     }
     let classify = median(classify_rates);
     let detect = median(detect_rates);
+
+    // Accuracy kept: the classifier's language against lingua high-accuracy alone on the input
+    // (agreement), and both against the labels of the team's set.
+    let code = |language: Option<Language>| language.map_or("und".to_owned(), |l| l.iso_code_639_1().to_string());
+    let long: Vec<&Post> = posts.iter().take(texts.len()).filter(|p| p.text.chars().count() >= 20).collect();
+    let agreeing = long
+        .iter()
+        .filter(|p| classifier.classify(p).language == code(detector.detect_language_of(p.text.as_str())))
+        .count();
+    let fast = long
+        .iter()
+        .filter(|p| {
+            let words: Vec<String> = earshot_classify::text::tokenize(&p.text).into_iter().map(|t| t.norm).collect();
+            earshot_classify::language::by_markers(&words).is_some()
+        })
+        .count();
+    let labelled: Vec<(String, String)> = include_str!("../eval/labelled.jsonl")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| Some((v["text"].as_str()?.to_owned(), v["language"].as_str()?.to_owned())))
+        .filter(|(text, _)| text.chars().count() >= 20)
+        .collect();
+    let lingua_correct = labelled.iter().filter(|(t, l)| code(detector.detect_language_of(t.as_str())) == *l).count();
+    let ours_correct = labelled.iter().filter(|(t, l)| classifier.classify(&post(t.clone())).language == *l).count();
+    let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
     println!("classify benchmark: {} posts from {source}, {ROUNDS} rounds, one core, median", posts.len());
     println!("{:<36} {:>12}", "stage", "posts/s/core");
     println!("{:<36} {:>12.0}", "Classifier::classify (everything)", classify);
     println!("{:<36} {:>12.0}", "lingua confidence values alone", detect);
-    println!("{:<36} {:>11.0}%", "share of time in language detection", 100.0 * classify / detect);
+    println!("{:<36} {:>11.1}%", "decided by function words", share(fast, long.len()));
+    println!("{:<36} {:>11.2}%", "same language as lingua alone", share(agreeing, long.len()));
+    println!(
+        "{:<36} {:>12}",
+        "team set language accuracy",
+        format!(
+            "{:.1}% (lingua alone {:.1}%)",
+            share(ours_correct, labelled.len()),
+            share(lingua_correct, labelled.len())
+        )
+    );
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/bench");
     let json = format!(
-        "{{\"source\":\"{source}\",\"posts\":{},\"rounds\":{ROUNDS},\"classify_posts_per_s\":{classify:.0},\"lingua_posts_per_s\":{detect:.0}}}\n",
-        posts.len()
+        "{{\"source\":\"{source}\",\"posts\":{},\"rounds\":{ROUNDS},\"classify_posts_per_s\":{classify:.0},\"lingua_posts_per_s\":{detect:.0},\"agreement_with_lingua\":{:.4},\"team_language_accuracy\":{:.4},\"team_language_accuracy_lingua\":{:.4}}}\n",
+        posts.len(),
+        share(agreeing, long.len()) / 100.0,
+        share(ours_correct, labelled.len()) / 100.0,
+        share(lingua_correct, labelled.len()) / 100.0
     );
     if std::fs::create_dir_all(dir).and_then(|_| std::fs::write(format!("{dir}/classify.json"), json)).is_ok() {
         println!("report: target/bench/classify.json");

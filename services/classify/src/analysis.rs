@@ -4,7 +4,7 @@
 use earshot_core::Intent;
 
 use crate::cues::{Cue, Lexicon, TOPICS};
-use crate::text::tokenize;
+use crate::text::{Token, tokenize};
 
 /// Words that shift weight to what follows ("good product but awful support").
 const CONTRAST: [&str; 7] = ["but", "pero", "mais", "aber", "mas", "ma", "maar"];
@@ -70,6 +70,11 @@ fn normalize(sum: f32) -> f32 {
 pub fn analyze(lexicon: &Lexicon, text: &str) -> Analysis {
     let tokens = tokenize(text);
     let words: Vec<String> = tokens.iter().map(|t| t.norm.clone()).collect();
+    analyze_words(lexicon, text, &tokens, &words)
+}
+
+/// [`analyze`] over a text already tokenized (`words` are the tokens' normalised forms).
+pub fn analyze_words(lexicon: &Lexicon, text: &str, tokens: &[Token], words: &[String]) -> Analysis {
     let mixed_case = text.chars().any(char::is_lowercase);
     let mut analysis = Analysis::default();
 

@@ -8,9 +8,10 @@ use earshot_core::{Intent, Post, Signals, Weights};
 use earshot_proto::v1 as pb;
 use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
 
-use crate::analysis::{Analysis, analyze};
+use crate::analysis::{Analysis, analyze_words};
 use crate::cues::{self, CueError, Lexicon, TOPICS};
-use crate::text::letter_count;
+use crate::language;
+use crate::text::{letter_count, tokenize};
 use crate::vader::Vader;
 
 /// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
@@ -53,11 +54,22 @@ impl Classifier {
     }
 
     /// Language code and confidence; `und` when the text has too few letters and no usable hint.
-    fn language(&self, post: &Post) -> (String, f32) {
+    ///
+    /// Lingua is the expensive step, so it runs only when nothing cheaper decides: a served hint
+    /// that the post's function words do not contradict, or function words that clearly belong
+    /// to one language ([`language::by_markers`]). Both report confidence 1.0.
+    fn language(&self, post: &Post, words: &[String]) -> (String, f32) {
         let hint = cues::language_code(&post.language_hint);
         let hint_served = self.lexicons.contains_key(hint.as_str());
         if letter_count(&post.text) < MIN_LETTERS {
             return if hint_served { (hint, 1.0) } else { ("und".to_owned(), 0.0) };
+        }
+        let marked = language::by_markers(words);
+        if hint_served && marked.is_none_or(|m| m == hint) {
+            return (hint, 1.0);
+        }
+        if let Some(marked) = marked {
+            return (marked.to_owned(), 1.0);
         }
         let confidences = self.detector.compute_language_confidence_values(post.text.as_str());
         if hint_served
@@ -66,17 +78,20 @@ impl Classifier {
         {
             return (hint, *confidence as f32);
         }
+        // No served language at all (e.g. Japanese) gives every language zero confidence.
         match confidences.first() {
-            Some((language, confidence)) => (code(*language), *confidence as f32),
-            None => ("und".to_owned(), 0.0),
+            Some((language, confidence)) if *confidence > 0.0 => (code(*language), *confidence as f32),
+            _ => ("und".to_owned(), 0.0),
         }
     }
 
     /// Classifies one validated post.
     pub fn classify(&self, post: &Post) -> pb::Classification {
-        let (language, language_confidence) = self.language(post);
+        let tokens = tokenize(&post.text);
+        let words: Vec<String> = tokens.iter().map(|t| t.norm.clone()).collect();
+        let (language, language_confidence) = self.language(post, &words);
         let lexicon = self.lexicons.get(language.as_str()).or_else(|| self.lexicons.get("en"));
-        let mut analysis = lexicon.map(|l| analyze(l, &post.text)).unwrap_or_default();
+        let mut analysis = lexicon.map(|l| analyze_words(l, &post.text, &tokens, &words)).unwrap_or_default();
         if language == "en" || language == "und" {
             // English sentiment is VADER's (the cue lexicons carry it for the other languages).
             analysis.compound = self.vader.sentiment(&post.text) as f32;
@@ -225,6 +240,7 @@ mod tests {
     #[test]
     fn hints_and_tiny_texts() {
         let classifier = Classifier::new(Weights::default(), None).unwrap();
+        assert_eq!(classifier.classify(&post("配達完了になっているのに届いていません", 10)).language, "und");
         let mut emoji = post("😡😡", 10);
         assert_eq!(classifier.classify(&emoji).language, "und");
         emoji.language_hint = "es-MX".into();

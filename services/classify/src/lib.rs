@@ -7,6 +7,7 @@ mod api;
 pub mod classifier;
 pub mod config;
 pub mod cues;
+pub mod language;
 pub mod text;
 pub mod vader;
 

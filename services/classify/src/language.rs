@@ -1,0 +1,239 @@
+//! A fast path for language detection. Most posts carry several function words that belong to one
+//! served language only ("the", "my" / "los", "está" / "nicht", "ich"); when they clearly agree,
+//! lingua (≈ 95% of classification time) is not needed. Anything unclear still goes to lingua.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Function words that are frequent in one served language and rare or absent in the others,
+/// written as the tokenizer folds them (lower case, no accents). Words that two served languages
+/// share after folding ("de", "en", "que", "con", "il", "nos", "esta") are left out; a test keeps
+/// it so.
+const MARKERS: [(&str, &[&str]); 7] = [
+    (
+        "en",
+        &[
+            "the",
+            "and",
+            "my",
+            "you",
+            "your",
+            "with",
+            "this",
+            "that",
+            "for",
+            "it's",
+            "i'm",
+            "to",
+            "are",
+            "what",
+            "of",
+            "have",
+            "just",
+            "don't",
+            "can't",
+            "been",
+            "it",
+            "why",
+            "how",
+            "still",
+            "they",
+            "our",
+            "get",
+            "got",
+            "from",
+            "will",
+            "would",
+            "there",
+            "has",
+            "did",
+            "didn't",
+            "when",
+            "after",
+            "again",
+            "any",
+            "can",
+            "please",
+            "thanks",
+            "at",
+            "be",
+            "all",
+            "if",
+            "or",
+            "by",
+            "not",
+            "about",
+            "thank",
+            "hi",
+            "hello",
+            "i've",
+            "i'll",
+            "won't",
+            "doesn't",
+            "isn't",
+            "wasn't",
+            "haven't",
+            "you're",
+            "we're",
+            "they're",
+            "should",
+            "could",
+            "their",
+            "which",
+            "who",
+            "only",
+            "some",
+            "than",
+            "then",
+            "them",
+            "because",
+            "into",
+            "out",
+            "up",
+            "one",
+            "like",
+            "know",
+            "need",
+            "today",
+            "yesterday",
+            "now",
+            "time",
+            "but",
+            "yes",
+            "guys",
+            "where",
+            "every",
+            "never",
+            "being",
+            "these",
+            "those",
+            "here",
+            "week",
+            "day",
+            "back",
+            "way",
+            "were",
+            "had",
+            "does",
+            "she",
+            "his",
+            "its",
+            "him",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "los", "las", "y", "pero", "muy", "ya", "hay", "cuando", "nadie", "tengo", "sin", "mis", "han",
+            "eso", "esto", "sus", "hace", "gracias", "hola", "tambien", "mucho",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "les", "est", "et", "je", "pas", "pour", "avec", "une", "mon", "mes", "vous", "ce", "qui", "dans", "sur",
+            "au", "aux", "c'est", "j'ai", "n'est", "toujours", "depuis", "rien", "votre", "vos", "nous", "mais",
+            "merci", "bonjour", "ete", "plus", "elle",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "und", "ist", "nicht", "ich", "mit", "ein", "eine", "mein", "meine", "sie", "wir", "auf", "fur",
+            "zu", "den", "dem", "von", "seit", "noch", "kein", "keine", "auch", "wurde", "bei", "habe", "wird", "aber",
+            "schon", "nur", "nach", "mir", "mich", "ihr", "bitte", "danke", "immer", "sind",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "os", "nao", "com", "uma", "meu", "minha", "ainda", "voce", "voces", "foi", "isso", "estou", "tem", "ao",
+            "pelo", "pela", "obrigado", "obrigada", "tambem", "sem", "muito",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "gli", "che", "per", "mio", "mia", "della", "di", "sono", "ho", "anche", "gia", "ancora", "perche",
+            "nessuno", "questo", "ci", "nel", "alla", "dei", "grazie", "molto", "hanno", "io",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "het", "een", "niet", "ik", "mijn", "van", "voor", "op", "dat", "jullie", "maar", "nog", "geen", "wel",
+            "ook", "bij", "naar", "heb", "wordt", "zijn", "hoe", "kan", "dank", "bedankt", "uw", "wat", "toch", "nu",
+        ],
+    ),
+];
+
+/// At least this many distinct marker words of one language, and more than twice as many as of
+/// any other language.
+const MIN_HITS: usize = 2;
+
+/// Each marker word and the index of its language in [`MARKERS`], built once.
+fn marker_languages() -> &'static HashMap<&'static str, usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        MARKERS.iter().enumerate().flat_map(|(i, (_, words))| words.iter().map(move |w| (*w, i))).collect()
+    })
+}
+
+/// The language the marker words clearly point to, if they do (see [`MIN_HITS`]).
+pub fn by_markers(words: &[String]) -> Option<&'static str> {
+    let index = marker_languages();
+    let mut counts = [0usize; MARKERS.len()];
+    let mut seen: Vec<&str> = Vec::with_capacity(8);
+    for word in words {
+        if let Some(language) = index.get(word.as_str())
+            && !seen.contains(&word.as_str())
+        {
+            seen.push(word);
+            counts[*language] += 1;
+        }
+    }
+    let (best, hits) = counts.iter().enumerate().max_by_key(|(_, hits)| **hits)?;
+    let runner_up = counts.iter().enumerate().filter(|(i, _)| *i != best).map(|(_, h)| *h).max().unwrap_or(0);
+    (*hits >= MIN_HITS && *hits > 2 * runner_up).then_some(MARKERS[best].0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::tokenize;
+
+    fn detect(text: &str) -> Option<&'static str> {
+        let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
+        by_markers(&words)
+    }
+
+    #[test]
+    fn markers_are_folded_and_belong_to_one_language() {
+        let mut owner = std::collections::HashMap::new();
+        for (language, markers) in MARKERS {
+            for marker in markers {
+                let folded: String = marker.chars().map(crate::text::fold).collect();
+                assert_eq!(&folded, marker, "write markers folded");
+                if let Some(other) = owner.insert(*marker, language) {
+                    panic!("'{marker}' is a marker of both {other} and {language}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn clear_texts_are_decided_and_unclear_ones_left_to_lingua() {
+        assert_eq!(detect("My package never arrived and the tracking is still not updated"), Some("en"));
+        assert_eq!(detect("Mi pedido no ha llegado y nadie contesta los correos"), Some("es"));
+        assert_eq!(detect("Je suis toujours sans réponse depuis une semaine"), Some("fr"));
+        assert_eq!(detect("Ich kann mich seit dem Update nicht mehr anmelden"), Some("de"));
+        assert_eq!(detect("Ainda não recebi o meu pedido e você não responde"), Some("pt"));
+        assert_eq!(detect("Il mio ordine non è ancora arrivato e nessuno risponde"), Some("it"));
+        assert_eq!(detect("Ik kan sinds de update niet meer inloggen met mijn account"), Some("nl"));
+        assert_eq!(detect("Do you ship to Iceland?"), Some("en"));
+        assert_eq!(detect("Leeds store hours?"), None, "no markers");
+        assert_eq!(detect("thanks Rita"), None, "one marker is not enough");
+        assert_eq!(detect("Grazie mille per tutto, ma anche"), Some("it"));
+        assert_eq!(detect("😡😡"), None);
+    }
+}
