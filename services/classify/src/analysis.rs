@@ -83,7 +83,7 @@ pub fn analyze_words(lexicon: &Lexicon, text: &str, tokens: &[Token], words: &[S
     let mut valences: Vec<(usize, f32)> = Vec::new();
     let mut sentiment_until = 0;
     for at in 0..words.len() {
-        for phrase in lexicon.matches_at(&words, at) {
+        for phrase in lexicon.matches_at(words, at) {
             match phrase.cue {
                 Cue::Negation => negation[at] = true,
                 Cue::Booster(weight) => booster[at] = weight,
