@@ -23,6 +23,8 @@ pub struct Analysis {
     pub intents: Vec<IntentEvidence>,
     /// Evidence per topic, indexed like [`TOPICS`].
     pub topics: [f32; TOPICS.len()],
+    /// Negation words ("not", "never", "nicht"), a sign of something that did not happen.
+    pub negations: usize,
 }
 
 /// How strongly a text shows one intent.
@@ -101,6 +103,7 @@ pub fn analyze_words(lexicon: &Lexicon, text: &str, tokens: &[Token], words: &[S
             }
         }
     }
+    analysis.negations = negation.iter().filter(|n| **n).count();
     let contrast_at = words.iter().position(|w| CONTRAST.contains(&w.as_str()));
     let mut sum = 0.0;
     for (at, mut valence) in valences {

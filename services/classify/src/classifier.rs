@@ -145,9 +145,17 @@ fn read_context(analysis: &mut Analysis, text: &str) {
     }
     let negativity = (-analysis.compound).max(0.0);
     let spam = analysis.intent(Intent::Spam);
-    if negativity > 0.0 && analysis.intent(Intent::Praise) < 0.5 && spam < 0.5 {
-        // A clearly negative post is a grievance even without a service-failure phrase.
-        analysis.add_intent(Intent::Complaint, negativity * 0.7, "negative tone");
+    if analysis.intent(Intent::Praise) < 0.5 && spam < 0.5 {
+        // A negative post to a brand is a grievance even without a service-failure phrase.
+        if negativity > 0.0 {
+            analysis.add_intent(Intent::Complaint, (negativity * 1.2).min(0.9), "negative tone");
+        }
+        // So, mostly, is one that says what did not happen ("never", "not", "didn't").
+        if analysis.compound < 0.3 {
+            for _ in 0..analysis.negations.min(2) {
+                analysis.add_intent(Intent::Complaint, 0.25, "negation");
+            }
+        }
     }
     let praise = analysis.intent(Intent::Praise);
     if analysis.compound > 0.3 && praise < 0.5 && spam < 0.5 && analysis.intent(Intent::Complaint) < 0.3 {

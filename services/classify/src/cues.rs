@@ -79,20 +79,32 @@ pub struct Lexicon {
     by_first_word: HashMap<String, Vec<Phrase>>,
     by_first_prefix: HashMap<String, Vec<Phrase>>,
     prefix_lengths: Vec<usize>,
+    by_first_number: Vec<Phrase>,
 }
 
-/// Whether a cue word matches a text word: exactly, or by prefix when the cue word ends in `*`.
+/// Whether a cue word matches a text word: exactly, by prefix when the cue word ends in `*`, or
+/// any number ("3", "3rd", "40min") when the cue word is `#`.
 fn word_matches(cue: &str, word: &str) -> bool {
+    if cue == NUMBER {
+        return word.starts_with(|c: char| c.is_ascii_digit());
+    }
     match cue.strip_suffix('*') {
         Some(stem) => word.starts_with(stem),
         None => cue == word,
     }
 }
 
+/// The cue word that stands for any number.
+const NUMBER: &str = "#";
+
 /// A cue phrase's words, normalised like text; a trailing `*` (prefix match) is kept.
 fn cue_words(phrase: &str) -> Vec<String> {
     let mut words = Vec::new();
     for part in phrase.split_whitespace() {
+        if part == NUMBER {
+            words.push(NUMBER.to_owned());
+            continue;
+        }
         let stem = part.strip_suffix('*');
         let mut tokens: Vec<String> = tokenize(stem.unwrap_or(part)).into_iter().map(|t| t.norm).collect();
         if stem.is_some()
@@ -138,6 +150,7 @@ impl Lexicon {
                 return Err(error("empty phrase".to_owned()));
             };
             let entries = match first.strip_suffix('*') {
+                _ if first == NUMBER => &mut self.by_first_number,
                 Some(stem) => {
                     let length = stem.chars().count();
                     if !self.prefix_lengths.contains(&length) {
@@ -158,12 +171,18 @@ impl Lexicon {
     /// Every phrase that starts at word `at` of `words`: exact first words first, longest first.
     pub fn matches_at<'a>(&'a self, words: &'a [String], at: usize) -> impl Iterator<Item = &'a Phrase> + 'a {
         let word = words[at].as_str();
+        let ascii = word.is_ascii();
         let prefixed = self.prefix_lengths.iter().filter_map(move |length| {
             // Byte offset of the end of the word's first `length` characters, if it has that many.
-            let end = word.char_indices().map(|(i, _)| i).chain([word.len()]).nth(*length)?;
+            let end = if ascii {
+                (*length <= word.len()).then_some(*length)?
+            } else {
+                word.char_indices().map(|(i, _)| i).chain([word.len()]).nth(*length)?
+            };
             self.by_first_prefix.get(&word[..end])
         });
-        self.by_first_word.get(word).into_iter().chain(prefixed).flatten().filter(move |phrase| {
+        let numbered = word.starts_with(|c: char| c.is_ascii_digit()).then_some(&self.by_first_number);
+        self.by_first_word.get(word).into_iter().chain(prefixed).chain(numbered).flatten().filter(move |phrase| {
             phrase.words.len() <= words.len() - at
                 && phrase.words.iter().zip(&words[at..]).all(|(cue, word)| word_matches(cue, word))
         })
@@ -216,7 +235,7 @@ mod tests {
     fn prefix_cues_match_inflections() {
         let mut lexicon = Lexicon::default();
         lexicon
-            .extend_from_tsv("test", "intent\tcomplaint\tcancel*\t0.5\nintent\tcomplaint\tkeeps crash*\t0.8\n")
+            .extend_from_tsv("test", "intent\tcomplaint\tcancel*\t0.5\nintent\tcomplaint\tkeeps crash*\t0.8\nintent\tcomplaint\t# hours\t0.5\n")
             .unwrap();
         let words = |text: &str| -> Vec<String> { tokenize(text).into_iter().map(|t| t.norm).collect() };
         let found = |text: &str, at: usize| lexicon.matches_at(&words(text), at).count();
@@ -225,6 +244,9 @@ mod tests {
         assert_eq!(found("can", 0), 0);
         assert_eq!(found("the app keeps crashing", 2), 1);
         assert_eq!(found("the app keeps", 2), 0);
+        assert_eq!(found("on hold 3 hours", 2), 1);
+        assert_eq!(found("on hold 3rd hours", 2), 1);
+        assert_eq!(found("on hold three hours", 2), 0);
     }
 
     #[test]

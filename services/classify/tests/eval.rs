@@ -1,4 +1,4 @@
-//! Guards the classifier's scores on the team's labelled set (`eval/labelled.jsonl`) so a change
+//! Guards the classifier's scores on the team's sets (`eval/labelled.jsonl`, `eval/holdout.jsonl`) so a change
 //! to cues, weights or code cannot quietly make them worse. `earshotctl eval` prints the same
 //! figures for a running service.
 
@@ -9,9 +9,8 @@ use earshot_core::eval::{Labelled, Predicted, Report};
 use earshot_core::{Limits, Post, Weights};
 use earshot_proto::v1 as pb;
 
-fn report() -> Report {
+fn report(text: &str) -> Report {
     let classifier = Classifier::new(Weights::default(), None).unwrap();
-    let text = include_str!("../eval/labelled.jsonl");
     let mut report = Report::default();
     for (index, line) in text.lines().enumerate() {
         let labelled: Labelled = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", index + 1));
@@ -37,7 +36,7 @@ fn report() -> Report {
 
 #[test]
 fn scores_on_the_team_set_do_not_regress() {
-    let report = report();
+    let report = report(include_str!("../eval/labelled.jsonl"));
     let failures: Vec<String> = [
         ("complaint F1", report.complaint.f1(), 0.90),
         ("language accuracy", report.language_accuracy(), 0.97),
@@ -56,4 +55,11 @@ fn scores_on_the_team_set_do_not_regress() {
         }
     }
     assert!(report.complaint.total() >= 400);
+}
+
+#[test]
+fn scores_on_the_holdout_set_do_not_regress() {
+    let report = report(include_str!("../eval/holdout.jsonl"));
+    assert!(report.complaint.f1() >= 0.85, "complaint F1 {:.3}", report.complaint.f1());
+    assert!(report.language_accuracy() >= 0.97, "language accuracy {:.3}", report.language_accuracy());
 }
