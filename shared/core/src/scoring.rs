@@ -221,7 +221,12 @@ impl Weights {
             add("negativity", self.negativity * -signals.sentiment, format!("sentiment {:.2}", signals.sentiment));
         }
         if signals.complaint {
-            add("complaint", self.complaint, "reports a service failure".to_owned());
+            let cue = signals.intents.iter().find(|(intent, _, _)| *intent == Intent::Complaint).map(|(_, _, cue)| cue);
+            let detail = match cue {
+                Some(cue) if !cue.is_empty() && cue != "negative tone" && cue != "negation" => format!("'{cue}'"),
+                _ => "reports a service failure".to_owned(),
+            };
+            add("complaint", self.complaint, detail);
         }
         for (intent, score, cue) in &signals.intents {
             if *intent == Intent::Complaint {
@@ -361,6 +366,15 @@ mod tests {
         );
         assert!(legal.escalate.contains(&"legal".to_owned()));
         assert!(legal.reasons.iter().any(|r| r.detail == "'my lawyer'"));
+        let calm = weights.assess(
+            &post(10, Visibility::Public),
+            &Signals {
+                sentiment: 0.0,
+                complaint: true,
+                intents: vec![(Intent::Complaint, 0.9, "never arrived".into())],
+            },
+        );
+        assert!(calm.reasons.iter().any(|r| r.factor == "complaint" && r.detail == "'never arrived'"));
         let spam = weights.assess(
             &post(10, Visibility::Public),
             &Signals { sentiment: 0.5, complaint: false, intents: vec![(Intent::Spam, 1.0, String::new())] },
