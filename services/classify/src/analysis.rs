@@ -136,7 +136,7 @@ mod tests {
     use crate::cues::load;
 
     fn compound(language: &str, text: &str) -> f32 {
-        analyze(&load(None).unwrap()[language], text).compound
+        analyze(&load(None).unwrap().for_tenant("default")[language], text).compound
     }
 
     #[test]
@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn intents_and_topics_collect_evidence_with_their_phrase() {
-        let lexicons = load(None).unwrap();
+        let cues = load(None).unwrap();
+        let lexicons = cues.for_tenant("default");
         let analysis = analyze(&lexicons["en"], "I was charged twice and my lawyer will hear about it");
         assert!(analysis.intent(Intent::Complaint) >= 0.9);
         let legal = analysis.intents.iter().find(|e| e.intent == Intent::LegalThreat).unwrap();

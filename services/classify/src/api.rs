@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use earshot_core::{Clock, Limits, Post, SystemClock};
+use earshot_core::{Clock, Limits, Post, SystemClock, Tenant};
 use earshot_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -27,22 +27,23 @@ impl ClassifyApi {
         Ok(Post::from_wire(post, &self.limits, SystemClock.now_ms()).map_err(|e| e.within(field))?)
     }
 
-    async fn classify_all(&self, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
+    async fn classify_all(&self, tenant: Tenant, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
         let classifier = Arc::clone(&self.classifier);
-        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify(p)).collect()).await.map_err(
-            |error| {
+        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify_for(&tenant, p)).collect())
+            .await
+            .map_err(|error| {
                 tracing::error!(%error, "classification task failed");
                 Status::internal("classification failed")
-            },
-        )
+            })
     }
 }
 
 #[tonic::async_trait]
 impl pb::classifier_service_server::ClassifierService for ClassifyApi {
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::Classification>, Status> {
+        let tenant = Tenant::from_metadata(request.metadata())?;
         let post = self.validate("post", request.into_inner().post)?;
-        let mut classifications = self.classify_all(vec![post]).await?;
+        let mut classifications = self.classify_all(tenant, vec![post]).await?;
         classifications.pop().map(Response::new).ok_or_else(|| Status::internal("classification failed"))
     }
 
@@ -50,6 +51,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifyApi {
         &self,
         request: Request<pb::ClassifyBatchRequest>,
     ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+        let tenant = Tenant::from_metadata(request.metadata())?;
         let posts = request.into_inner().posts;
         if posts.len() > self.limits.max_batch {
             return Err(Status::invalid_argument(format!(
@@ -63,7 +65,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifyApi {
             .enumerate()
             .map(|(i, post)| self.validate(&format!("posts[{i}]"), Some(post)))
             .collect::<Result<Vec<_>, _>>()?;
-        let classifications = self.classify_all(posts).await?;
+        let classifications = self.classify_all(tenant, posts).await?;
         Ok(Response::new(pb::ClassifyBatchResponse { classifications }))
     }
 }

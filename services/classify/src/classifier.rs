@@ -1,15 +1,14 @@
 //! The classifier: language (lingua), then the language's cues, then risk and priority from the
 //! configured weights. Everything is loaded once at start; classifying allocates only per post.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use earshot_core::{Intent, Post, Signals, Weights};
+use earshot_core::{Intent, Post, Signals, Tenant, Weights};
 use earshot_proto::v1 as pb;
 use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
 
 use crate::analysis::{Analysis, analyze_words};
-use crate::cues::{self, CueError, Lexicon, TOPICS};
+use crate::cues::{self, BUILT_IN, CueError, CueSet, TOPICS};
 use crate::language;
 use crate::text::{letter_count, tokenize};
 use crate::vader::Vader;
@@ -38,7 +37,7 @@ const COMPLAINT_THRESHOLD: f32 = 0.5;
 pub struct Classifier {
     detector: LanguageDetector,
     vader: Vader,
-    lexicons: HashMap<&'static str, Lexicon>,
+    cues: CueSet,
     weights: Weights,
 }
 
@@ -50,7 +49,7 @@ impl Classifier {
     /// Loads the language models, the built-in cues plus those in `extra_cues`, and `weights`.
     pub fn new(weights: Weights, extra_cues: Option<&Path>) -> Result<Self, CueError> {
         let detector = LanguageDetectorBuilder::from_languages(&LANGUAGES).with_preloaded_language_models().build();
-        Ok(Self { detector, vader: Vader::new(), lexicons: cues::load(extra_cues)?, weights })
+        Ok(Self { detector, vader: Vader::new(), cues: cues::load(extra_cues)?, weights })
     }
 
     /// Language code and confidence; `und` when the text has too few letters and no usable hint.
@@ -60,7 +59,7 @@ impl Classifier {
     /// to one language ([`language::by_markers`]). Both report confidence 1.0.
     fn language(&self, post: &Post, words: &[String]) -> (String, f32) {
         let hint = cues::language_code(&post.language_hint);
-        let hint_served = self.lexicons.contains_key(hint.as_str());
+        let hint_served = BUILT_IN.iter().any(|(served, _)| *served == hint);
         if letter_count(&post.text) < MIN_LETTERS {
             return if hint_served { (hint, 1.0) } else { ("und".to_owned(), 0.0) };
         }
@@ -85,12 +84,18 @@ impl Classifier {
         }
     }
 
-    /// Classifies one validated post.
+    /// Classifies one validated post with the cues every tenant shares.
     pub fn classify(&self, post: &Post) -> pb::Classification {
+        self.classify_for(&Tenant::default(), post)
+    }
+
+    /// Classifies one validated post of `tenant`, with that tenant's own cues when it has some.
+    pub fn classify_for(&self, tenant: &Tenant, post: &Post) -> pb::Classification {
+        let lexicons = self.cues.for_tenant(tenant.as_str());
         let tokens = tokenize(&post.text);
         let words: Vec<String> = tokens.iter().map(|t| t.norm.clone()).collect();
         let (language, language_confidence) = self.language(post, &words);
-        let lexicon = self.lexicons.get(language.as_str()).or_else(|| self.lexicons.get("en"));
+        let lexicon = lexicons.get(language.as_str()).or_else(|| lexicons.get("en"));
         let mut analysis = lexicon.map(|l| analyze_words(l, &post.text, &tokens, &words)).unwrap_or_default();
         if language == "en" || language == "und" {
             // English sentiment is VADER's (the cue lexicons carry it for the other languages).

@@ -189,22 +189,48 @@ impl Lexicon {
     }
 }
 
-/// Built-in cues per language, each merged with English (customers mix languages), plus any
-/// `<lang>.tsv` in `extra_dir`.
-pub fn load(extra_dir: Option<&Path>) -> Result<HashMap<&'static str, Lexicon>, CueError> {
-    let mut extra = HashMap::new();
-    if let Some(dir) = extra_dir {
-        for (language, _) in BUILT_IN {
-            let path = dir.join(format!("{language}.tsv"));
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    extra.insert(language, (path.display().to_string(), text));
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CueError::Io { path: path.display().to_string(), source }),
+/// The cue lexicon of each served language.
+pub type Lexicons = HashMap<&'static str, Lexicon>;
+
+/// The cues of every tenant: the built-in ones plus a deployment's own, and per tenant its own on
+/// top (product names, competitors, slang).
+#[derive(Debug, Clone, Default)]
+pub struct CueSet {
+    shared: Lexicons,
+    tenants: HashMap<String, Lexicons>,
+}
+
+impl CueSet {
+    /// The lexicons that apply to `tenant`.
+    pub fn for_tenant(&self, tenant: &str) -> &Lexicons {
+        self.tenants.get(tenant).unwrap_or(&self.shared)
+    }
+
+    /// Tenants with cues of their own.
+    pub fn tenants(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(String::as_str)
+    }
+}
+
+/// Reads `<dir>/<lang>.tsv` for every served language that has one.
+fn read_overlay(dir: &Path) -> Result<HashMap<&'static str, (String, String)>, CueError> {
+    let mut overlay = HashMap::new();
+    for (language, _) in BUILT_IN {
+        let path = dir.join(format!("{language}.tsv"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                overlay.insert(language, (path.display().to_string(), text));
             }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(CueError::Io { path: path.display().to_string(), source }),
         }
     }
+    Ok(overlay)
+}
+
+/// Built-in cues per language, each merged with English (customers mix languages), then each
+/// overlay in order (English lines of an overlay apply to every language too).
+fn build(overlays: &[&HashMap<&'static str, (String, String)>]) -> Result<Lexicons, CueError> {
     let mut lexicons = HashMap::new();
     for (language, text) in BUILT_IN {
         let mut lexicon = Lexicon::default();
@@ -212,14 +238,38 @@ pub fn load(extra_dir: Option<&Path>) -> Result<HashMap<&'static str, Lexicon>, 
         if language != "en" {
             lexicon.extend_from_tsv("cues/en.tsv", BUILT_IN[0].1)?;
         }
-        for source in ["en", language] {
-            if let Some((name, text)) = extra.get(source) {
-                lexicon.extend_from_tsv(name, text)?;
+        let sources: &[&str] = if language == "en" { &["en"] } else { &["en", language] };
+        for overlay in overlays {
+            for source in sources {
+                if let Some((name, text)) = overlay.get(source) {
+                    lexicon.extend_from_tsv(name, text)?;
+                }
             }
         }
         lexicons.insert(language, lexicon);
     }
     Ok(lexicons)
+}
+
+/// The built-in cues, plus those in `extra_dir`: `<lang>.tsv` files there apply to every tenant,
+/// and `<tenant>/<lang>.tsv` files only to that tenant.
+pub fn load(extra_dir: Option<&Path>) -> Result<CueSet, CueError> {
+    let Some(dir) = extra_dir else {
+        return Ok(CueSet { shared: build(&[])?, tenants: HashMap::new() });
+    };
+    let deployment = read_overlay(dir)?;
+    let shared = build(&[&deployment])?;
+    let mut tenants = HashMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| CueError::Io { path: dir.display().to_string(), source })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| CueError::Io { path: dir.display().to_string(), source })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && earshot_core::Tenant::parse(&name).is_ok() {
+            let own = read_overlay(&entry.path())?;
+            tenants.insert(name, build(&[&deployment, &own])?);
+        }
+    }
+    Ok(CueSet { shared, tenants })
 }
 
 /// Folds a language tag (`pt-BR`, `EN`) to the code the cues use.
@@ -251,17 +301,29 @@ mod tests {
 
     #[test]
     fn built_in_cues_parse() {
-        let lexicons = load(None).unwrap();
-        assert_eq!(lexicons.len(), 7);
+        let cues = load(None).unwrap();
+        assert_eq!(cues.for_tenant("anyone").len(), 7);
     }
 
     #[test]
     fn extra_cues_extend_a_language_and_bad_lines_name_their_place() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("es.tsv"), "intent\tchurn_threat\tme voy a acmecorp\t0.9\n").unwrap();
-        let lexicons = load(Some(dir.path())).unwrap();
-        let words: Vec<String> = tokenize("me voy a AcmeCorp").into_iter().map(|t| t.norm).collect();
-        assert!(lexicons["es"].matches_at(&words, 0).any(|p| matches!(p.cue, Cue::Intent(Intent::ChurnThreat, _))));
+        std::fs::create_dir(dir.path().join("acme")).unwrap();
+        std::fs::write(dir.path().join("acme").join("en.tsv"), "topic\ttechnical\trocketbox\t2\n").unwrap();
+        let cues = load(Some(dir.path())).unwrap();
+        let words = |text: &str| -> Vec<String> { tokenize(text).into_iter().map(|t| t.norm).collect() };
+        let churn = |lexicons: &Lexicons| {
+            lexicons["es"]
+                .matches_at(&words("me voy a AcmeCorp"), 0)
+                .any(|p| matches!(p.cue, Cue::Intent(Intent::ChurnThreat, _)))
+        };
+        assert!(churn(cues.for_tenant("default")) && churn(cues.for_tenant("acme")), "deployment cues apply to all");
+        let product =
+            |lexicons: &Lexicons, language: &str| lexicons[language].matches_at(&words("rocketbox"), 0).count();
+        assert_eq!((product(cues.for_tenant("acme"), "en"), product(cues.for_tenant("acme"), "de")), (1, 1));
+        assert_eq!(product(cues.for_tenant("default"), "en"), 0, "a tenant's cues are its own");
+        assert_eq!(cues.tenants().collect::<Vec<_>>(), ["acme"]);
 
         std::fs::write(dir.path().join("fr.tsv"), "intent\tnope\tx\t1\n").unwrap();
         let error = load(Some(dir.path())).unwrap_err().to_string();

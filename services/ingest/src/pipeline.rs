@@ -85,9 +85,13 @@ impl Pipeline {
         if waiting.is_empty() {
             return Ok(Pass::Idle);
         }
-        let to_classify: Vec<&post::Model> = waiting.iter().filter(|p| p.state == states::RECEIVED).collect();
-        if !to_classify.is_empty() {
-            self.classify(&to_classify).await?;
+        // Per tenant: a tenant may have cues of its own.
+        let mut to_classify: BTreeMap<&str, Vec<&post::Model>> = BTreeMap::new();
+        for row in waiting.iter().filter(|p| p.state == states::RECEIVED) {
+            to_classify.entry(row.tenant.as_str()).or_default().push(row);
+        }
+        for rows in to_classify.values() {
+            self.classify(rows).await?;
         }
         // Reload: classification just changed these rows.
         let ids: Vec<String> = waiting.iter().map(|p| p.id.clone()).collect();
@@ -108,9 +112,16 @@ impl Pipeline {
         Ok(Pass::Progress)
     }
 
+    /// Classifies rows of one tenant.
     async fn classify(&mut self, rows: &[&post::Model]) -> std::result::Result<(), PassError> {
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let tenant = Tenant::parse(&first.tenant).map_err(|e| PassError::Ingest(e.into()))?;
         let posts = rows.iter().map(|row| decode_post(row)).collect::<Result<Vec<_>>>()?;
-        match self.classify.classify_batch(pb::ClassifyBatchRequest { posts: posts.clone() }).await {
+        let mut request = tonic::Request::new(pb::ClassifyBatchRequest { posts });
+        tenant.attach(&mut request);
+        match self.classify.classify_batch(request).await {
             Ok(response) => {
                 let classifications = response.into_inner().classifications;
                 if classifications.len() != rows.len() {
