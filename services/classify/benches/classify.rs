@@ -110,7 +110,7 @@ fn main() {
         .iter()
         .filter(|p| {
             let words: Vec<String> = earshot_classify::text::tokenize(&p.text).into_iter().map(|t| t.norm).collect();
-            earshot_classify::language::by_markers(&words).is_some()
+            earshot_classify::language::by_markers(&words, p.text.chars().count()).is_some()
         })
         .count();
     let labelled: Vec<(String, String)> = include_str!("../eval/labelled.jsonl")

@@ -63,7 +63,10 @@ impl Classifier {
         if letter_count(&post.text) < MIN_LETTERS {
             return if hint_served { (hint, 1.0) } else { ("und".to_owned(), 0.0) };
         }
-        let marked = language::by_markers(words);
+        if language::mostly_non_latin(&post.text) {
+            return ("und".to_owned(), 0.0);
+        }
+        let marked = language::by_markers(words, post.text.chars().count());
         if hint_served && marked.is_none_or(|m| m == hint) {
             return (hint, 1.0);
         }

@@ -179,8 +179,29 @@ fn marker_languages() -> &'static HashMap<&'static str, usize> {
     })
 }
 
-/// The language the marker words clearly point to, if they do (see [`MIN_HITS`]).
-pub fn by_markers(words: &[String]) -> Option<&'static str> {
+/// Whether most letters of the text are outside the Latin script, which every served language
+/// uses (Japanese, Cyrillic, Arabic…): such a post is in no served language, and lingua need not
+/// be asked.
+pub fn mostly_non_latin(text: &str) -> bool {
+    let (mut latin, mut other) = (0usize, 0usize);
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        // Basic Latin, Latin-1, Latin Extended-A/B and Latin Extended Additional.
+        if matches!(c, 'a'..='z' | 'A'..='Z' | '\u{C0}'..='\u{24F}' | '\u{1E00}'..='\u{1EFF}') {
+            latin += 1;
+        } else {
+            other += 1;
+        }
+    }
+    other > latin
+}
+
+/// Posts shorter than this (in characters) are decided by a single marker word when no other
+/// language has one: lingua is unreliable on so little text anyway ("thanks @airline").
+pub const SHORT_TEXT_CHARS: usize = 20;
+
+/// The language the marker words clearly point to, if they do (see [`MIN_HITS`]; for a text of
+/// fewer than [`SHORT_TEXT_CHARS`] characters one uncontested marker is enough).
+pub fn by_markers(words: &[String], text_chars: usize) -> Option<&'static str> {
     let index = marker_languages();
     let mut counts = [0usize; MARKERS.len()];
     let mut seen: Vec<&str> = Vec::with_capacity(8);
@@ -194,7 +215,8 @@ pub fn by_markers(words: &[String]) -> Option<&'static str> {
     }
     let (best, hits) = counts.iter().enumerate().max_by_key(|(_, hits)| **hits)?;
     let runner_up = counts.iter().enumerate().filter(|(i, _)| *i != best).map(|(_, h)| *h).max().unwrap_or(0);
-    (*hits >= MIN_HITS && *hits > 2 * runner_up).then_some(MARKERS[best].0)
+    let needed = if text_chars < SHORT_TEXT_CHARS { 1 } else { MIN_HITS };
+    (*hits >= needed && *hits > 2 * runner_up).then_some(MARKERS[best].0)
 }
 
 #[cfg(test)]
@@ -204,7 +226,7 @@ mod tests {
 
     fn detect(text: &str) -> Option<&'static str> {
         let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
-        by_markers(&words)
+        by_markers(&words, text.chars().count())
     }
 
     #[test]
@@ -232,8 +254,11 @@ mod tests {
         assert_eq!(detect("Ik kan sinds de update niet meer inloggen met mijn account"), Some("nl"));
         assert_eq!(detect("Do you ship to Iceland?"), Some("en"));
         assert_eq!(detect("Leeds store hours?"), None, "no markers");
-        assert_eq!(detect("thanks Rita"), None, "one marker is not enough");
+        assert_eq!(detect("thanks Rita, brilliant service!"), None, "one marker is not enough");
+        assert_eq!(detect("thanks Rita"), Some("en"), "unless the text is short");
         assert_eq!(detect("Grazie mille per tutto, ma anche"), Some("it"));
         assert_eq!(detect("😡😡"), None);
+        assert!(mostly_non_latin("@AmazonHelp 配達完了になっているのに届いていません"));
+        assert!(!mostly_non_latin("@AmazonHelp mi pedido no llegó"));
     }
 }
