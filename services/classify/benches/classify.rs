@@ -8,27 +8,14 @@
 use std::time::Instant;
 
 use earshot_classify::Classifier;
-use earshot_core::{Author, Channel, Engagement, Post, Visibility, Weights};
+use earshot_core::{Post, Weights};
 use lingua::{Language, LanguageDetectorBuilder};
 
 const ROUNDS: usize = 5;
 const MIN_POSTS: usize = 10_000;
 
 fn post(text: String) -> Post {
-    Post {
-        channel: Channel::Twitter,
-        external_id: "bench".into(),
-        visibility: Visibility::Public,
-        author: Author { external_id: "a".into(), followers: 250, ..Default::default() },
-        text,
-        language_hint: String::new(),
-        created_at_ms: 0,
-        in_reply_to: String::new(),
-        thread_id: String::new(),
-        url: String::new(),
-        engagement: Engagement::default(),
-        metadata: Default::default(),
-    }
+    Post::example(&text, 250)
 }
 
 fn sample_texts() -> (String, Vec<String>) {

@@ -202,23 +202,9 @@ fn sentiment_label(compound: f32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use earshot_core::{Author, Channel, Engagement, Visibility};
 
     fn post(text: &str, followers: u64) -> Post {
-        Post {
-            channel: Channel::Twitter,
-            external_id: "1".into(),
-            visibility: Visibility::Public,
-            author: Author { external_id: "a".into(), followers, ..Default::default() },
-            text: text.into(),
-            language_hint: String::new(),
-            created_at_ms: 0,
-            in_reply_to: String::new(),
-            thread_id: String::new(),
-            url: String::new(),
-            engagement: Engagement::default(),
-            metadata: Default::default(),
-        }
+        Post::example(text, followers)
     }
 
     #[test]

@@ -180,6 +180,25 @@ fn check_external_id(field: &str, value: &str, required: bool) -> Result<String,
 }
 
 impl Post {
+    /// A public tweet with `text` by an author with `followers`, dated at the epoch: a fixture for
+    /// tests, benchmarks and tools that need a valid post and nothing more.
+    pub fn example(text: &str, followers: u64) -> Post {
+        Post {
+            channel: Channel::Twitter,
+            external_id: "example".into(),
+            visibility: Visibility::Public,
+            author: Author { external_id: "author".into(), followers, ..Default::default() },
+            text: text.into(),
+            language_hint: String::new(),
+            created_at_ms: 0,
+            in_reply_to: String::new(),
+            thread_id: String::new(),
+            url: String::new(),
+            engagement: Engagement::default(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
     /// Validates and normalises a wire post received at `now_ms`.
     pub fn from_wire(post: pb::Post, limits: &Limits, now_ms: i64) -> Result<Post, InvalidArgument> {
         let channel = Channel::parse(&post.channel).ok_or_else(|| {

@@ -303,23 +303,9 @@ impl From<&Reason> for earshot_proto::v1::Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::post::{Author, Channel, Engagement};
 
     fn post(followers: u64, visibility: Visibility) -> Post {
-        Post {
-            channel: Channel::Twitter,
-            external_id: "1".into(),
-            visibility,
-            author: Author { external_id: "a".into(), followers, ..Default::default() },
-            text: "x".into(),
-            language_hint: String::new(),
-            created_at_ms: 0,
-            in_reply_to: String::new(),
-            thread_id: String::new(),
-            url: String::new(),
-            engagement: Engagement::default(),
-            metadata: Default::default(),
-        }
+        Post { visibility, ..Post::example("x", followers) }
     }
 
     #[test]
