@@ -26,8 +26,6 @@ const LANGUAGES: [Language; 7] = [
 
 /// Below this many letters lingua has too little to go on.
 const MIN_LETTERS: usize = 3;
-/// A served language hint is trusted unless lingua gives it less than this confidence.
-const HINT_MIN_CONFIDENCE: f64 = 0.15;
 /// Intents at or above this are the post's intents on the wire.
 const INTENT_FLOOR: f32 = 0.05;
 /// Complaint evidence at or above this makes the post a complaint.
@@ -74,12 +72,6 @@ impl Classifier {
             return (marked.to_owned(), 1.0);
         }
         let confidences = self.detector.compute_language_confidence_values(post.text.as_str());
-        if hint_served
-            && let Some((_, confidence)) = confidences.iter().find(|(l, _)| code(*l) == hint)
-            && *confidence >= HINT_MIN_CONFIDENCE
-        {
-            return (hint, *confidence as f32);
-        }
         // No served language at all (e.g. Japanese) gives every language zero confidence.
         match confidences.first() {
             Some((language, confidence)) if *confidence > 0.0 => (code(*language), *confidence as f32),
