@@ -88,6 +88,12 @@ pub fn case(case: &pb::CaseView) {
             excerpt(&post.text, 90)
         );
     }
+    if !case.history.is_empty() {
+        outln!("history:");
+        for event in &case.history {
+            outln!("  {} {:<13} {:<10} {}", time(event.at.as_ref()), event.action, event.agent, event.detail);
+        }
+    }
 }
 
 /// Queue depths.

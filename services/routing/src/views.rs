@@ -6,7 +6,7 @@ use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::check_id;
 use earshot_proto::v1 as pb;
-use earshot_store::routing::{case, case_post};
+use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
@@ -36,8 +36,18 @@ fn post_view(post: case_post::Model) -> pb::CasePost {
     }
 }
 
-fn case_view(case: case::Model, posts: Vec<case_post::Model>) -> Result<pb::CaseView> {
+fn audit_view(event: audit::Model) -> pb::AuditEvent {
+    pb::AuditEvent {
+        at: Some(timestamp_from_ms(event.at_ms)),
+        action: event.action,
+        agent: event.agent.unwrap_or_default(),
+        detail: event.detail,
+    }
+}
+
+fn case_view(case: case::Model, posts: Vec<case_post::Model>, history: Vec<audit::Model>) -> Result<pb::CaseView> {
     Ok(pb::CaseView {
+        history: history.into_iter().map(audit_view).collect(),
         reasons: decode_reasons(&case.reasons)?,
         case_id: case.id,
         queue: case.queue,
@@ -66,9 +76,18 @@ impl Routing {
             .ok_or_else(|| Error::NotFound(format!("case {case_id} not found")))
     }
 
-    /// Views of `cases`, in the given order, with their posts oldest first.
+    /// Views of `cases`, in the given order, with their posts and history oldest first.
     pub async fn views(&self, cases: Vec<case::Model>) -> Result<Vec<pb::CaseView>> {
         let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+        let mut history: HashMap<String, Vec<audit::Model>> = HashMap::new();
+        for event in audit::Entity::find()
+            .filter(audit::Column::CaseId.is_in(ids.clone()))
+            .order_by_asc(audit::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            history.entry(event.case_id.clone()).or_default().push(event);
+        }
         let mut posts: HashMap<String, Vec<case_post::Model>> = HashMap::new();
         for post in case_post::Entity::find()
             .filter(case_post::Column::CaseId.is_in(ids))
@@ -82,7 +101,8 @@ impl Routing {
             .into_iter()
             .map(|case| {
                 let own = posts.remove(&case.id).unwrap_or_default();
-                case_view(case, own)
+                let events = history.remove(&case.id).unwrap_or_default();
+                case_view(case, own, events)
             })
             .collect()
     }

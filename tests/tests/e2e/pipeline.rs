@@ -49,7 +49,16 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
     let respond =
         pb::RecordResponseRequest { agent_id: "alice".into(), case_id: case.case_id.clone(), text: "So sorry".into() };
     agent.record_response(respond).await.unwrap();
-    assert_eq!(agent.resolve_case(accept.clone()).await.unwrap().into_inner().state, "resolved");
+    let resolved = agent.resolve_case(accept.clone()).await.unwrap().into_inner();
+    assert_eq!(resolved.state, "resolved");
+    let actions: Vec<&str> = resolved.history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["routed", "escalated", "offered", "accepted", "responded", "resolved"],
+        "{:?}",
+        resolved.history
+    );
+    assert!(resolved.history.iter().skip(2).all(|e| e.agent == "alice"));
     let again = agent.resolve_case(accept).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
