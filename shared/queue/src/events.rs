@@ -4,6 +4,7 @@
 use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
+use crate::connection::Connection;
 use crate::{Queues, Result, keys};
 
 /// One event read from a stream.
@@ -19,7 +20,7 @@ pub struct StreamEvent {
 #[derive(Clone)]
 pub struct EventStream {
     queues: Queues,
-    client: redis::Client,
+    url: String,
     name: &'static str,
     max_len: usize,
 }
@@ -27,7 +28,7 @@ pub struct EventStream {
 impl EventStream {
     /// The stream `name` (e.g. `escalations`), trimmed to about `max_len` events.
     pub fn new(queues: Queues, url: &str, name: &'static str, max_len: usize) -> Result<Self> {
-        Ok(Self { queues, client: redis::Client::open(url)?, name, max_len })
+        Ok(Self { queues, url: url.to_owned(), name, max_len })
     }
 
     /// Appends an event; returns its cursor.
@@ -49,14 +50,14 @@ impl EventStream {
     }
 
     /// A dedicated connection for blocking reads (a blocking read must not stall shared traffic).
-    pub async fn reader(&self) -> Result<redis::aio::MultiplexedConnection> {
-        Ok(self.client.get_multiplexed_async_connection().await?)
+    pub async fn reader(&self) -> Result<Connection> {
+        Ok(Connection::blocking(&self.url).await?)
     }
 
     /// Events after `cursor`, waiting up to `block_ms` for the first one.
     pub async fn read_after(
         &self,
-        reader: &mut redis::aio::MultiplexedConnection,
+        reader: &mut Connection,
         tenant: &str,
         cursor: &str,
         block_ms: usize,

@@ -8,10 +8,12 @@
 //! first ([`effective_score`]): one priority point buys `credit_ms` of head start, so nothing
 //! starves and ageing needs no background job.
 
+mod connection;
 mod events;
 mod keys;
 mod queues;
 
+pub use connection::Connection;
 pub use events::{EventStream, StreamEvent};
 pub use keys::tenant_prefix;
 pub use queues::{AgentState, CaseEntry, NextCase, Queues, Settle};

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
+use crate::connection::Connection;
 use crate::{Error, Result, keys};
 
 /// A case as the queue sees it.
@@ -82,7 +82,7 @@ struct Scripts {
 /// Handle to the live queues; cheap to clone.
 #[derive(Clone)]
 pub struct Queues {
-    conn: ConnectionManager,
+    conn: Connection,
     scripts: Arc<Scripts>,
     known_tenants: Arc<Mutex<HashSet<String>>>,
 }
@@ -91,10 +91,10 @@ pub struct Queues {
 const SCAN_DEPTH: u32 = 50;
 
 impl Queues {
-    /// Connects (and keeps reconnecting) to Redis at `url`.
+    /// Connects (and keeps reconnecting) to Redis at `url`: one server, or a cluster given as
+    /// comma-separated seed nodes.
     pub async fn connect(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = Connection::open(url).await?;
         Ok(Self {
             conn,
             scripts: Arc::new(Scripts {
@@ -299,7 +299,7 @@ impl Queues {
     }
 
     /// The connection, for modules of this crate that add their own commands.
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Connection {
         self.conn.clone()
     }
 }

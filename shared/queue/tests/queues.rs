@@ -118,3 +118,22 @@ async fn restore_puts_back_only_what_redis_lost() {
     assert_eq!(queues.agent_cases("t", "a").await.unwrap(), ["c_held"]);
     assert!(queues.settle("t", "a", "c_held", Settle::Release).await.unwrap(), "the holder can still resolve it");
 }
+
+#[tokio::test]
+async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor() {
+    let redis = RedisServer::start().await.unwrap();
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    let stream = earshot_queue::EventStream::new(queues, &redis.url(), "test", 100).unwrap();
+    let mut reader = stream.reader().await.unwrap();
+    let start = stream.latest_cursor("t").await.unwrap();
+    // Two quiet blocks in a row: longer than the client's default response timeout.
+    assert!(stream.read_after(&mut reader, "t", &start, 700).await.unwrap().is_empty());
+    assert!(stream.read_after(&mut reader, "t", &start, 700).await.unwrap().is_empty());
+    let first = stream.publish("t", "one").await.unwrap();
+    stream.publish("t", "two").await.unwrap();
+    let events = stream.read_after(&mut reader, "t", &start, 700).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    let resumed = stream.read_after(&mut reader, "t", &first, 700).await.unwrap();
+    assert_eq!(resumed.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>(), ["two"]);
+    assert!(stream.read_after(&mut reader, "u", "0-0", 10).await.unwrap().is_empty(), "tenants have their own streams");
+}
