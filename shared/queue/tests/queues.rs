@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use earshot_queue::{AgentState, CaseEntry, NextCase, Queues, Settle, effective_score};
-use earshot_testkit::RedisServer;
+use earshot_testkit::{RedisCluster, RedisServer};
 
 const CREDIT: i64 = 60_000;
 
@@ -35,10 +35,8 @@ async fn offered(queues: &Queues, agent: &str, now: i64) -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn best_case_across_queues_within_capacity_and_language() {
-    let redis = RedisServer::start().await.unwrap();
-    let queues = Queues::connect(&redis.url()).await.unwrap();
+async fn best_case_across_queues_within_capacity_and_language(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c_old_low", "billing", 10, 0, "en")).await.unwrap();
     queues.upsert("t", &entry("c_new_high", "delivery", 90, 30 * 60_000, "en")).await.unwrap();
     queues.upsert("t", &entry("c_spanish", "billing", 100, 0, "es")).await.unwrap();
@@ -54,10 +52,8 @@ async fn best_case_across_queues_within_capacity_and_language() {
     assert_eq!(queues.next_case("t", "ghost", 0, 120_000).await.unwrap(), NextCase::Unavailable);
 }
 
-#[tokio::test]
-async fn expired_or_rejected_offers_keep_their_place() {
-    let redis = RedisServer::start().await.unwrap();
-    let queues = Queues::connect(&redis.url()).await.unwrap();
+async fn expired_or_rejected_offers_keep_their_place(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c1", "general", 50, 0, "")).await.unwrap();
     queues.upsert("t", &entry("c2", "general", 50, 1_000, "")).await.unwrap();
     queues.set_agent("t", &agent("slow", 1, &["general"], &[])).await.unwrap();
@@ -79,10 +75,8 @@ async fn expired_or_rejected_offers_keep_their_place() {
     assert!(queues.expire_leases("t", i64::MAX / 2, 10).await.unwrap().is_empty(), "accepted has no lease");
 }
 
-#[tokio::test]
-async fn follow_ups_rescore_in_place_and_stick_to_the_agent() {
-    let redis = RedisServer::start().await.unwrap();
-    let queues = Queues::connect(&redis.url()).await.unwrap();
+async fn follow_ups_rescore_in_place_and_stick_to_the_agent(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c1", "general", 10, 0, "en")).await.unwrap();
     queues.upsert("t", &entry("c2", "general", 20, 0, "en")).await.unwrap();
     assert_eq!(queues.queue_head("t", "general", 1).await.unwrap()[0].0, "c2");
@@ -104,10 +98,8 @@ async fn follow_ups_rescore_in_place_and_stick_to_the_agent() {
     assert_eq!(queues.queue_names("t").await.unwrap(), vec!["billing", "general"]);
 }
 
-#[tokio::test]
-async fn restore_puts_back_only_what_redis_lost() {
-    let redis = RedisServer::start().await.unwrap();
-    let queues = Queues::connect(&redis.url()).await.unwrap();
+async fn restore_puts_back_only_what_redis_lost(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c_live", "general", 10, 0, "")).await.unwrap();
     assert!(!queues.restore("t", &entry("c_live", "billing", 99, 0, ""), None).await.unwrap(), "redis is fresher");
     assert!(queues.restore("t", &entry("c_lost", "general", 50, 0, ""), None).await.unwrap());
@@ -119,11 +111,9 @@ async fn restore_puts_back_only_what_redis_lost() {
     assert!(queues.settle("t", "a", "c_held", Settle::Release).await.unwrap(), "the holder can still resolve it");
 }
 
-#[tokio::test]
-async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor() {
-    let redis = RedisServer::start().await.unwrap();
-    let queues = Queues::connect(&redis.url()).await.unwrap();
-    let stream = earshot_queue::EventStream::new(queues, &redis.url(), "test", 100).unwrap();
+async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
+    let stream = earshot_queue::EventStream::new(queues, url, "test", 100).unwrap();
     let mut reader = stream.reader().await.unwrap();
     let start = stream.latest_cursor("t").await.unwrap();
     // Two quiet blocks in a row: longer than the client's default response timeout.
@@ -137,3 +127,36 @@ async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor() {
     assert_eq!(resumed.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>(), ["two"]);
     assert!(stream.read_after(&mut reader, "u", "0-0", 10).await.unwrap().is_empty(), "tenants have their own streams");
 }
+
+/// Runs each scenario on a single Redis and on a 3-master Redis Cluster: the same scripts must
+/// behave the same on both.
+macro_rules! on_single_and_cluster {
+    ($($scenario:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let redis = super::RedisServer::start().await.unwrap();
+                    super::$scenario(&redis.url()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let redis = super::RedisCluster::start().await.unwrap();
+                    super::$scenario(&redis.url()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_single_and_cluster!(
+    best_case_across_queues_within_capacity_and_language,
+    expired_or_rejected_offers_keep_their_place,
+    follow_ups_rescore_in_place_and_stick_to_the_agent,
+    restore_puts_back_only_what_redis_lost,
+    a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor
+);

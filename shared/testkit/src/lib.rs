@@ -99,6 +99,104 @@ impl Drop for RedisServer {
     }
 }
 
+/// A 3-master Redis Cluster on loopback ports, each master a `redis-server` of its own; all are
+/// killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+/// A port that is free and whose cluster bus port (+10 000) is free too.
+fn free_cluster_port() -> Result<u16> {
+    for _ in 0..50 {
+        let port = free_port()?;
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port pair for a cluster node")
+}
+
+impl RedisCluster {
+    /// Starts three masters and joins them into one cluster covering every slot.
+    pub async fn start() -> Result<Self> {
+        let server = redis_server_binary()?;
+        let cli = server.with_file_name("redis-cli");
+        let dir = tempfile::tempdir()?;
+        let dir_path = dir.path().to_owned();
+        let mut cluster = RedisCluster { nodes: Vec::new(), ports: Vec::new(), _dir: dir };
+        for _ in 0..3 {
+            let port = free_cluster_port()?;
+            let child = Command::new(&server)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")])
+                .arg("--dir")
+                .arg(&dir_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", server.display()))?;
+            cluster.nodes.push(child);
+            cluster.ports.push(port);
+        }
+        for port in &cluster.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+            wait_until(Duration::from_secs(5), || async {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await
+            .with_context(|| format!("cluster node on port {port} did not start"))?;
+        }
+        let addresses: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new(&cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", cli.display()))?;
+        if !created.success() {
+            bail!("redis-cli --cluster create failed");
+        }
+        for port in &cluster.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+            wait_until(Duration::from_secs(10), || async {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok_and(|info| info.contains("cluster_state:ok")),
+                    Err(_) => false,
+                }
+            })
+            .await
+            .context("the cluster did not become ready")?;
+        }
+        Ok(cluster)
+    }
+
+    /// The seed nodes, comma-separated, as `REDIS_URL` takes them.
+    pub fn url(&self) -> String {
+        self.ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 pub async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> Result<()>
 where
