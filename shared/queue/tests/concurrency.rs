@@ -135,10 +135,12 @@ async fn many_agents_many_cases(url: &str) {
     };
     agents_drain(&queues, &ledger, &arrived).await;
     producer.await.unwrap();
-    let ledger = ledger.lock().unwrap();
-    assert!(ledger.violations.is_empty(), "{:?}", &ledger.violations[..ledger.violations.len().min(5)]);
-    let offered: HashSet<&String> = ledger.offers.keys().collect();
-    assert_eq!(offered.len(), CASES, "every case offered exactly once, none lost");
+    {
+        let ledger = ledger.lock().unwrap();
+        assert!(ledger.violations.is_empty(), "{:?}", &ledger.violations[..ledger.violations.len().min(5)]);
+        let offered: HashSet<&String> = ledger.offers.keys().collect();
+        assert_eq!(offered.len(), CASES, "every case offered exactly once, none lost");
+    }
     for queue in QUEUES {
         assert_eq!(queues.depth("t", queue).await.unwrap(), 0);
     }
@@ -157,13 +159,13 @@ async fn a_full_queue_is_served_in_score_order(url: &str) {
     assert_eq!(ledger.offers.len(), 2_000);
     // Offers are recorded after the script returns, so two agents racing can swap their records;
     // a real inversion would show up between offers further apart than the number of agents.
-    for queue in 0..QUEUES.len() {
+    for (queue, name) in QUEUES.iter().enumerate() {
         let mut served: Vec<&Offer> = ledger.offers.values().filter(|o| o.queue == queue).collect();
         served.sort_by_key(|o| o.sequence);
         for (i, earlier) in served.iter().enumerate() {
             for later in &served[i + 1..] {
                 if later.sequence - earlier.sequence >= AGENTS as u64 {
-                    assert!(earlier.score <= later.score, "queue {} served out of order", QUEUES[queue]);
+                    assert!(earlier.score <= later.score, "queue {name} served out of order");
                 }
             }
         }
