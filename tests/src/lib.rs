@@ -244,7 +244,8 @@ impl Services {
 
     /// The case `NextCase` offers the agent, if any.
     pub async fn offered(&self, agent_id: &str) -> Result<Option<pb::CaseView>> {
-        let response = self.agent_client().next_case(pb::NextCaseRequest { agent_id: agent_id.into() }).await?;
+        let request = pb::NextCaseRequest { agent_id: agent_id.into(), wait_ms: 0 };
+        let response = self.agent_client().next_case(request).await?;
         Ok(response.into_inner().offer.and_then(|offer| offer.case))
     }
 }

@@ -30,6 +30,9 @@ pub enum AgentCommand {
     Next {
         /// Agent id.
         agent_id: String,
+        /// Wait up to this many seconds for a case when none is eligible (at most 30).
+        #[arg(long, default_value_t = 0)]
+        wait: u32,
     },
     /// Accept an offered case.
     Accept {
@@ -111,8 +114,9 @@ pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
             );
             return Ok(());
         }
-        AgentCommand::Next { agent_id } => {
-            let response = agents.next_case(connect.request(pb::NextCaseRequest { agent_id })?).await.map_err(error)?;
+        AgentCommand::Next { agent_id, wait } => {
+            let request = pb::NextCaseRequest { agent_id, wait_ms: wait.saturating_mul(1000) };
+            let response = agents.next_case(connect.request(request)?).await.map_err(error)?;
             match response.into_inner().offer {
                 Some(pb::Offer { case: Some(case), lease_expires_at }) => {
                     let now = std::time::SystemTime::now()

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::notify::event;
 use crate::state::{Routing, states};
 
+/// Longest `NextCase` long poll.
+pub const MAX_WAIT_MS: u32 = 30_000;
+
 /// Queues a new agent works when it names none.
 pub const DEFAULT_SKILLS: [&str; 6] = ["billing", "delivery", "account", "technical", "sales", "general"];
 
@@ -124,19 +127,38 @@ impl Routing {
                 },
             )
             .await?;
+        self.work_available.notify_waiters();
         self.agent_view(tenant, saved).await
     }
 
-    /// Offers the agent its best eligible case under a lease, if any.
-    pub async fn next_case(&self, tenant: &Tenant, agent_id: &str) -> Result<Option<pb::Offer>> {
+    /// Offers the agent its best eligible case under a lease; when there is none (or the agent is
+    /// at capacity), waits up to `wait_ms` for work to arrive or capacity to free.
+    pub async fn next_case(&self, tenant: &Tenant, agent_id: &str, wait_ms: u32) -> Result<Option<pb::Offer>> {
+        if wait_ms > MAX_WAIT_MS {
+            return Err(InvalidArgument::new("wait_ms", format!("is above {MAX_WAIT_MS}")).into());
+        }
         self.find_agent(tenant, agent_id).await?;
-        self.reclaim_expired(tenant).await?;
-        let now = self.clock.now_ms();
-        let NextCase::Offered { case_id, lease_until_ms } =
-            self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await?
-        else {
-            return Ok(None);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(u64::from(wait_ms));
+        let (case_id, lease_until_ms) = loop {
+            // Register interest before looking, so work that arrives in between is not missed.
+            let woken = self.work_available.notified();
+            self.reclaim_expired(tenant).await?;
+            let now = self.clock.now_ms();
+            match self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await? {
+                NextCase::Offered { case_id, lease_until_ms } => break (case_id, lease_until_ms),
+                NextCase::Unavailable => return Ok(None),
+                NextCase::Empty | NextCase::AtCapacity => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Ok(None);
+                    }
+                    // Leases expire on a clock, not on an event: look again at least every second.
+                    let wake_at = deadline.min(now + std::time::Duration::from_secs(1));
+                    let _ = tokio::time::timeout_at(wake_at, woken).await;
+                }
+            }
         };
+        let now = self.clock.now_ms();
         let case = self.find_case(tenant, &case_id).await?;
         let mut active = case.into_active_model();
         active.state = Set(states::OFFERED.to_owned());
@@ -185,6 +207,10 @@ impl Routing {
         active.updated_at_ms = Set(self.clock.now_ms());
         let case = active.update(&self.db).await?;
         self.audit(&self.db, tenant, case_id, action_name, Some(agent_id), detail).await?;
+        if !matches!(action, Settle::Accept) {
+            // A case went back to a queue, or the agent's capacity freed.
+            self.work_available.notify_waiters();
+        }
         Ok(case)
     }
 
@@ -287,6 +313,9 @@ impl Routing {
             }
             let detail = format!("{agent_id} did not accept in time; back in its place, agent set away");
             self.audit(&self.db, tenant, case_id, "lease_expired", Some(agent_id), detail).await?;
+        }
+        if !expired.is_empty() {
+            self.work_available.notify_waiters();
         }
         Ok(expired.len())
     }

@@ -53,7 +53,8 @@ impl pb::agent_service_server::AgentService for Routing {
 
     async fn next_case(&self, request: Request<pb::NextCaseRequest>) -> Result<Response<pb::NextCaseResponse>, Status> {
         let tenant = tenant(&request)?;
-        let offer = self.next_case(&tenant, &request.into_inner().agent_id).await?;
+        let pb::NextCaseRequest { agent_id, wait_ms } = request.into_inner();
+        let offer = self.next_case(&tenant, &agent_id, wait_ms).await?;
         Ok(Response::new(pb::NextCaseResponse { offer }))
     }
 

@@ -54,6 +54,7 @@ pub async fn run(
         lease_ms: config.lease_ms,
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
+        work_available: Arc::default(),
     };
     routing.restore_live_state().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));

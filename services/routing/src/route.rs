@@ -87,6 +87,7 @@ impl Routing {
         // Queue (again, on a retry: the same score is a no-op) unless an agent holds the case.
         if case.state != states::RESOLVED {
             let live = self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
+            self.work_available.notify_waiters();
             if live != states::QUEUED && case.state == states::QUEUED {
                 tracing::warn!(case_id = %case.id, %live, "redis and database disagree on a case");
             }

@@ -30,6 +30,9 @@ pub struct Routing {
     pub credit_ms: i64,
     /// Serialises case matching so two posts of one customer never open two cases.
     pub route_lock: Arc<Mutex<()>>,
+    /// Woken whenever a case may have become available to some agent (queued, returned,
+    /// transferred, or capacity freed), so waiting `NextCase` calls answer at once.
+    pub work_available: Arc<tokio::sync::Notify>,
 }
 
 /// Case states.

@@ -26,7 +26,7 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
 
     let offer = services
         .agent_client()
-        .next_case(pb::NextCaseRequest { agent_id: "alice".into() })
+        .next_case(pb::NextCaseRequest { agent_id: "alice".into(), wait_ms: 0 })
         .await
         .unwrap()
         .into_inner()
@@ -62,7 +62,8 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
     let again = agent.resolve_case(accept).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
 
-    let next = agent.next_case(pb::NextCaseRequest { agent_id: "alice".into() }).await.unwrap().into_inner();
+    let next =
+        agent.next_case(pb::NextCaseRequest { agent_id: "alice".into(), wait_ms: 0 }).await.unwrap().into_inner();
     assert_eq!(next.offer.unwrap().case.unwrap().case_id, question.case_id);
 }
 

@@ -83,3 +83,32 @@ async fn routing_restores_the_queues_when_redis_lost_them() {
     let resolved = services.agent_client().resolve_case(accept).await.unwrap().into_inner();
     assert_eq!(resolved.state, "resolved", "the agent still holds its case");
 }
+
+#[tokio::test]
+async fn a_waiting_agent_gets_new_work_the_moment_it_is_routed() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    services.register_agent("eager", 1, &[]).await.unwrap();
+    let mut agents = services.agent_client();
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let request = pb::NextCaseRequest { agent_id: "eager".into(), wait_ms: 20_000 };
+        let offer = agents.next_case(request).await.unwrap().into_inner().offer;
+        (offer, started.elapsed())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let record = services.submit_routed(forum_post("drain-1", "my parcel never arrived")).await.unwrap();
+    let (offer, waited) = waiting.await.unwrap();
+    assert_eq!(offer.unwrap().case.unwrap().case_id, record.case_id);
+    assert!(waited < std::time::Duration::from_secs(15), "answered when the case arrived, not at the deadline");
+
+    let nothing = services
+        .agent_client()
+        .next_case(pb::NextCaseRequest { agent_id: "eager".into(), wait_ms: 200 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(nothing.offer.is_none(), "at capacity: the wait ends empty");
+    let too_long = pb::NextCaseRequest { agent_id: "eager".into(), wait_ms: 60_000 };
+    assert_eq!(services.agent_client().next_case(too_long).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+}
