@@ -5,7 +5,8 @@ use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::{check_id, new_id};
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
-use earshot_store::routing::{case, case_post};
+use earshot_queue::Settle;
+use earshot_store::routing::{agent, case, case_post};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
@@ -85,12 +86,16 @@ impl Routing {
             None => self.record(tenant, &item).await?,
         };
         // Queue (again, on a retry: the same score is a no-op) unless an agent holds the case.
+        let mut case = case;
         if case.state != states::RESOLVED {
             let live = self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
-            self.work_available.notify_waiters();
             if live != states::QUEUED && case.state == states::QUEUED {
                 tracing::warn!(case_id = %case.id, %live, "redis and database disagree on a case");
             }
+            if follow_up && live != states::QUEUED {
+                case = self.unstick_if_owner_gone(tenant, case).await?;
+            }
+            self.work_available.notify_waiters();
         }
         let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
         let mut case_event = event(kind, &case.id, routed.created_at_ms);
@@ -115,6 +120,33 @@ impl Routing {
             priority: u32::try_from(routed.case_priority).unwrap_or(0),
             follow_up,
         })
+    }
+
+    /// A follow-up sticks to the agent who holds the case while that agent is available; if the
+    /// owner is away or offline, the case goes back to its queue, in its place, for someone else.
+    async fn unstick_if_owner_gone(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
+        let Some(owner) = case.agent.clone() else {
+            return Ok(case);
+        };
+        let presence = agent::Entity::find_by_id((tenant.as_str().to_owned(), owner.clone()))
+            .one(&self.db)
+            .await?
+            .map(|a| a.presence)
+            .unwrap_or_default();
+        if presence == "available" {
+            return Ok(case);
+        }
+        if !self.queues.settle(tenant.as_str(), &owner, &case.id, Settle::Transfer(&case.queue)).await? {
+            return Ok(case);
+        }
+        let mut active = case.into_active_model();
+        active.state = Set(states::QUEUED.to_owned());
+        active.agent = Set(None);
+        active.updated_at_ms = Set(self.clock.now_ms());
+        let case = active.update(&self.db).await?;
+        let detail = format!("follow-up while owner {owner} is {presence}; back in its place for others");
+        self.audit(&self.db, tenant, &case.id, "unstuck", Some(&owner), detail).await?;
+        Ok(case)
     }
 
     /// Writes the post into its case (new or open) in one transaction.

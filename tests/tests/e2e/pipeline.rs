@@ -341,3 +341,33 @@ async fn every_service_answers_health_and_reflection() {
         assert!(matches!(response, Some(AlphaResponse::FileDescriptorResponse(_))), "{name}: {response:?}");
     }
 }
+
+#[tokio::test]
+async fn a_follow_up_sticks_to_its_agent_unless_the_agent_is_gone() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    services.register_agent("owner", 2, &[]).await.unwrap();
+    let first = services.submit_routed(post("s1", "sticky", 10, "my parcel never arrived")).await.unwrap();
+    assert_eq!(services.offered("owner").await.unwrap().map(|c| c.case_id), Some(first.case_id.clone()));
+    let accept = pb::CaseActionRequest { agent_id: "owner".into(), case_id: first.case_id.clone() };
+    services.agent_client().accept_case(accept).await.unwrap();
+
+    let second = services.submit_routed(post("s2", "sticky", 10, "still nothing, any news?")).await.unwrap();
+    assert_eq!(second.case_id, first.case_id);
+    let get = || pb::GetCaseRequest { case_id: first.case_id.clone() };
+    let case = services.routing_client().get_case(get()).await.unwrap().into_inner();
+    assert_eq!((case.state.as_str(), case.assigned_agent.as_str()), ("assigned", "owner"), "sticks while available");
+
+    let away = pb::SetPresenceRequest {
+        agent_id: "owner".into(),
+        presence: pb::Presence::Offline as i32,
+        ..Default::default()
+    };
+    services.agent_client().set_presence(away).await.unwrap();
+    services.submit_routed(post("s3", "sticky", 10, "hello?? third message")).await.unwrap();
+    let case = services.routing_client().get_case(get()).await.unwrap().into_inner();
+    assert_eq!((case.state.as_str(), case.assigned_agent.as_str()), ("queued", ""), "the owner went offline");
+    assert!(case.history.iter().any(|e| e.action == "unstuck"));
+    services.register_agent("other", 1, &[]).await.unwrap();
+    assert_eq!(services.offered("other").await.unwrap().map(|c| c.case_id), Some(first.case_id.clone()));
+}
