@@ -257,6 +257,7 @@ impl Routing {
             format!("{} characters", text.chars().count()),
         )
         .await?;
+        self.queues.answered(tenant.as_str(), case_id).await?;
         let responded = event(pb::CaseEventKind::Responded, case_id, self.clock.now_ms());
         self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await;
         self.view(case).await
@@ -291,7 +292,8 @@ impl Routing {
         Ok(case)
     }
 
-    /// Returns expired offers to their queues (original place) and marks those agents away.
+    /// Returns expired offers to their queues (original place) and marks those agents away; returns
+    /// held cases whose follow-up went unanswered too long to their queues.
     pub async fn reclaim_expired(&self, tenant: &Tenant) -> Result<usize> {
         let now = self.clock.now_ms();
         let expired = self.queues.expire_leases(tenant.as_str(), now, 100).await?;
@@ -314,10 +316,22 @@ impl Routing {
             let detail = format!("{agent_id} did not accept in time; back in its place, agent set away");
             self.audit(&self.db, tenant, case_id, "lease_expired", Some(agent_id), detail).await?;
         }
-        if !expired.is_empty() {
+        let unanswered = self.queues.expire_sticky(tenant.as_str(), now, 100).await?;
+        for (case_id, agent_id) in &unanswered {
+            if let Some(case) = case::Entity::find_by_id(case_id.clone()).one(&self.db).await? {
+                let mut active = case.into_active_model();
+                active.state = Set(states::QUEUED.to_owned());
+                active.agent = Set(None);
+                active.updated_at_ms = Set(now);
+                active.update(&self.db).await?;
+            }
+            let detail = format!("{agent_id} did not answer the follow-up in time; back in its place for others");
+            self.audit(&self.db, tenant, case_id, "sticky_timeout", Some(agent_id), detail).await?;
+        }
+        if !expired.is_empty() || !unanswered.is_empty() {
             self.work_available.notify_waiters();
         }
-        Ok(expired.len())
+        Ok(expired.len() + unanswered.len())
     }
 
     /// Reclaims expired leases of every tenant, every `interval`, until the task is dropped.

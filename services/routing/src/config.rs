@@ -24,6 +24,10 @@ pub struct Config {
     /// How long an agent has to accept an offer, in milliseconds.
     #[arg(long, env = "EARSHOT_LEASE_MS", default_value_t = 120_000)]
     pub lease_ms: i64,
+    /// How long a follow-up waits for the agent who holds its case to answer before the case goes
+    /// back to its queue, in milliseconds.
+    #[arg(long, env = "EARSHOT_STICKY_TIMEOUT_MS", default_value_t = 300_000)]
+    pub sticky_timeout_ms: i64,
     /// Head start one priority point buys in a queue, in milliseconds.
     #[arg(long, env = "EARSHOT_PRIORITY_CREDIT_MS", default_value_t = 60_000)]
     pub priority_credit_ms: i64,
@@ -47,6 +51,7 @@ impl Config {
             database_url: database_url.into(),
             escalation_addr: escalation_addr.into(),
             lease_ms: 120_000,
+            sticky_timeout_ms: 300_000,
             priority_credit_ms: 60_000,
             sweep_ms: 200,
             weights: None,

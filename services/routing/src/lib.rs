@@ -52,6 +52,7 @@ pub async fn run(
         clock,
         weights: Arc::new(config.weights()?),
         lease_ms: config.lease_ms,
+        sticky_timeout_ms: config.sticky_timeout_ms,
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
         work_available: Arc::default(),

@@ -94,6 +94,10 @@ impl Routing {
             }
             if follow_up && live != states::QUEUED {
                 case = self.unstick_if_owner_gone(tenant, case).await?;
+                if case.state != states::QUEUED {
+                    let until = self.clock.now_ms() + self.sticky_timeout_ms;
+                    self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
+                }
             }
             self.work_available.notify_waiters();
         }
@@ -122,8 +126,9 @@ impl Routing {
         })
     }
 
-    /// A follow-up sticks to the agent who holds the case while that agent is available; if the
-    /// owner is away or offline, the case goes back to its queue, in its place, for someone else.
+    /// A follow-up sticks to the agent who holds the case while that agent is available (and
+    /// answers within the sticky timeout); if the owner is away or offline, the case goes back to
+    /// its queue, in its place, for someone else.
     async fn unstick_if_owner_gone(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
         let Some(owner) = case.agent.clone() else {
             return Ok(case);

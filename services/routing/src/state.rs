@@ -26,6 +26,8 @@ pub struct Routing {
     pub weights: Arc<Weights>,
     /// Offer lease.
     pub lease_ms: i64,
+    /// How long a follow-up waits for the case's owner to answer.
+    pub sticky_timeout_ms: i64,
     /// Head start per priority point.
     pub credit_ms: i64,
     /// Serialises case matching so two posts of one customer never open two cases.

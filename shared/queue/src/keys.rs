@@ -24,6 +24,10 @@ pub(crate) fn agent(tenant: &str, agent_id: &str) -> String {
     format!("{}agent:{agent_id}", tenant_prefix(tenant))
 }
 
+pub(crate) fn sticky(tenant: &str) -> String {
+    format!("{}sticky", tenant_prefix(tenant))
+}
+
 pub(crate) fn stream(tenant: &str, name: &str) -> String {
     format!("{}stream:{name}", tenant_prefix(tenant))
 }

@@ -77,6 +77,7 @@ struct Scripts {
     settle: redis::Script,
     expire_leases: redis::Script,
     restore: redis::Script,
+    expire_sticky: redis::Script,
 }
 
 /// Handle to the live queues; cheap to clone.
@@ -103,6 +104,7 @@ impl Queues {
                 settle: redis::Script::new(include_str!("lua/settle.lua")),
                 expire_leases: redis::Script::new(include_str!("lua/expire_leases.lua")),
                 restore: redis::Script::new(include_str!("lua/restore.lua")),
+                expire_sticky: redis::Script::new(include_str!("lua/expire_sticky.lua")),
             }),
             known_tenants: Arc::default(),
         })
@@ -254,6 +256,36 @@ impl Queues {
         let flat: Vec<String> = self
             .scripts
             .expire_leases
+            .key(keys::tenant_prefix(tenant))
+            .arg(now_ms)
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(flat.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect())
+    }
+
+    /// A follow-up arrived for a case an agent holds: unless the agent answers (see
+    /// [`Queues::answered`]) by `until_ms`, [`Queues::expire_sticky`] returns it to its queue.
+    pub async fn await_answer(&self, tenant: &str, case_id: &str, until_ms: i64) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.zadd(keys::sticky(tenant), case_id, until_ms).await?;
+        Ok(())
+    }
+
+    /// The agent answered the customer: the case stays with it.
+    pub async fn answered(&self, tenant: &str, case_id: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.zrem(keys::sticky(tenant), case_id).await?;
+        Ok(())
+    }
+
+    /// Returns held cases whose follow-up went unanswered past its deadline to their queues, in
+    /// their original place; answers the `(case_id, agent_id)` pairs it moved.
+    pub async fn expire_sticky(&self, tenant: &str, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self
+            .scripts
+            .expire_sticky
             .key(keys::tenant_prefix(tenant))
             .arg(now_ms)
             .arg(limit)

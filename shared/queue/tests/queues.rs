@@ -128,6 +128,26 @@ async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(url: 
     assert!(stream.read_after(&mut reader, "u", "0-0", 10).await.unwrap().is_empty(), "tenants have their own streams");
 }
 
+async fn an_unanswered_follow_up_returns_the_case_to_its_queue(url: &str) {
+    let queues = Queues::connect(url).await.unwrap();
+    queues.set_agent("t", &agent("owner", 2, &["general"], &[])).await.unwrap();
+    queues.upsert("t", &entry("c1", "general", 10, 0, "")).await.unwrap();
+    queues.upsert("t", &entry("c2", "general", 10, 1, "")).await.unwrap();
+    for case in ["c1", "c2"] {
+        assert_eq!(offered(&queues, "owner", 0).await.as_deref(), Some(case));
+        assert!(queues.settle("t", "owner", case, Settle::Accept).await.unwrap());
+        queues.await_answer("t", case, 1_000).await.unwrap();
+    }
+    queues.answered("t", "c2").await.unwrap();
+    assert!(queues.expire_sticky("t", 999, 10).await.unwrap().is_empty());
+    assert_eq!(queues.expire_sticky("t", 1_000, 10).await.unwrap(), vec![("c1".to_string(), "owner".to_string())]);
+    assert_eq!(
+        queues.queue_head("t", "general", 10).await.unwrap()[0],
+        ("c1".to_string(), effective_score(0, 10, CREDIT))
+    );
+    assert_eq!(queues.agent_cases("t", "owner").await.unwrap(), ["c2"], "the answered case stays");
+}
+
 /// Runs each scenario on a single Redis and on a 3-master Redis Cluster: the same scripts must
 /// behave the same on both.
 macro_rules! on_single_and_cluster {
@@ -154,6 +174,7 @@ macro_rules! on_single_and_cluster {
 }
 
 on_single_and_cluster!(
+    an_unanswered_follow_up_returns_the_case_to_its_queue,
     best_case_across_queues_within_capacity_and_language,
     expired_or_rejected_offers_keep_their_place,
     follow_ups_rescore_in_place_and_stick_to_the_agent,

@@ -371,3 +371,34 @@ async fn a_follow_up_sticks_to_its_agent_unless_the_agent_is_gone() {
     services.register_agent("other", 1, &[]).await.unwrap();
     assert_eq!(services.offered("other").await.unwrap().map(|c| c.case_id), Some(first.case_id.clone()));
 }
+
+#[tokio::test]
+async fn a_follow_up_the_owner_does_not_answer_in_time_goes_back_to_the_queue() {
+    let stack = Stack::new().await.unwrap();
+    let services = Services::start(&stack).await.unwrap();
+    services.register_agent("slowpoke", 2, &[]).await.unwrap();
+    let mut cases = Vec::new();
+    for (i, customer) in ["answered", "ignored"].iter().enumerate() {
+        let record =
+            services.submit_routed(post(&format!("t{i}a"), customer, 10, "my parcel never arrived")).await.unwrap();
+        assert_eq!(services.offered("slowpoke").await.unwrap().map(|c| c.case_id), Some(record.case_id.clone()));
+        let accept = pb::CaseActionRequest { agent_id: "slowpoke".into(), case_id: record.case_id.clone() };
+        services.agent_client().accept_case(accept).await.unwrap();
+        services.submit_routed(post(&format!("t{i}b"), customer, 10, "any news?")).await.unwrap();
+        cases.push(record.case_id);
+    }
+    let respond =
+        pb::RecordResponseRequest { agent_id: "slowpoke".into(), case_id: cases[0].clone(), text: "on it".into() };
+    services.agent_client().record_response(respond).await.unwrap();
+
+    stack.clock.advance(300_001);
+    let routing = services.routing_client();
+    let state = |case_id: String| {
+        let mut routing = routing.clone();
+        async move { routing.get_case(pb::GetCaseRequest { case_id }).await.unwrap().into_inner().state }
+    };
+    earshot_testkit::wait_until(PIPELINE_DEADLINE, || async { state(cases[1].clone()).await == "queued" })
+        .await
+        .unwrap();
+    assert_eq!(state(cases[0].clone()).await, "assigned", "the answered case stays with its agent");
+}

@@ -28,6 +28,7 @@ if action == 'accept' then
 end
 redis.call('SREM', p .. 'agent:' .. agent .. ':cases', c)
 redis.call('ZREM', p .. 'leases', c)
+redis.call('ZREM', p .. 'sticky', c)
 if action == 'release' then
   redis.call('DEL', ckey, ckey .. ':rejected')
   return 'ok'
