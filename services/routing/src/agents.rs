@@ -298,13 +298,7 @@ impl Routing {
         let now = self.clock.now_ms();
         let expired = self.queues.expire_leases(tenant.as_str(), now, 100).await?;
         for (case_id, agent_id) in &expired {
-            if let Some(case) = case::Entity::find_by_id(case_id.clone()).one(&self.db).await? {
-                let mut active = case.into_active_model();
-                active.state = Set(states::QUEUED.to_owned());
-                active.agent = Set(None);
-                active.updated_at_ms = Set(now);
-                active.update(&self.db).await?;
-            }
+            self.record_requeued_id(case_id).await?;
             if let Some(agent) =
                 agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.clone())).one(&self.db).await?
             {
@@ -318,13 +312,7 @@ impl Routing {
         }
         let unanswered = self.queues.expire_sticky(tenant.as_str(), now, 100).await?;
         for (case_id, agent_id) in &unanswered {
-            if let Some(case) = case::Entity::find_by_id(case_id.clone()).one(&self.db).await? {
-                let mut active = case.into_active_model();
-                active.state = Set(states::QUEUED.to_owned());
-                active.agent = Set(None);
-                active.updated_at_ms = Set(now);
-                active.update(&self.db).await?;
-            }
+            self.record_requeued_id(case_id).await?;
             let detail = format!("{agent_id} did not answer the follow-up in time; back in its place for others");
             self.audit(&self.db, tenant, case_id, "sticky_timeout", Some(agent_id), detail).await?;
         }

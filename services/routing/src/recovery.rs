@@ -4,7 +4,7 @@
 
 use earshot_queue::AgentState;
 use earshot_store::routing::{agent, case};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::Result;
 use crate::state::{Routing, states};
@@ -32,10 +32,7 @@ impl Routing {
             restored += 1;
             if case.state == states::OFFERED {
                 // The lease went with Redis: the case waits in its queue again, in its place.
-                let mut active = case.into_active_model();
-                active.state = Set(states::QUEUED.to_owned());
-                active.agent = Set(None);
-                active.update(&self.db).await?;
+                self.record_requeued(case).await?;
             }
         }
         if restored > 0 {

@@ -144,11 +144,7 @@ impl Routing {
         if !self.queues.settle(tenant.as_str(), &owner, &case.id, Settle::Transfer(&case.queue)).await? {
             return Ok(case);
         }
-        let mut active = case.into_active_model();
-        active.state = Set(states::QUEUED.to_owned());
-        active.agent = Set(None);
-        active.updated_at_ms = Set(self.clock.now_ms());
-        let case = active.update(&self.db).await?;
+        let case = self.record_requeued(case).await?;
         let detail = format!("follow-up while owner {owner} is {presence}; back in its place for others");
         self.audit(&self.db, tenant, &case.id, "unstuck", Some(&owner), detail).await?;
         Ok(case)

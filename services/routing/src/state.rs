@@ -5,7 +5,7 @@ use std::sync::Arc;
 use earshot_core::{SharedClock, Tenant, Weights};
 use earshot_queue::{CaseEntry, Queues, effective_score};
 use earshot_store::routing::{audit, case};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
@@ -71,6 +71,23 @@ impl Routing {
         })
         .exec(db)
         .await?;
+        Ok(())
+    }
+
+    /// Records that a case is back in its queue with no agent (after Redis put it there).
+    pub async fn record_requeued(&self, case: case::Model) -> Result<case::Model> {
+        let mut active = case.into_active_model();
+        active.state = Set(states::QUEUED.to_owned());
+        active.agent = Set(None);
+        active.updated_at_ms = Set(self.clock.now_ms());
+        Ok(active.update(&self.db).await?)
+    }
+
+    /// [`Routing::record_requeued`] by case id, if the case exists.
+    pub async fn record_requeued_id(&self, case_id: &str) -> Result<()> {
+        if let Some(case) = case::Entity::find_by_id(case_id.to_owned()).one(&self.db).await? {
+            self.record_requeued(case).await?;
+        }
         Ok(())
     }
 

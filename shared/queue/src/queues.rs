@@ -252,16 +252,7 @@ impl Queues {
     /// Returns expired offers to their queues at their original place and marks their agents
     /// away; answers the `(case_id, agent_id)` pairs it reclaimed.
     pub async fn expire_leases(&self, tenant: &str, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>> {
-        let mut conn = self.conn.clone();
-        let flat: Vec<String> = self
-            .scripts
-            .expire_leases
-            .key(keys::tenant_prefix(tenant))
-            .arg(now_ms)
-            .arg(limit)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(flat.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect())
+        self.moved_pairs(&self.scripts.expire_leases, tenant, now_ms, limit).await
     }
 
     /// A follow-up arrived for a case an agent holds: unless the agent answers (see
@@ -282,15 +273,21 @@ impl Queues {
     /// Returns held cases whose follow-up went unanswered past its deadline to their queues, in
     /// their original place; answers the `(case_id, agent_id)` pairs it moved.
     pub async fn expire_sticky(&self, tenant: &str, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>> {
+        self.moved_pairs(&self.scripts.expire_sticky, tenant, now_ms, limit).await
+    }
+
+    /// Runs a sweeping script (`KEYS[1]` prefix; `ARGV` now, limit) that answers a flat list of
+    /// moved `case_id, agent_id` pairs.
+    async fn moved_pairs(
+        &self,
+        script: &redis::Script,
+        tenant: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>> {
         let mut conn = self.conn.clone();
-        let flat: Vec<String> = self
-            .scripts
-            .expire_sticky
-            .key(keys::tenant_prefix(tenant))
-            .arg(now_ms)
-            .arg(limit)
-            .invoke_async(&mut conn)
-            .await?;
+        let flat: Vec<String> =
+            script.key(keys::tenant_prefix(tenant)).arg(now_ms).arg(limit).invoke_async(&mut conn).await?;
         Ok(flat.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect())
     }
 
