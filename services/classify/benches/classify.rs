@@ -53,17 +53,9 @@ fn main() {
     let (source, texts) = sample_texts();
     let posts: Vec<Post> = texts.iter().cycle().take(MIN_POSTS.max(texts.len())).cloned().map(post).collect();
     let classifier = Classifier::new(Weights::default(), None).expect("built-in cues");
-    let detector = LanguageDetectorBuilder::from_languages(&[
-        Language::English,
-        Language::Spanish,
-        Language::French,
-        Language::German,
-        Language::Portuguese,
-        Language::Italian,
-        Language::Dutch,
-    ])
-    .with_preloaded_language_models()
-    .build();
+    let detector = LanguageDetectorBuilder::from_languages(&earshot_classify::classifier::LANGUAGES)
+        .with_preloaded_language_models()
+        .build();
 
     let mut classify_rates = Vec::new();
     let mut detect_rates = Vec::new();

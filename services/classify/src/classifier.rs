@@ -14,7 +14,7 @@ use crate::text::{letter_count, tokenize};
 use crate::vader::Vader;
 
 /// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
-const LANGUAGES: [Language; 7] = [
+pub const LANGUAGES: [Language; 7] = [
     Language::English,
     Language::Spanish,
     Language::French,
