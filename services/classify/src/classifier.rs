@@ -79,6 +79,11 @@ impl Classifier {
         }
     }
 
+    /// Tenants whose own cue files were loaded.
+    pub fn tenants_with_own_cues(&self) -> impl Iterator<Item = &str> {
+        self.cues.tenants()
+    }
+
     /// Classifies one validated post with the cues every tenant shares.
     pub fn classify(&self, post: &Post) -> pb::Classification {
         self.classify_for(&Tenant::default(), post)

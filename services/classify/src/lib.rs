@@ -30,6 +30,10 @@ pub async fn run(
     let classifier = tokio::task::spawn_blocking(move || Classifier::new(weights, cues_dir.as_deref()))
         .await
         .context("loading the classifier")??;
+    let tenants_with_cues: Vec<&str> = classifier.tenants_with_own_cues().collect();
+    if !tenants_with_cues.is_empty() {
+        tracing::info!(tenants = ?tenants_with_cues, "tenants with cues of their own");
+    }
     let (health, health_service) = earshot_telemetry::grpc::health().await;
     let api = ClassifyApi::new(classifier, config.input.limits());
     let routes = tonic::service::Routes::new(health_service)

@@ -16,10 +16,6 @@ pub(crate) fn queues(tenant: &str) -> String {
     format!("{}queues", tenant_prefix(tenant))
 }
 
-pub(crate) fn case(tenant: &str, case_id: &str) -> String {
-    format!("{}case:{case_id}", tenant_prefix(tenant))
-}
-
 pub(crate) fn agent(tenant: &str, agent_id: &str) -> String {
     format!("{}agent:{agent_id}", tenant_prefix(tenant))
 }

@@ -88,6 +88,20 @@ pub struct Queues {
     known_tenants: Arc<Mutex<HashSet<String>>>,
 }
 
+/// A script call whose arguments start with a case entry, as `upsert.lua` and `restore.lua` take
+/// them: case_id, queue, score, priority, language, enqueued_at_ms.
+fn with_entry<'a>(script: &'a redis::Script, tenant: &str, entry: &CaseEntry) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.key(keys::tenant_prefix(tenant));
+    invocation
+        .arg(&entry.case_id)
+        .arg(&entry.queue)
+        .arg(entry.score)
+        .arg(entry.priority)
+        .arg(&entry.language)
+        .arg(entry.enqueued_at_ms);
+    invocation
+}
+
 /// How many heads of each queue `next_case` looks at to find one the agent can take.
 const SCAN_DEPTH: u32 = 50;
 
@@ -140,19 +154,7 @@ impl Queues {
     pub async fn upsert(&self, tenant: &str, entry: &CaseEntry) -> Result<String> {
         self.remember_tenant(tenant).await?;
         let mut conn = self.conn.clone();
-        let state: String = self
-            .scripts
-            .upsert
-            .key(keys::tenant_prefix(tenant))
-            .arg(&entry.case_id)
-            .arg(&entry.queue)
-            .arg(entry.score)
-            .arg(entry.priority)
-            .arg(&entry.language)
-            .arg(entry.enqueued_at_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(state)
+        Ok(with_entry(&self.scripts.upsert, tenant, entry).invoke_async(&mut conn).await?)
     }
 
     /// Puts back a case Redis does not know (after a Redis restart): queued, or held by `agent`
@@ -160,16 +162,7 @@ impl Queues {
     pub async fn restore(&self, tenant: &str, entry: &CaseEntry, agent: Option<&str>) -> Result<bool> {
         self.remember_tenant(tenant).await?;
         let mut conn = self.conn.clone();
-        let reply: String = self
-            .scripts
-            .restore
-            .key(keys::tenant_prefix(tenant))
-            .arg(&entry.case_id)
-            .arg(&entry.queue)
-            .arg(entry.score)
-            .arg(entry.priority)
-            .arg(&entry.language)
-            .arg(entry.enqueued_at_ms)
+        let reply: String = with_entry(&self.scripts.restore, tenant, entry)
             .arg(if agent.is_some() { "assigned" } else { "queued" })
             .arg(agent.unwrap_or_default())
             .invoke_async(&mut conn)
@@ -319,12 +312,6 @@ impl Queues {
         let mut cases: Vec<String> = conn.smembers(format!("{}:cases", keys::agent(tenant, agent_id))).await?;
         cases.sort();
         Ok(cases)
-    }
-
-    /// The live state of a case (`queued`, `offered`, `assigned`), if Redis knows it.
-    pub async fn case_state(&self, tenant: &str, case_id: &str) -> Result<Option<String>> {
-        let mut conn = self.conn.clone();
-        Ok(conn.hget(keys::case(tenant, case_id), "state").await?)
     }
 
     /// The connection, for modules of this crate that add their own commands.

@@ -72,9 +72,6 @@ pub async fn open<M: sea_orm_migration::MigratorTrait>(url: &str) -> Result<Data
     Ok(db)
 }
 
-/// Milliseconds as stored in the database (BIGINT).
-pub type Millis = i64;
-
 #[cfg(test)]
 mod tests {
     use sea_orm_migration::MigratorTrait;

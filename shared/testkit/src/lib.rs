@@ -82,11 +82,6 @@ impl RedisServer {
         Ok(())
     }
 
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
