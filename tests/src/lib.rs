@@ -14,7 +14,7 @@ use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
-use earshot_testkit::{RedisServer, sqlite_url};
+use earshot_testkit::{TestRedis, sqlite_url};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -67,8 +67,8 @@ async fn bind(addr: Option<SocketAddr>) -> Result<TcpListener> {
 
 /// Redis, a data folder and a clock the services share.
 pub struct Stack {
-    /// The Redis server.
-    pub redis: RedisServer,
+    /// The Redis server (or cluster).
+    pub redis: TestRedis,
     /// SQLite files live here.
     pub dir: tempfile::TempDir,
     /// The clock of ingest, routing and escalation; it starts at the real time.
@@ -76,11 +76,21 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts Redis and prepares a data folder; the clock starts at the real time.
+    /// Starts one Redis server and prepares a data folder; the clock starts at the real time.
     pub async fn new() -> Result<Self> {
+        Self::with_redis(TestRedis::single().await?)
+    }
+
+    /// The same on a 3-master Redis Cluster.
+    pub async fn on_cluster() -> Result<Self> {
+        Self::with_redis(TestRedis::cluster().await?)
+    }
+
+    /// The same on `redis`.
+    pub fn with_redis(redis: TestRedis) -> Result<Self> {
         earshot_telemetry::init_test_logging();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-        Ok(Self { redis: RedisServer::start().await?, dir: tempfile::tempdir()?, clock: ManualClock::new(now) })
+        Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now) })
     }
 
     fn shared_clock(&self) -> SharedClock {

@@ -132,7 +132,8 @@ impl Routing {
     }
 
     /// Offers the agent its best eligible case under a lease; when there is none (or the agent is
-    /// at capacity), waits up to `wait_ms` for work to arrive or capacity to free.
+    /// at capacity or not available), waits up to `wait_ms` for work to arrive, capacity to free
+    /// or the agent to become available.
     pub async fn next_case(&self, tenant: &Tenant, agent_id: &str, wait_ms: u32) -> Result<Option<pb::Offer>> {
         if wait_ms > MAX_WAIT_MS {
             return Err(InvalidArgument::new("wait_ms", format!("is above {MAX_WAIT_MS}")).into());
@@ -146,8 +147,7 @@ impl Routing {
             let now = self.clock.now_ms();
             match self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await? {
                 NextCase::Offered { case_id, lease_until_ms } => break (case_id, lease_until_ms),
-                NextCase::Unavailable => return Ok(None),
-                NextCase::Empty | NextCase::AtCapacity => {
+                NextCase::Empty | NextCase::AtCapacity | NextCase::Unavailable => {
                     let now = tokio::time::Instant::now();
                     if now >= deadline {
                         return Ok(None);
@@ -276,10 +276,7 @@ impl Routing {
         request.queue = case.queue.clone();
         request.customer = case.customer.clone();
         self.notifier.send(tenant, request).await.map_err(Error::Escalation)?;
-        let mut active = case.into_active_model();
-        active.escalated = Set(true);
-        let case = active.update(&self.db).await?;
-        self.audit(&self.db, tenant, case_id, "escalated", Some(agent_id), format!("agent request: {note}")).await?;
+        let case = self.mark_escalated(tenant, case, &format!("agent request: {note}"), Some(agent_id)).await?;
         self.view(case).await
     }
 

@@ -20,6 +20,18 @@ use crate::views::{decode_reasons, encode_reasons};
 /// The most posts one Route call may carry.
 pub const MAX_ROUTE_BATCH: usize = 1_000;
 
+/// Reason factor a case gets once, when it is escalated.
+const ESCALATED: &str = "escalated";
+/// Reason factor for the customer's repeated contacts in the open case.
+const REPEAT_CONTACT: &str = "repeat_contact";
+/// Audit action of a priority change in place.
+const RESCORED: &str = "rescored";
+
+/// The audit detail of a re-score.
+fn rescore_detail(before: i32, after: i32, why: &str) -> String {
+    format!("priority {before} → {after}: {why}; same place in line")
+}
+
 /// The queue for a topic.
 fn queue_for(topic: &str) -> String {
     if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
@@ -112,10 +124,7 @@ impl Routing {
         let raised = self.notifier.send(tenant, case_event).await.map_err(Error::Escalation)?;
         if !raised.is_empty() && !case.escalated {
             let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
-            let mut active = case.clone().into_active_model();
-            active.escalated = Set(true);
-            active.update(&self.db).await?;
-            self.audit(&self.db, tenant, &case.id, "escalated", None, reasons.join(", ")).await?;
+            self.mark_escalated(tenant, case.clone(), &reasons.join(", "), None).await?;
         }
         Ok(pb::RouteResult {
             post_id: item.post_id,
@@ -124,6 +133,64 @@ impl Routing {
             priority: u32::try_from(routed.case_priority).unwrap_or(0),
             follow_up,
         })
+    }
+
+    /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself
+    /// (repeat contacts, an escalation).
+    fn case_priority(
+        &self,
+        post_priority: i32,
+        mut reasons: Vec<pb::Reason>,
+        contacts: i32,
+        escalation: Option<pb::Reason>,
+    ) -> (i32, Vec<pb::Reason>) {
+        reasons.retain(|r| r.factor != REPEAT_CONTACT && r.factor != ESCALATED);
+        let repeat = self.weights.repeat_contact(u32::try_from(contacts).unwrap_or(0));
+        let case_level: Vec<pb::Reason> = repeat.as_ref().map(pb::Reason::from).into_iter().chain(escalation).collect();
+        let boost: i32 = case_level.iter().map(|r| (r.contribution * 100.0).round() as i32).sum();
+        reasons.extend(case_level);
+        ((post_priority + boost).clamp(0, 100), reasons)
+    }
+
+    /// Marks a case escalated (`why`: the escalation reasons) and, the first time, re-scores it in
+    /// place: it keeps its queue, its agent if one holds it, and its enqueue time.
+    pub(crate) async fn mark_escalated(
+        &self,
+        tenant: &Tenant,
+        case: case::Model,
+        why: &str,
+        agent: Option<&str>,
+    ) -> Result<case::Model> {
+        let first = !case.escalated;
+        let before = case.priority;
+        let mut active = case.clone().into_active_model();
+        active.escalated = Set(true);
+        if first {
+            let escalation = pb::Reason::from(&self.weights.escalated(why));
+            let reasons = decode_reasons(&case.reasons)?;
+            let (priority, reasons) =
+                self.case_priority(case.post_priority, reasons, case.contact_count, Some(escalation));
+            active.priority = Set(priority);
+            active.reasons = Set(encode_reasons(&reasons));
+            active.updated_at_ms = Set(self.clock.now_ms());
+        }
+        let case = active.update(&self.db).await?;
+        self.audit(&self.db, tenant, &case.id, "escalated", agent, why.to_owned()).await?;
+        if case.priority != before {
+            if case.state != states::RESOLVED {
+                self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
+            }
+            self.audit(
+                &self.db,
+                tenant,
+                &case.id,
+                RESCORED,
+                None,
+                rescore_detail(before, case.priority, &format!("escalated ({why})")),
+            )
+            .await?;
+        }
+        Ok(case)
     }
 
     /// A follow-up sticks to the agent who holds the case while that agent is available (and
@@ -168,21 +235,20 @@ impl Routing {
             .await?;
         let post_priority = i32::try_from(c.priority).unwrap_or(100);
         let post_reasons: Vec<pb::Reason> = c.reasons.clone();
+        let priority_before = open.as_ref().map(|open| open.priority);
         let (case, follow_up) = match open {
             Some(open) => {
                 let contacts = open.contact_count + 1;
                 let base = open.post_priority.max(post_priority);
-                let mut reasons =
-                    if post_priority >= open.post_priority { post_reasons } else { decode_reasons(&open.reasons)? };
-                reasons.retain(|r| r.factor != "repeat_contact");
-                let repeat = self.weights.repeat_contact(u32::try_from(contacts).unwrap_or(u32::MAX));
-                let boost = repeat.as_ref().map_or(0, |r| (r.contribution * 100.0).round() as i32);
-                reasons.extend(repeat.as_ref().map(pb::Reason::from));
+                let old_reasons = decode_reasons(&open.reasons)?;
+                let escalation = old_reasons.iter().find(|r| r.factor == ESCALATED).cloned();
+                let strongest = if post_priority >= open.post_priority { post_reasons } else { old_reasons };
+                let (priority, reasons) = self.case_priority(base, strongest, contacts, escalation);
                 let queue = if open.queue == "general" { queue_for(&c.topic) } else { open.queue.clone() };
                 let mut active = open.into_active_model();
                 active.contact_count = Set(contacts);
                 active.post_priority = Set(base);
-                active.priority = Set((base + boost).min(100));
+                active.priority = Set(priority);
                 active.reasons = Set(encode_reasons(&reasons));
                 active.language = Set(c.language.clone());
                 active.queue = Set(queue);
@@ -235,6 +301,10 @@ impl Routing {
             format!("new case in {} at priority {}", case.queue, case.priority)
         };
         self.audit(&txn, tenant, &case.id, if follow_up { "follow_up" } else { "routed" }, None, detail).await?;
+        if let Some(before) = priority_before.filter(|before| *before != case.priority) {
+            let why = format!("contact {} (post priority {post_priority})", case.contact_count);
+            self.audit(&txn, tenant, &case.id, RESCORED, None, rescore_detail(before, case.priority, &why)).await?;
+        }
         txn.commit().await?;
         Ok((case, routed, follow_up))
     }

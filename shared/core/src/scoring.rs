@@ -85,6 +85,9 @@ pub struct Weights {
     pub repeat_contact: f32,
     /// Repeat contacts counted at most.
     pub max_repeat_contacts: u32,
+    /// Once, when the case is escalated (missing in older weight files: 0.20).
+    #[serde(default = "default_escalated")]
+    pub escalated: f32,
     /// × intent score, by intent wire name.
     pub intents: BTreeMap<String, f32>,
     /// By visibility: `public`, `reply`, `private`.
@@ -93,6 +96,10 @@ pub struct Weights {
     pub tiers: BTreeMap<String, f32>,
     /// Immediate-escalation thresholds.
     pub escalate: EscalateThresholds,
+}
+
+fn default_escalated() -> f32 {
+    0.20
 }
 
 /// When a post is escalated at once.
@@ -291,6 +298,11 @@ impl Weights {
             contribution: self.repeat_contact * repeats as f32,
             detail: format!("contact {contacts} in the open case"),
         })
+    }
+
+    /// The case-level reason for an escalation (`why`: the escalation reasons).
+    pub fn escalated(&self, why: &str) -> Reason {
+        Reason { factor: "escalated".to_owned(), contribution: self.escalated, detail: format!("escalated: {why}") }
     }
 }
 

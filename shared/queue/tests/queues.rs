@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use earshot_queue::{AgentState, CaseEntry, NextCase, Queues, Settle, effective_score};
-use earshot_testkit::{RedisCluster, RedisServer};
+use earshot_testkit::{TestRedis, on_single_and_cluster};
 
 const CREDIT: i64 = 60_000;
 
@@ -35,7 +35,8 @@ async fn offered(queues: &Queues, agent: &str, now: i64) -> Option<String> {
     }
 }
 
-async fn best_case_across_queues_within_capacity_and_language(url: &str) {
+async fn best_case_across_queues_within_capacity_and_language(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c_old_low", "billing", 10, 0, "en")).await.unwrap();
     queues.upsert("t", &entry("c_new_high", "delivery", 90, 30 * 60_000, "en")).await.unwrap();
@@ -52,7 +53,8 @@ async fn best_case_across_queues_within_capacity_and_language(url: &str) {
     assert_eq!(queues.next_case("t", "ghost", 0, 120_000).await.unwrap(), NextCase::Unavailable);
 }
 
-async fn expired_or_rejected_offers_keep_their_place(url: &str) {
+async fn expired_or_rejected_offers_keep_their_place(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c1", "general", 50, 0, "")).await.unwrap();
     queues.upsert("t", &entry("c2", "general", 50, 1_000, "")).await.unwrap();
@@ -75,7 +77,8 @@ async fn expired_or_rejected_offers_keep_their_place(url: &str) {
     assert!(queues.expire_leases("t", i64::MAX / 2, 10).await.unwrap().is_empty(), "accepted has no lease");
 }
 
-async fn follow_ups_rescore_in_place_and_stick_to_the_agent(url: &str) {
+async fn follow_ups_rescore_in_place_and_stick_to_the_agent(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c1", "general", 10, 0, "en")).await.unwrap();
     queues.upsert("t", &entry("c2", "general", 20, 0, "en")).await.unwrap();
@@ -98,7 +101,8 @@ async fn follow_ups_rescore_in_place_and_stick_to_the_agent(url: &str) {
     assert_eq!(queues.queue_names("t").await.unwrap(), vec!["billing", "general"]);
 }
 
-async fn restore_puts_back_only_what_redis_lost(url: &str) {
+async fn restore_puts_back_only_what_redis_lost(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     queues.upsert("t", &entry("c_live", "general", 10, 0, "")).await.unwrap();
     assert!(!queues.restore("t", &entry("c_live", "billing", 99, 0, ""), None).await.unwrap(), "redis is fresher");
@@ -111,7 +115,8 @@ async fn restore_puts_back_only_what_redis_lost(url: &str) {
     assert!(queues.settle("t", "a", "c_held", Settle::Release).await.unwrap(), "the holder can still resolve it");
 }
 
-async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(url: &str) {
+async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     let stream = earshot_queue::EventStream::new(queues, url, "test", 100).unwrap();
     let mut reader = stream.reader().await.unwrap();
@@ -128,7 +133,8 @@ async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(url: 
     assert!(stream.read_after(&mut reader, "u", "0-0", 10).await.unwrap().is_empty(), "tenants have their own streams");
 }
 
-async fn an_unanswered_follow_up_returns_the_case_to_its_queue(url: &str) {
+async fn an_unanswered_follow_up_returns_the_case_to_its_queue(redis: TestRedis) {
+    let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
     queues.set_agent("t", &agent("owner", 2, &["general"], &[])).await.unwrap();
     queues.upsert("t", &entry("c1", "general", 10, 0, "")).await.unwrap();
@@ -146,31 +152,6 @@ async fn an_unanswered_follow_up_returns_the_case_to_its_queue(url: &str) {
         ("c1".to_string(), effective_score(0, 10, CREDIT))
     );
     assert_eq!(queues.agent_cases("t", "owner").await.unwrap(), ["c2"], "the answered case stays");
-}
-
-/// Runs each scenario on a single Redis and on a 3-master Redis Cluster: the same scripts must
-/// behave the same on both.
-macro_rules! on_single_and_cluster {
-    ($($scenario:ident),* $(,)?) => {
-        mod single {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let redis = super::RedisServer::start().await.unwrap();
-                    super::$scenario(&redis.url()).await;
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let redis = super::RedisCluster::start().await.unwrap();
-                    super::$scenario(&redis.url()).await;
-                }
-            )*
-        }
-    };
 }
 
 on_single_and_cluster!(

@@ -192,6 +192,79 @@ impl Drop for RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// Forgets every key on every master.
+    pub async fn flush_all(&self) -> Result<()> {
+        for port in &self.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("FLUSHALL").query_async::<String>(&mut conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The Redis a test runs against: the same tests pass on one server and on a cluster.
+pub enum TestRedis {
+    /// One `redis-server`.
+    Single(RedisServer),
+    /// A 3-master cluster.
+    Cluster(RedisCluster),
+}
+
+impl TestRedis {
+    /// Starts one server.
+    pub async fn single() -> Result<Self> {
+        Ok(Self::Single(RedisServer::start().await?))
+    }
+
+    /// Starts a 3-master cluster.
+    pub async fn cluster() -> Result<Self> {
+        Ok(Self::Cluster(RedisCluster::start().await?))
+    }
+
+    /// `REDIS_URL` for it.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Single(server) => server.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    /// Forgets every key, as Redis restarted without persistence would.
+    pub async fn flush_all(&self) -> Result<()> {
+        match self {
+            Self::Single(server) => server.flush_all().await,
+            Self::Cluster(cluster) => cluster.flush_all().await,
+        }
+    }
+}
+
+/// Runs each scenario (an `async fn(TestRedis)` in the calling module) twice: as `single::NAME` on
+/// one Redis server and as `cluster::NAME` on a 3-master cluster. The same code must behave the
+/// same on both.
+#[macro_export]
+macro_rules! on_single_and_cluster {
+    ($($scenario:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::TestRedis::single().await.unwrap()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::TestRedis::cluster().await.unwrap()).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 pub async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> Result<()>
 where

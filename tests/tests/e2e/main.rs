@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod pipeline;
+mod rules;
 mod time;
