@@ -1,69 +1,20 @@
-//! The whole of Earshot on one machine for tests: a real `redis-server` on a free loopback port,
-//! SQLite files in a temporary folder, and the four services on `127.0.0.1:0`, each in its own
-//! task so a test can kill one (drop it mid-flight, as a crash would) and start it again.
+//! The whole of Earshot on one machine for tests: a real `redis-server` (or Redis Cluster) on free
+//! loopback ports, SQLite files in a temporary folder, a clock the test moves, and the four
+//! services embedded on `127.0.0.1:0` (`earshot-embedded`), each in its own task so a test can
+//! kill one (drop it mid-flight, as a crash would) and start it again.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use earshot_core::{ManualClock, SharedClock};
+use earshot_embedded::Node;
 use earshot_proto::v1 as pb;
-use earshot_proto::v1::agent_service_client::AgentServiceClient;
-use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
-use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
-use earshot_proto::v1::routing_service_client::RoutingServiceClient;
-use earshot_testkit::{TestRedis, sqlite_url};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use earshot_testkit::TestRedis;
 use tonic::transport::Channel;
 
-/// A running service; dropping it kills it.
-pub struct Running {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Running {
-    async fn spawn<F, Fut>(listener: TcpListener, name: &'static str, run: F) -> Result<Self>
-    where
-        F: FnOnce(TcpListener) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        let addr = listener.local_addr()?;
-        let future = run(listener);
-        let task = tokio::spawn(async move {
-            if let Err(error) = future.await {
-                eprintln!("{name} stopped: {error:#}");
-            }
-        });
-        Ok(Self { addr, task })
-    }
-
-    /// A channel to it.
-    pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).expect("loopback url").connect_lazy()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// A loopback address nothing listens on yet (connections are refused until a service takes it).
-pub fn reserve_addr() -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
-async fn bind(addr: Option<SocketAddr>) -> Result<TcpListener> {
-    let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
-}
+pub use earshot_embedded::{Running, Services, reserve_addr};
 
 /// Redis, a data folder and a clock the services share.
 pub struct Stack {
@@ -93,102 +44,15 @@ impl Stack {
         Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now) })
     }
 
-    fn shared_clock(&self) -> SharedClock {
-        Arc::new(self.clock.clone())
+    /// Where and how the services run: this stack's Redis, folder and clock.
+    pub fn node(&self) -> Node {
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        Node::new(self.redis.url(), self.dir.path().to_owned(), clock)
     }
 
-    /// Starts the classifier.
-    pub async fn classify(&self) -> Result<Running> {
-        let config = earshot_classify::Config::for_test();
-        Running::spawn(bind(None).await?, "classify", move |l| earshot_classify::run(config, l, std::future::pending()))
-            .await
-    }
-
-    /// Starts escalation.
-    pub async fn escalation(&self) -> Result<Running> {
-        let config =
-            earshot_escalation::Config::for_test(&self.redis.url(), &sqlite_url(self.dir.path(), "escalation"));
-        let clock = self.shared_clock();
-        Running::spawn(bind(None).await?, "escalation", move |l| {
-            earshot_escalation::run(config, l, clock, std::future::pending())
-        })
-        .await
-    }
-
-    /// Starts routing, at `addr` when given.
-    pub async fn routing(&self, escalation: SocketAddr, addr: Option<SocketAddr>) -> Result<Running> {
-        let config = earshot_routing::Config::for_test(
-            &self.redis.url(),
-            &sqlite_url(self.dir.path(), "routing"),
-            &escalation.to_string(),
-        );
-        let clock = self.shared_clock();
-        Running::spawn(bind(addr).await?, "routing", move |l| {
-            earshot_routing::run(config, l, clock, std::future::pending())
-        })
-        .await
-    }
-
-    /// Starts ingest.
-    pub async fn ingest(&self, classify: SocketAddr, routing: SocketAddr) -> Result<Running> {
-        let config = earshot_ingest::Config::for_test(
-            &sqlite_url(self.dir.path(), "ingest"),
-            &classify.to_string(),
-            &routing.to_string(),
-        );
-        let clock = self.shared_clock();
-        Running::spawn(bind(None).await?, "ingest", move |l| {
-            earshot_ingest::run(config, l, clock, std::future::pending())
-        })
-        .await
-    }
-}
-
-/// All four services and clients for them.
-pub struct Services {
-    /// Classifier.
-    pub classify: Running,
-    /// Escalation.
-    pub escalation: Running,
-    /// Routing.
-    pub routing: Running,
-    /// Ingest.
-    pub ingest: Running,
-}
-
-impl Services {
-    /// Starts all four on `stack`.
-    pub async fn start(stack: &Stack) -> Result<Self> {
-        let classify = stack.classify().await?;
-        let escalation = stack.escalation().await?;
-        let routing = stack.routing(escalation.addr, None).await?;
-        let ingest = stack.ingest(classify.addr, routing.addr).await?;
-        Ok(Self { classify, escalation, routing, ingest })
-    }
-
-    /// Ingest client.
-    pub fn ingest_client(&self) -> IngestServiceClient<Channel> {
-        IngestServiceClient::new(self.ingest.channel())
-    }
-
-    /// Classifier client.
-    pub fn classify_client(&self) -> ClassifierServiceClient<Channel> {
-        ClassifierServiceClient::new(self.classify.channel())
-    }
-
-    /// Routing client.
-    pub fn routing_client(&self) -> RoutingServiceClient<Channel> {
-        RoutingServiceClient::new(self.routing.channel())
-    }
-
-    /// Agent client.
-    pub fn agent_client(&self) -> AgentServiceClient<Channel> {
-        AgentServiceClient::new(self.routing.channel())
-    }
-
-    /// Escalation client.
-    pub fn escalation_client(&self) -> EscalationServiceClient<Channel> {
-        EscalationServiceClient::new(self.escalation.channel())
+    /// Starts all four services.
+    pub async fn services(&self) -> Result<Services> {
+        self.node().start().await
     }
 }
 
@@ -212,14 +76,27 @@ pub fn post(external_id: &str, author: &str, followers: u64, text: &str) -> pb::
     }
 }
 
-impl Services {
+/// What the end-to-end tests do with the services, in one call each.
+#[allow(async_fn_in_trait)] // used only by these tests, on one runtime
+pub trait Pipeline {
     /// Submits one post.
-    pub async fn submit(&self, post: pb::Post) -> Result<pb::SubmitPostResponse> {
+    async fn submit(&self, post: pb::Post) -> Result<pb::SubmitPostResponse>;
+    /// Waits until the post is routed and returns its record.
+    async fn routed(&self, post_id: &str) -> Result<pb::PostRecord>;
+    /// Submits a post and waits until it is routed.
+    async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord>;
+    /// Registers an available agent for every default queue.
+    async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView>;
+    /// The case `NextCase` offers the agent, if any.
+    async fn offered(&self, agent_id: &str) -> Result<Option<pb::CaseView>>;
+}
+
+impl Pipeline for Services {
+    async fn submit(&self, post: pb::Post) -> Result<pb::SubmitPostResponse> {
         Ok(self.ingest_client().submit_post(pb::SubmitPostRequest { post: Some(post) }).await?.into_inner())
     }
 
-    /// Waits until the post is routed and returns its record.
-    pub async fn routed(&self, post_id: &str) -> Result<pb::PostRecord> {
+    async fn routed(&self, post_id: &str) -> Result<pb::PostRecord> {
         let client = self.ingest_client();
         let state = |client: IngestServiceClient<Channel>, post_id: String| async move {
             let mut client = client;
@@ -234,14 +111,12 @@ impl Services {
         Ok(state(client, post_id.to_owned()).await?)
     }
 
-    /// Submits a post and waits until it is routed.
-    pub async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord> {
+    async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord> {
         let accepted = self.submit(post).await?;
         self.routed(&accepted.post_id).await
     }
 
-    /// Registers an available agent for every default queue.
-    pub async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView> {
+    async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView> {
         let request = pb::SetPresenceRequest {
             agent_id: agent_id.into(),
             presence: pb::Presence::Available as i32,
@@ -252,8 +127,7 @@ impl Services {
         Ok(self.agent_client().set_presence(request).await?.into_inner())
     }
 
-    /// The case `NextCase` offers the agent, if any.
-    pub async fn offered(&self, agent_id: &str) -> Result<Option<pb::CaseView>> {
+    async fn offered(&self, agent_id: &str) -> Result<Option<pb::CaseView>> {
         let request = pb::NextCaseRequest { agent_id: agent_id.into(), wait_ms: 0 };
         let response = self.agent_client().next_case(request).await?;
         Ok(response.into_inner().offer.and_then(|offer| offer.case))

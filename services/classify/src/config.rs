@@ -26,8 +26,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults, listening on any free loopback port.
-    pub fn for_test() -> Self {
+    /// Defaults for a service embedded in another process (tests, the replay): any free
+    /// loopback port.
+    pub fn local() -> Self {
         Self { listen: "127.0.0.1:0".into(), weights: None, cues_dir: None, input: Default::default(), log_json: false }
     }
 

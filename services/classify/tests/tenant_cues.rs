@@ -10,7 +10,7 @@ async fn a_tenants_product_terms_steer_its_own_posts() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("acme")).unwrap();
     std::fs::write(dir.path().join("acme").join("en.tsv"), "topic\ttechnical\trocketbox\t3\n").unwrap();
-    let mut config = earshot_classify::Config::for_test();
+    let mut config = earshot_classify::Config::local();
     config.cues_dir = Some(dir.path().to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -38,8 +38,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a test: any free loopback port, the given Redis and database.
-    pub fn for_test(redis_url: &str, database_url: &str) -> Self {
+    /// Defaults for a service embedded in another process (tests, the replay): any free
+    /// loopback port, the given Redis and database.
+    pub fn local(redis_url: &str, database_url: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
             redis_url: redis_url.into(),

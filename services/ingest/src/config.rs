@@ -33,8 +33,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a test: any free loopback port, the given database and peers.
-    pub fn for_test(database_url: &str, classify_addr: &str, routing_addr: &str) -> Self {
+    /// Defaults for a service embedded in another process (tests, the replay): any free
+    /// loopback port, the given database and peers.
+    pub fn local(database_url: &str, classify_addr: &str, routing_addr: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
             database_url: database_url.into(),

@@ -43,8 +43,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a test: any free loopback port, the given Redis, database and escalation.
-    pub fn for_test(redis_url: &str, database_url: &str, escalation_addr: &str) -> Self {
+    /// Defaults for a service embedded in another process (tests, the replay): any free
+    /// loopback port, the given Redis, database and escalation.
+    pub fn local(redis_url: &str, database_url: &str, escalation_addr: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
             redis_url: redis_url.into(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, post, reserve_addr};
+use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post, reserve_addr};
 use earshot_proto::v1 as pb;
 use earshot_testkit::wait_until;
 use tokio_stream::StreamExt;
@@ -12,7 +12,7 @@ use tokio_stream::StreamExt;
 #[tokio::test]
 async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_question() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     services.register_agent("alice", 3, &["en"]).await.unwrap();
 
     let question = services.submit(post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await.unwrap();
@@ -70,7 +70,7 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
 #[tokio::test]
 async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let first = services.submit(post("dup-1", "repeat", 10, "my parcel never arrived")).await.unwrap();
     let second = services.submit(post("dup-1", "repeat", 10, "my parcel never arrived")).await.unwrap();
     assert!(!first.duplicate);
@@ -117,7 +117,7 @@ async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
 #[tokio::test]
 async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let mut watch = services
         .escalation_client()
         .watch_escalations(pb::WatchEscalationsRequest { cursor: String::new() })
@@ -195,10 +195,10 @@ async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
 #[tokio::test]
 async fn killing_ingest_between_accept_and_routing_loses_no_post() {
     let stack = Stack::new().await.unwrap();
-    let classify = stack.classify().await.unwrap();
-    let escalation = stack.escalation().await.unwrap();
+    let classify = stack.node().classify().await.unwrap();
+    let escalation = stack.node().escalation().await.unwrap();
     let routing_addr = reserve_addr().unwrap();
-    let ingest = stack.ingest(classify.addr, routing_addr).await.unwrap();
+    let ingest = stack.node().ingest(classify.addr, routing_addr).await.unwrap();
     let mut client = earshot_proto::v1::ingest_service_client::IngestServiceClient::new(ingest.channel());
 
     let posts: Vec<pb::Post> =
@@ -215,8 +215,8 @@ async fn killing_ingest_between_accept_and_routing_loses_no_post() {
     .unwrap();
     drop(ingest);
 
-    let routing = stack.routing(escalation.addr, Some(routing_addr)).await.unwrap();
-    let ingest = stack.ingest(classify.addr, routing_addr).await.unwrap();
+    let routing = stack.node().routing(escalation.addr, Some(routing_addr)).await.unwrap();
+    let ingest = stack.node().ingest(classify.addr, routing_addr).await.unwrap();
     let services = Services { classify, escalation, routing, ingest };
     let mut case_ids = std::collections::HashSet::new();
     for result in &accepted {
@@ -236,7 +236,7 @@ async fn killing_ingest_between_accept_and_routing_loses_no_post() {
 #[tokio::test]
 async fn bad_input_is_rejected_naming_the_field_and_stores_nothing() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let mut client = services.ingest_client();
     let mut bad = post("b1", "x", 1, "fine");
     bad.channel = "myspace".into();
@@ -261,7 +261,7 @@ async fn bad_input_is_rejected_naming_the_field_and_stores_nothing() {
 #[tokio::test]
 async fn streamed_posts_are_acknowledged_in_order_until_the_first_invalid_one() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let mut bad = post("s3", "streamer", 5, "fine");
     bad.author = None;
     let posts = vec![
@@ -295,7 +295,7 @@ async fn every_service_answers_health_and_reflection() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let expectations = [
         (&services.ingest, "earshot.v1.IngestService"),
         (&services.classify, "earshot.v1.ClassifierService"),

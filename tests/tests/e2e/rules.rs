@@ -21,8 +21,8 @@ struct Desk {
 impl Desk {
     async fn start(redis: TestRedis) -> Self {
         let stack = Stack::with_redis(redis).unwrap();
-        let escalation = stack.escalation().await.unwrap();
-        let routing = stack.routing(escalation.addr, None).await.unwrap();
+        let escalation = stack.node().escalation().await.unwrap();
+        let routing = stack.node().routing(escalation.addr, None).await.unwrap();
         Self { stack, _escalation: escalation, routing }
     }
 
@@ -322,7 +322,7 @@ async fn routing_restores_the_queues_when_redis_lost_them(redis: TestRedis) {
     desk.accept("holder", &held).await;
 
     desk.stack.redis.flush_all().await.unwrap();
-    desk.routing = desk.stack.routing(desk._escalation.addr, None).await.unwrap();
+    desk.routing = desk.stack.node().routing(desk._escalation.addr, None).await.unwrap();
 
     assert_eq!(desk.queue("billing").await, [waiting]);
     let resolved = desk.agents().resolve_case(Desk::action("holder", &held)).await.unwrap().into_inner();

@@ -1,7 +1,7 @@
 //! SLA behaviour through the whole pipeline, with the services' clock in the test's hands (the
 //! routing rules that depend on time are in `rules`).
 
-use earshot_e2e::{PIPELINE_DEADLINE, Services, Stack, post};
+use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
 use earshot_proto::v1 as pb;
 use earshot_testkit::wait_until;
 
@@ -12,7 +12,7 @@ fn forum_post(external_id: &str, text: &str) -> pb::Post {
 #[tokio::test]
 async fn an_unanswered_case_breaches_its_first_response_target() {
     let stack = Stack::new().await.unwrap();
-    let services = Services::start(&stack).await.unwrap();
+    let services = stack.services().await.unwrap();
     let record = services.submit_routed(forum_post("sla-1", "How do I change my delivery address?")).await.unwrap();
     let priority = record.classification.unwrap().priority;
     assert!(priority < 50, "a calm question is in the 4 h band (priority {priority})");

@@ -1,0 +1,187 @@
+//! Earshot in one process: the four services on `127.0.0.1:0`, each in its own task, sharing one
+//! clock, one Redis and one data folder. The end-to-end tests drive it with a clock they move by
+//! hand; `earshotctl replay` with a clock that runs faster than the wall. Each service is the real
+//! one (its `run`), reached over real gRPC; dropping a [`Running`] kills that service, as a crash
+//! would, so a test can start it again.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use earshot_core::SharedClock;
+use earshot_proto::v1::agent_service_client::AgentServiceClient;
+use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
+use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
+use earshot_proto::v1::ingest_service_client::IngestServiceClient;
+use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A running service; dropping it kills it.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    async fn spawn<F, Fut>(listener: TcpListener, name: &'static str, run: F) -> Result<Self>
+    where
+        F: FnOnce(TcpListener) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let addr = listener.local_addr()?;
+        let future = run(listener);
+        let task = tokio::spawn(async move {
+            if let Err(error) = future.await {
+                eprintln!("{name} stopped: {error:#}");
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// A channel to it (connects on first use).
+    pub fn channel(&self) -> Channel {
+        let endpoint = Channel::from_shared(format!("http://{}", self.addr));
+        // A socket address always makes a valid URI.
+        endpoint.map(|e| e.connect_lazy()).unwrap_or_else(|error| unreachable!("{error}"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback address nothing listens on yet (connections are refused until a service takes it).
+pub fn reserve_addr() -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+async fn bind(addr: Option<SocketAddr>) -> Result<TcpListener> {
+    let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+fn sqlite_url(dir: &std::path::Path, name: &str) -> String {
+    format!("sqlite://{}/{name}.db?mode=rwc", dir.display())
+}
+
+/// Where the services keep their state and how they read time.
+#[derive(Clone)]
+pub struct Node {
+    /// `REDIS_URL` (one server, or cluster seeds).
+    pub redis_url: String,
+    /// Each service's SQLite file goes here.
+    pub data_dir: PathBuf,
+    /// The clock of ingest, routing and escalation.
+    pub clock: SharedClock,
+    /// Routing's head start per priority point; 0 serves every queue first come, first served.
+    pub priority_credit_ms: i64,
+}
+
+impl Node {
+    /// Services on `redis_url`, keeping state in `data_dir`, reading `clock`, with the default
+    /// priority credit.
+    pub fn new(redis_url: String, data_dir: PathBuf, clock: SharedClock) -> Self {
+        let priority_credit_ms = earshot_routing::Config::local("", "", "").priority_credit_ms;
+        Self { redis_url, data_dir, clock, priority_credit_ms }
+    }
+
+    /// Starts the classifier.
+    pub async fn classify(&self) -> Result<Running> {
+        let config = earshot_classify::Config::local();
+        Running::spawn(bind(None).await?, "classify", move |l| earshot_classify::run(config, l, std::future::pending()))
+            .await
+    }
+
+    /// Starts escalation.
+    pub async fn escalation(&self) -> Result<Running> {
+        let config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
+        let clock = self.clock.clone();
+        Running::spawn(bind(None).await?, "escalation", move |l| {
+            earshot_escalation::run(config, l, clock, std::future::pending())
+        })
+        .await
+    }
+
+    /// Starts routing, at `addr` when given.
+    pub async fn routing(&self, escalation: SocketAddr, addr: Option<SocketAddr>) -> Result<Running> {
+        let mut config = earshot_routing::Config::local(
+            &self.redis_url,
+            &sqlite_url(&self.data_dir, "routing"),
+            &escalation.to_string(),
+        );
+        config.priority_credit_ms = self.priority_credit_ms;
+        let clock = self.clock.clone();
+        Running::spawn(bind(addr).await?, "routing", move |l| {
+            earshot_routing::run(config, l, clock, std::future::pending())
+        })
+        .await
+    }
+
+    /// Starts ingest.
+    pub async fn ingest(&self, classify: SocketAddr, routing: SocketAddr) -> Result<Running> {
+        let config = earshot_ingest::Config::local(
+            &sqlite_url(&self.data_dir, "ingest"),
+            &classify.to_string(),
+            &routing.to_string(),
+        );
+        let clock = self.clock.clone();
+        Running::spawn(bind(None).await?, "ingest", move |l| {
+            earshot_ingest::run(config, l, clock, std::future::pending())
+        })
+        .await
+    }
+
+    /// Starts all four.
+    pub async fn start(&self) -> Result<Services> {
+        let classify = self.classify().await?;
+        let escalation = self.escalation().await?;
+        let routing = self.routing(escalation.addr, None).await?;
+        let ingest = self.ingest(classify.addr, routing.addr).await?;
+        Ok(Services { classify, escalation, routing, ingest })
+    }
+}
+
+/// All four services and clients for them.
+pub struct Services {
+    /// Classifier.
+    pub classify: Running,
+    /// Escalation.
+    pub escalation: Running,
+    /// Routing.
+    pub routing: Running,
+    /// Ingest.
+    pub ingest: Running,
+}
+
+impl Services {
+    /// Ingest client.
+    pub fn ingest_client(&self) -> IngestServiceClient<Channel> {
+        IngestServiceClient::new(self.ingest.channel())
+    }
+
+    /// Classifier client.
+    pub fn classify_client(&self) -> ClassifierServiceClient<Channel> {
+        ClassifierServiceClient::new(self.classify.channel())
+    }
+
+    /// Routing client.
+    pub fn routing_client(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::new(self.routing.channel())
+    }
+
+    /// Agent client.
+    pub fn agent_client(&self) -> AgentServiceClient<Channel> {
+        AgentServiceClient::new(self.routing.channel())
+    }
+
+    /// Escalation client.
+    pub fn escalation_client(&self) -> EscalationServiceClient<Channel> {
+        EscalationServiceClient::new(self.escalation.channel())
+    }
+}
