@@ -29,6 +29,7 @@ mod eval;
 mod jsonl;
 mod posts;
 mod print;
+mod replay;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -71,6 +72,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the classifier on labelled posts and on human sentiment ratings.
     Eval(eval::EvalArgs),
+    /// Replay posts through an Earshot of its own with simulated agents; report time to offer per
+    /// priority band, against first come, first served.
+    Replay(replay::ReplayArgs),
 }
 
 #[tokio::main]
@@ -87,5 +91,6 @@ async fn main() -> Result<()> {
         Command::Escalations(command) => escalations::run(&connect, command).await,
         Command::Demo(args) => demo::run(&connect, args).await,
         Command::Eval(args) => eval::run(&connect, args).await,
+        Command::Replay(args) => replay::run(args).await,
     }
 }

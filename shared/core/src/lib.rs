@@ -12,7 +12,7 @@ pub mod post;
 pub mod scoring;
 pub mod tenant;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
 pub use error::InvalidArgument;
 pub use post::{Author, Channel, Engagement, Limits, Post, Visibility};
 pub use scoring::{Assessment, Intent, Reason, Signals, Weights};

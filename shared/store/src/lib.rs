@@ -49,10 +49,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if url.starts_with("sqlite://") {
-        // SQLite allows one writer: write-ahead logging lets readers run beside it, a small pool
-        // limits lock contention, and every connection waits for the lock instead of failing.
-        // FULL sync: a post acknowledged to a client survives a power cut, not only a crash.
-        options.max_connections(4).map_sqlx_sqlite_opts(|sqlite| {
+        // SQLite allows one writer, and a transaction that read before it writes fails at once
+        // (SQLITE_BUSY / BUSY_SNAPSHOT, which no busy timeout waits out) when another connection
+        // wrote in between: under load that failed routing and escalation writes. One connection
+        // per process queues every statement in the pool instead. Write-ahead logging keeps other
+        // processes' readers unblocked; FULL sync: an acknowledged post survives a power cut.
+        options.max_connections(1).map_sqlx_sqlite_opts(|sqlite| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             sqlite
                 .journal_mode(SqliteJournalMode::Wal)
