@@ -6,8 +6,8 @@
 //! simulated time. It feeds the file's posts in at the moments they came (quiet periods cut
 //! short), lets simulated agents work the queues (long-poll `NextCase`, accept, answer, handle
 //! for a drawn time, resolve), and reports how long cases waited for their first offer, per
-//! priority band — with Earshot's priority order and with first come, first served, on the same
-//! posts and handling times, so the two can be compared.
+//! priority band of the case's first post — with Earshot's priority order and with first come,
+//! first served, on the same posts and handling times, so the two can be compared.
 
 mod feed;
 mod handling;
@@ -46,7 +46,8 @@ pub struct ReplayArgs {
     /// Posts to replay: a Customer Support on Twitter CSV (its inbound rows, e.g.
     /// ../shared/data/twcs_sample.csv) or JSONL posts with created_at.
     pub file: String,
-    /// Simulated agents (capacity 1, every queue and language); by default enough for ~90% load.
+    /// Simulated agents (capacity 1, every queue and language); by default enough for 90% load if
+    /// every post opened a case (follow-ups join open cases, so the real load is lower).
     #[arg(long)]
     pub agents: Option<u32>,
     /// Handling time per case: exp:MEAN, fixed:D or uniform:MIN..MAX (durations like 90s, 4m, 1h).
@@ -120,7 +121,7 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         short_duration(mean_ms as i64),
     );
     outln!(
-        "offered load ≈ {:.2} (one case per post; follow-ups that join an open case make it less); \
+        "offered load at most {:.2} (if every post opened a case; follow-ups join open cases); \
          {:.0}× speed: about {} of wall time per policy",
         work_ms / (span_ms as f64 * f64::from(agents)),
         args.speed,
@@ -132,7 +133,7 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         let outcome = simulate(&args, &arrivals, policy, agents).await?;
         outcomes.push((policy, outcome));
     }
-    report(&outcomes, agents);
+    report(&outcomes, agents, span_ms, mean_ms);
     Ok(())
 }
 
@@ -178,7 +179,7 @@ async fn simulate(args: &ReplayArgs, arrivals: &[Arrival], policy: Policy, agent
     let start_ms = clock.now_ms();
     let progress = Progress::new(label, arrivals.len(), start_ms, clock);
     feed_in(&endpoints, arrivals, clock, start_ms, &progress).await?;
-    let unserved = drain(&endpoints, clock, &progress, &shared).await?;
+    let unserved = drain(&endpoints, clock, &progress).await?;
     shared.stop.store(true, Ordering::SeqCst);
     workers.abort_all();
     while let Some(joined) = workers.join_next().await {
@@ -254,12 +255,12 @@ async fn feed_in(
 
 /// Waits until no case is waiting or offered (every post routed and offered), or gives up after
 /// a simulated day; answers how many cases were still waiting.
-async fn drain(endpoints: &Endpoints, clock: ScaledClock, progress: &Progress, shared: &Shared) -> Result<u64> {
+async fn drain(endpoints: &Endpoints, clock: ScaledClock, progress: &Progress) -> Result<u64> {
     let give_up_ms = clock.now_ms() + 24 * 3_600_000;
     let mut settled = 0;
     loop {
         let waiting = waiting(endpoints).await?;
-        progress.show(shared.offered.load(Ordering::SeqCst), waiting);
+        progress.show(waiting);
         settled = if waiting == 0 { settled + 1 } else { 0 };
         // Three quiet looks in a row: the pipeline has nothing in flight either.
         if settled >= 3 || clock.now_ms() >= give_up_ms {
@@ -285,7 +286,6 @@ async fn waiting(endpoints: &Endpoints) -> Result<u64> {
 struct Shared {
     waits: Mutex<Waits>,
     offered_cases: Mutex<HashSet<String>>,
-    offered: AtomicUsize,
     busy_ms: AtomicI64,
     last_offer_ms: AtomicI64,
     /// Offers whose lease ran out before the agent's accept arrived.
@@ -322,8 +322,12 @@ impl Agent {
             let now = self.clock.now_ms();
             if shared.offered_cases.lock().await.insert(case.case_id.clone()) {
                 let enqueued = case.enqueued_at.as_ref().map_or(now, ms_from_timestamp);
-                shared.waits.lock().await.offers.push((case.priority, now - enqueued));
-                shared.offered.fetch_add(1, Ordering::SeqCst);
+                // The band is the risk the customer first spoke up with: a case's priority at the
+                // offer also counts the follow-ups a long wait provoked, which would credit slow
+                // service with "high-risk" cases.
+                let first_post = case.posts.iter().min_by_key(|p| p.created_at.as_ref().map(ms_from_timestamp));
+                let risk = first_post.map_or(case.priority, |p| p.priority);
+                shared.waits.lock().await.offers.push((risk, now - enqueued));
                 shared.last_offer_ms.fetch_max(now, Ordering::SeqCst);
             }
             match agents.accept_case(self.endpoints.request(action(&case.case_id))?).await {
@@ -394,11 +398,11 @@ impl Progress {
         let redraw = self.started.elapsed().as_millis() % 250 < 20 || tenth != self.last_tenth.load(Ordering::SeqCst);
         if redraw {
             let waiting = waiting(endpoints).await.unwrap_or(0);
-            self.show(0, waiting);
+            self.show(waiting);
         }
     }
 
-    fn show(&self, _offered: usize, waiting: u64) {
+    fn show(&self, waiting: u64) {
         let fed = self.fed.load(Ordering::SeqCst);
         let simulated = short_duration(self.clock.now_ms() - self.start_ms);
         let tenth = fed * 10 / self.total.max(1);
@@ -436,9 +440,9 @@ fn cells(stats: Option<BandStats>) -> String {
     }
 }
 
-fn report(outcomes: &[(Policy, Outcome)], agents: u32) {
+fn report(outcomes: &[(Policy, Outcome)], agents: u32, span_ms: i64, mean_handle_ms: f64) {
     outln!();
-    outln!("time to first offer (simulated), by case priority when offered");
+    outln!("time from queueing to first offer (simulated), by the priority of the case's first post");
     let mut header = format!("{:<14}", "band");
     for (policy, _) in outcomes {
         header.push_str(&format!(
@@ -469,6 +473,8 @@ fn report(outcomes: &[(Policy, Outcome)], agents: u32) {
         outln!("{line}");
     }
     for (policy, outcome) in outcomes {
+        let cases = outcome.waits.offers.len();
+        let offered_load = cases as f64 * mean_handle_ms / (f64::from(agents) * span_ms as f64);
         let utilisation = outcome.busy_ms as f64 / (f64::from(agents) * outcome.makespan_ms.max(1) as f64);
         let mut notes = String::new();
         if outcome.unserved > 0 {
@@ -478,11 +484,68 @@ fn report(outcomes: &[(Policy, Outcome)], agents: u32) {
             notes.push_str(&format!(", {} offers lapsed before the accept arrived (lower --speed)", outcome.lapsed));
         }
         outln!(
-            "{}: {} cases offered over {}, agent utilisation {:.2}{notes}",
+            "{}: {cases} cases; offered load {offered_load:.2} (cases × mean handling ÷ agents × {} of arrivals); \
+             agent utilisation {:.2} until the last offer at {}{notes}",
             format!("{policy:?}").to_lowercase(),
-            outcome.waits.offers.len(),
-            short_duration(outcome.makespan_ms),
+            short_duration(span_ms),
             utilisation.min(1.0),
+            short_duration(outcome.makespan_ms),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(id: &str, author: &str, text: &str, followers: u64) -> pb::Post {
+        let mut post = earshot_core::Post::example(text, followers).to_wire();
+        post.external_id = id.into();
+        post.created_at = None;
+        if let Some(a) = post.author.as_mut() {
+            a.external_id = author.into();
+        }
+        post
+    }
+
+    /// One agent, five-minute cases: six calm questions, then a furious high-reach customer.
+    /// Earshot offers the furious one next; first come, first served makes it wait for all six.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn priority_reaches_the_furious_customer_first_and_fifo_does_not() {
+        let questions = (0..6i64).map(|i| Arrival {
+            at_ms: i * 1_000,
+            post: post(&format!("q{i}"), &format!("calm{i}"), "Do you ship to Canada? Thanks", 0),
+        });
+        let furious = Arrival {
+            at_ms: 10_000,
+            post: post(
+                "angry",
+                "furious",
+                "This is a scam!!! You charged me twice, worst service ever, my lawyer will hear about this",
+                250_000,
+            ),
+        };
+        let arrivals: Vec<Arrival> = questions.chain([furious]).collect();
+        let args = ReplayArgs {
+            file: String::new(),
+            agents: Some(1),
+            handle_time: HandleTime::Fixed(300_000),
+            speed: 600.0,
+            policy: None,
+            from: None,
+            until: None,
+            max_gap: "2m".into(),
+            limit: 0,
+            seed: 1,
+        };
+        let furious_wait = |outcome: &Outcome| outcome.waits.offers.iter().max_by_key(|(risk, _)| *risk).map(|o| o.1);
+        let priority = simulate(&args, &arrivals, Policy::Priority, 1).await.unwrap();
+        let fifo = simulate(&args, &arrivals, Policy::Fifo, 1).await.unwrap();
+        for outcome in [&priority, &fifo] {
+            assert_eq!((outcome.waits.offers.len(), outcome.unserved), (7, 0), "every case offered once");
+        }
+        let (ahead, behind) = (furious_wait(&priority).unwrap(), furious_wait(&fifo).unwrap());
+        assert!(ahead <= 10 * 60_000, "priority: offered when the first case is done, waited {ahead} ms");
+        assert!(behind >= 20 * 60_000, "fifo: waited behind all six, waited {behind} ms");
     }
 }

@@ -1,12 +1,12 @@
 //! Time to offer per priority band, as the replay reports it.
 
-/// The SLA bands of DESIGN.md, by case priority at the moment of the offer.
+/// The SLA bands of DESIGN.md.
 pub const BANDS: [(&str, u32, u32); 3] = [("high ≥80", 80, 100), ("medium 50–79", 50, 79), ("low <50", 0, 49)];
 
 /// Every first offer of a case in one replay.
 #[derive(Debug, Default, Clone)]
 pub struct Waits {
-    /// `(priority, simulated ms from enqueue to offer)`.
+    /// `(priority of the case's first post, simulated ms from enqueue to offer)`.
     pub offers: Vec<(u32, i64)>,
 }
 
