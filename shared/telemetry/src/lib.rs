@@ -10,6 +10,6 @@ pub mod shutdown;
 pub mod status;
 pub mod task;
 
-pub use logging::{init_logging, init_test_logging};
+pub use logging::{init_logging, init_test_logging, init_tool_logging};
 pub use shutdown::shutdown_signal;
 pub use task::TaskGuard;

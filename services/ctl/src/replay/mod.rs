@@ -95,7 +95,7 @@ struct Outcome {
 /// Runs the replay and prints the report.
 pub async fn run(args: ReplayArgs) -> Result<()> {
     // The embedded services log their warnings and errors (RUST_LOG overrides).
-    earshot_telemetry::init_logging(false, "warn");
+    earshot_telemetry::init_tool_logging("warn");
     if !(1.0..=10_000.0).contains(&args.speed) {
         bail!("--speed {} is outside 1..10000", args.speed);
     }
