@@ -51,7 +51,7 @@ pub enum EscalationCommand {
 
 /// Prints open and acknowledged escalations.
 pub async fn print_open(connect: &Endpoints, state: &str, limit: u32) -> Result<()> {
-    let request = pb::ListEscalationsRequest { state: state.to_owned(), limit };
+    let request = pb::ListEscalationsRequest { state: state.to_owned(), limit, ..Default::default() };
     let escalations = connect
         .escalation()?
         .list_escalations(connect.request(request)?)

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::state::Escalations;
+use crate::state::{Action, Escalations};
 
 /// How long one blocking stream read waits before checking that the watcher is still there.
 const WATCH_BLOCK_MS: usize = 1_000;
@@ -50,8 +50,15 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         request: Request<pb::ListEscalationsRequest>,
     ) -> Result<Response<pb::ListEscalationsResponse>, Status> {
         let tenant = tenant(&request)?;
-        let pb::ListEscalationsRequest { state, limit } = request.into_inner();
-        Ok(Response::new(pb::ListEscalationsResponse { escalations: self.list(&tenant, &state, limit).await? }))
+        Ok(Response::new(pb::ListEscalationsResponse { escalations: self.list(&tenant, request.into_inner()).await? }))
+    }
+
+    async fn get_escalation(
+        &self,
+        request: Request<pb::GetEscalationRequest>,
+    ) -> Result<Response<pb::EscalationView>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.get(&tenant, &request.into_inner().escalation_id).await?))
     }
 
     type WatchEscalationsStream = Pin<Box<dyn Stream<Item = Result<pb::EscalationEvent, Status>> + Send>>;
@@ -106,7 +113,7 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         request: Request<pb::EscalationActionRequest>,
     ) -> Result<Response<pb::Escalation>, Status> {
         let tenant = tenant(&request)?;
-        Ok(Response::new(self.act(&tenant, request.into_inner(), false).await?))
+        Ok(Response::new(self.act(&tenant, request.into_inner(), Action::Acknowledge).await?))
     }
 
     async fn resolve_escalation(
@@ -114,7 +121,25 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         request: Request<pb::EscalationActionRequest>,
     ) -> Result<Response<pb::Escalation>, Status> {
         let tenant = tenant(&request)?;
-        Ok(Response::new(self.act(&tenant, request.into_inner(), true).await?))
+        Ok(Response::new(self.act(&tenant, request.into_inner(), Action::Resolve).await?))
+    }
+
+    async fn put_sla_policy(&self, request: Request<pb::SlaPolicy>) -> Result<Response<pb::SlaPolicy>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.put_policy(&tenant, request.into_inner()).await?))
+    }
+
+    async fn list_sla_policies(
+        &self,
+        request: Request<pb::ListSlaPoliciesRequest>,
+    ) -> Result<Response<pb::ListSlaPoliciesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.list_policies(&tenant).await?))
+    }
+
+    async fn put_webhook(&self, request: Request<pb::Webhook>) -> Result<Response<pb::Webhook>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.put_webhook(&tenant, request.into_inner()).await?))
     }
 }
 

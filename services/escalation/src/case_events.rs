@@ -1,34 +1,28 @@
-//! Case events from routing: start, re-time and stop SLA clocks; raise immediate escalations.
-//! Each event is applied once (its key is recorded in the same transaction), so routing may retry.
+//! Case events from routing: start, pause, resume, re-target and stop SLA clocks; raise immediate
+//! escalations under the policy of the case's queue. Each event is applied once (its key is
+//! recorded in the same transaction), so routing may retry.
+//!
+//! Clock semantics: the first-response clock starts at the case's first post. An agent response
+//! stops every clock; the next-response clock starts only when the customer writes again after
+//! that. While the agent waits on the customer, clocks pause; the customer writing again (or the
+//! agent ending the wait) resumes them. A transfer or a priority change recomputes the targets.
 
 use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::check_id;
 use earshot_core::scoring::followers_label;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
-use earshot_store::escalation::{applied_event, escalation, sla_timer};
+use earshot_store::escalation::sla_timer::{self, Model as Timer};
+use earshot_store::escalation::{applied_event, escalation};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     TransactionTrait,
 };
 
+use crate::clocks::{self, awaiting_answer};
 use crate::error::Result;
-use crate::sla::duration_label;
-use crate::state::{Escalations, Raise, states, to_wire};
-
-/// Timer kinds.
-pub mod timers {
-    /// Until the first agent response.
-    pub const FIRST_RESPONSE: &str = "first_response";
-    /// Until the agent answers a customer who wrote again.
-    pub const NEXT_RESPONSE: &str = "next_response";
-    /// Running.
-    pub const RUNNING: &str = "running";
-    /// Stopped by a response or resolution.
-    pub const STOPPED: &str = "stopped";
-    /// Breached and escalated.
-    pub const FIRED: &str = "fired";
-}
+use crate::policy::{ClockKind, Policy, duration_label};
+use crate::state::{Escalations, Raise, SYSTEM, events, states, to_wire};
 
 fn event_key(tenant: &Tenant, event: &pb::CaseEvent, kind: pb::CaseEventKind) -> String {
     let at = event.at.as_ref().map_or(0, ms_from_timestamp);
@@ -36,18 +30,47 @@ fn event_key(tenant: &Tenant, event: &pb::CaseEvent, kind: pb::CaseEventKind) ->
     format!("{tenant}/{}/{}/{discriminator}", event.case_id, kind.as_str_name())
 }
 
-/// Human detail of an immediate trigger.
-fn trigger_detail(trigger: &str, classification: &pb::Classification, followers: Option<u64>) -> String {
-    let reason = |factor: &str| {
-        classification.reasons.iter().find(|r| r.factor == factor).map(|r| r.detail.clone()).unwrap_or_default()
-    };
-    match trigger {
-        "legal" => format!("legal threat {}", reason("legal_threat")),
-        "safety" => format!("safety risk {}", reason("safety")),
-        "risk" => format!("risk {:.2} (priority {})", classification.risk, classification.priority),
-        "reach" => format!("negative post, {}", followers.map(followers_label).unwrap_or_else(|| reason("reach"))),
-        other => other.to_owned(),
+/// The immediate triggers a post sets off under `policy`, with their details for people.
+fn triggers(event: &pb::CaseEvent, policy: &Policy) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if let Some(classification) = &event.classification {
+        let reason = |factor: &str| {
+            classification.reasons.iter().find(|r| r.factor == factor).map(|r| r.detail.clone()).unwrap_or_default()
+        };
+        if classification.escalations.iter().any(|e| e == "legal") {
+            found.push(("legal", format!("legal threat {}", reason("legal_threat"))));
+        }
+        if classification.escalations.iter().any(|e| e == "safety") {
+            found.push(("safety", format!("safety risk {}", reason("safety"))));
+        }
+        if classification.risk >= policy.risk_threshold {
+            let detail = format!(
+                "risk {:.2} (priority {}) at or above {:.2}",
+                classification.risk, classification.priority, policy.risk_threshold
+            );
+            found.push(("risk", detail));
+        }
+        let negative = classification.sentiment <= -0.05 || classification.complaint;
+        if negative && event.author_followers >= policy.reach_followers {
+            found.push(("reach", format!("negative post, {}", followers_label(event.author_followers))));
+        }
     }
+    if event.contact_count >= policy.repeat_contacts {
+        let detail = format!("contact {} from {} with the case still open", event.contact_count, event.customer);
+        found.push(("repeat_contact", detail));
+    }
+    found
+}
+
+/// Writes a timer row whole (a new one, or every field of a changed one).
+async fn save(db: &impl ConnectionTrait, timer: Timer, exists: bool) -> Result<()> {
+    let active = sla_timer::ActiveModel::from(timer).reset_all();
+    if exists {
+        active.update(db).await?;
+    } else {
+        active.insert(db).await?;
+    }
+    Ok(())
 }
 
 impl Escalations {
@@ -59,6 +82,9 @@ impl Escalations {
             .ok()
             .filter(|k| *k != pb::CaseEventKind::Unspecified)
             .ok_or_else(|| InvalidArgument::new("kind", format!("unknown value {}", event.kind)))?;
+        if event.priority > 100 {
+            return Err(InvalidArgument::new("priority", "is above 100").into());
+        }
         let key = event_key(tenant, &event, kind);
         let txn = self.db.begin().await?;
         if applied_event::Entity::find_by_id(key.clone()).one(&txn).await?.is_some() {
@@ -72,123 +98,161 @@ impl Escalations {
         }
         let now = self.clock.now_ms();
         let at = event.at.as_ref().map_or(now, ms_from_timestamp).min(now);
+        let timers = sla_timer::Entity::find()
+            .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
+            .filter(sla_timer::Column::CaseId.eq(event.case_id.clone()))
+            .all(&txn)
+            .await?;
         let mut raised = Vec::new();
         match kind {
             pb::CaseEventKind::Opened | pb::CaseEventKind::Contact => {
-                self.on_post(&txn, tenant, &event, kind, at, &mut raised).await?;
+                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
+                self.on_post(&txn, tenant, &event, at, timers, &policy).await?;
+                for (reason, detail) in triggers(&event, &policy) {
+                    let raise = Raise {
+                        case_id: &event.case_id,
+                        reason,
+                        detail,
+                        queue: &event.queue,
+                        priority: event.priority,
+                        actor: SYSTEM,
+                    };
+                    raised.extend(self.raise(&txn, tenant, raise, &policy).await?);
+                }
             }
             pb::CaseEventKind::Responded | pb::CaseEventKind::Resolved => {
-                self.stop_timers(&txn, tenant, &event.case_id).await?;
+                for mut timer in timers.into_iter().filter(awaiting_answer) {
+                    clocks::stop(&mut timer);
+                    save(&txn, timer, true).await?;
+                }
+            }
+            pb::CaseEventKind::Waiting | pb::CaseEventKind::Resumed => {
+                for mut timer in timers {
+                    let policy = self.policy_for(&txn, tenant, &timer.queue).await?;
+                    let before = timer.state.clone();
+                    if kind == pb::CaseEventKind::Waiting {
+                        clocks::pause(&mut timer, at, &policy);
+                    } else {
+                        clocks::resume(&mut timer, at, &policy);
+                    }
+                    if timer.state != before {
+                        save(&txn, timer, true).await?;
+                    }
+                }
+            }
+            pb::CaseEventKind::Transferred | pb::CaseEventKind::Rescored => {
+                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
+                for mut timer in timers {
+                    clocks::retarget(&mut timer, &policy, event.priority, &event.queue);
+                    save(&txn, timer, true).await?;
+                }
+                if kind == pb::CaseEventKind::Transferred {
+                    self.on_transfer(&txn, tenant, &event).await?;
+                }
             }
             pb::CaseEventKind::AgentRequest => {
-                let detail = format!("agent {} asks for help: {}", event.agent_id, event.note);
+                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
                 let raise = Raise {
                     case_id: &event.case_id,
                     reason: "agent_request",
-                    detail,
+                    detail: format!("agent {} asks for help: {}", event.agent_id, event.note),
                     queue: &event.queue,
                     priority: event.priority,
+                    actor: &event.agent_id,
                 };
-                raised.extend(self.raise(&txn, tenant, raise).await?);
+                raised.extend(self.raise(&txn, tenant, raise, &policy).await?);
             }
             pb::CaseEventKind::Unspecified => {}
         }
         applied_event::ActiveModel { key: Set(key), applied_at_ms: Set(now) }.insert(&txn).await?;
         txn.commit().await?;
-        for row in &raised {
-            self.publish(tenant, "raised", row).await;
-        }
         Ok(raised.iter().map(to_wire).collect())
     }
 
+    /// A customer's post: starts the first-response clock of a new case; for a follow-up, resumes
+    /// paused clocks and re-targets running ones (the priority may have risen), or, when the agent
+    /// had answered everything, starts the next-response clock.
     async fn on_post(
         &self,
         db: &impl ConnectionTrait,
         tenant: &Tenant,
         event: &pb::CaseEvent,
-        kind: pb::CaseEventKind,
         at: i64,
-        raised: &mut Vec<escalation::Model>,
+        timers: Vec<Timer>,
+        policy: &Policy,
     ) -> Result<()> {
-        let target = self.policy.target_ms(event.priority);
-        let running = sla_timer::Entity::find()
-            .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
-            .filter(sla_timer::Column::CaseId.eq(event.case_id.clone()))
-            .filter(sla_timer::Column::State.eq(timers::RUNNING))
-            .one(db)
+        let customer_waits = timers.iter().any(awaiting_answer);
+        if customer_waits {
+            for mut timer in timers.into_iter().filter(awaiting_answer) {
+                clocks::resume(&mut timer, at, policy);
+                clocks::retarget(&mut timer, policy, event.priority, &event.queue);
+                save(db, timer, true).await?;
+            }
+            return Ok(());
+        }
+        let kind = if timers.is_empty() { ClockKind::FirstResponse } else { ClockKind::NextResponse };
+        let existing = timers.iter().any(|t| t.kind == kind.as_str());
+        let timer = clocks::start(tenant.as_str(), &event.case_id, kind, at, event.priority, &event.queue, policy);
+        tracing::debug!(case_id = %event.case_id, clock = kind.as_str(), target = %duration_label(timer.target_ms), "sla clock started");
+        save(db, timer, existing).await
+    }
+
+    /// The case moved: its open escalations follow it to the new queue, and the move is on their
+    /// record and stream.
+    async fn on_transfer(&self, db: &impl ConnectionTrait, tenant: &Tenant, event: &pb::CaseEvent) -> Result<()> {
+        let open = escalation::Entity::find()
+            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
+            .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
+            .filter(escalation::Column::State.ne(states::RESOLVED))
+            .all(db)
             .await?;
-        match running {
-            // A follow-up while the customer still waits: a higher priority can only shorten the clock.
-            Some(timer) => {
-                let due = (timer.started_at_ms + target).min(timer.due_at_ms);
-                let mut active = timer.into_active_model();
-                active.due_at_ms = Set(due);
-                active.priority = Set(i32::try_from(event.priority).unwrap_or(100));
-                active.queue = Set(event.queue.clone());
-                active.update(db).await?;
-            }
-            None => {
-                let kind_name =
-                    if kind == pb::CaseEventKind::Opened { timers::FIRST_RESPONSE } else { timers::NEXT_RESPONSE };
-                sla_timer::Entity::delete_by_id((
-                    tenant.as_str().to_owned(),
-                    event.case_id.clone(),
-                    kind_name.to_owned(),
-                ))
-                .exec(db)
-                .await?;
-                sla_timer::ActiveModel {
-                    tenant: Set(tenant.as_str().to_owned()),
-                    case_id: Set(event.case_id.clone()),
-                    kind: Set(kind_name.to_owned()),
-                    started_at_ms: Set(at),
-                    due_at_ms: Set(at + target),
-                    state: Set(timers::RUNNING.to_owned()),
-                    priority: Set(i32::try_from(event.priority).unwrap_or(100)),
-                    queue: Set(event.queue.clone()),
-                }
-                .insert(db)
-                .await?;
-                tracing::debug!(case_id = %event.case_id, target = %duration_label(target), "sla clock started");
-            }
-        }
-        let mut triggers: Vec<(String, String)> = Vec::new();
-        if let Some(classification) = &event.classification {
-            for trigger in &classification.escalations {
-                triggers.push((trigger.clone(), trigger_detail(trigger, classification, None)));
-            }
-        }
-        if event.contact_count >= self.policy.repeat_contact_escalates {
-            triggers.push((
-                "repeat_contact".to_owned(),
-                format!("contact {} from {} with the case still open", event.contact_count, event.customer),
-            ));
-        }
-        for (reason, detail) in triggers {
-            let raise = Raise {
-                case_id: &event.case_id,
-                reason: &reason,
-                detail,
-                queue: &event.queue,
-                priority: event.priority,
+        let actor = [&event.actor, &event.agent_id].into_iter().find(|a| !a.is_empty()).map_or(SYSTEM, |a| a.as_str());
+        let to = if !event.actor.is_empty() && !event.agent_id.is_empty() {
+            format!("agent {}", event.agent_id)
+        } else {
+            format!("queue {}", event.queue)
+        };
+        for row in open {
+            let mut active = row.clone().into_active_model();
+            active.queue = Set(event.queue.clone());
+            active.priority = Set(i32::try_from(event.priority).unwrap_or(100));
+            let row = active.update(db).await?;
+            let detail = if event.note.is_empty() {
+                format!("case moved to {to}")
+            } else {
+                format!("case moved to {to}: {}", event.note)
             };
-            raised.extend(self.raise(db, tenant, raise).await?);
+            self.audit(db, tenant, &row.id, events::REASSIGNED, actor, detail).await?;
+            self.emit(db, tenant, events::REASSIGNED, Some(&row), None).await?;
         }
         Ok(())
     }
+}
 
-    async fn stop_timers(&self, db: &impl ConnectionTrait, tenant: &Tenant, case_id: &str) -> Result<()> {
-        let running = sla_timer::Entity::find()
-            .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
-            .filter(sla_timer::Column::CaseId.eq(case_id))
-            .filter(sla_timer::Column::State.eq(timers::RUNNING))
-            .all(db)
-            .await?;
-        for timer in running {
-            let mut active = timer.into_active_model();
-            active.state = Set(timers::STOPPED.to_owned());
-            active.update(db).await?;
-        }
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Builtin;
+
+    #[test]
+    fn triggers_follow_the_policy_thresholds() {
+        let mut policy = Builtin::default().policy();
+        let event = pb::CaseEvent {
+            author_followers: 150_000,
+            contact_count: 1,
+            classification: Some(pb::Classification {
+                risk: 0.8,
+                priority: 80,
+                sentiment: -0.6,
+                escalations: vec!["legal".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let names = |policy: &Policy| triggers(&event, policy).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names(&policy), ["legal", "reach"]);
+        policy.risk_threshold = 0.75;
+        policy.reach_followers = 200_000;
+        assert_eq!(names(&policy), ["legal", "risk"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::sla::Policy;
+use crate::policy::Builtin;
 
 /// earshot-escalation: SLA timers and escalations.
 #[derive(Debug, Clone, clap::Parser)]
@@ -54,13 +54,13 @@ impl Config {
         }
     }
 
-    /// The SLA policy these flags describe.
-    pub fn policy(&self) -> Policy {
-        Policy {
+    /// The built-in SLA policy these flags describe (tenants may set their own).
+    pub fn builtin(&self) -> Builtin {
+        Builtin {
             high_ms: self.sla_high_min * 60_000,
             medium_ms: self.sla_medium_min * 60_000,
             low_ms: self.sla_low_min * 60_000,
-            repeat_contact_escalates: self.repeat_contact_escalates,
+            repeat_contacts: self.repeat_contact_escalates,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum Error {
     /// Redis failed.
     #[error(transparent)]
     Stream(#[from] earshot_queue::Error),
+    /// An event or policy could not be written as JSON.
+    #[error("cannot encode: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// Result of this crate.
@@ -33,6 +36,7 @@ impl From<Error> for tonic::Status {
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
             Error::Stream(source) => earshot_telemetry::status::unavailable("event stream", &source),
             Error::Db(source) => earshot_telemetry::status::internal(&source),
+            Error::Encode(source) => earshot_telemetry::status::internal(&source),
         }
     }
 }

@@ -1,17 +1,23 @@
-//! The escalation service: first-response SLA clocks per case, immediate escalations (legal or
-//! safety threats, very high risk, high-reach negativity, a customer's third contact, an agent's
-//! request), and the live stream supervisors watch.
+//! The escalation service: SLA clocks per case under the tenant's policies (business hours,
+//! pauses, warnings), immediate escalations (legal or safety threats, risk or reach above the
+//! tenant's thresholds, a customer's third contact, an agent's request), levels that rise while
+//! nobody acknowledges, and the events supervisors watch and webhooks receive.
 //!
-//! Timers and escalations are rows in the database, so they survive restarts; the watch stream is
-//! a Redis Stream per tenant, so a supervisor's dashboard resumes from its last cursor.
+//! Timers, escalations and events are rows in the database, so they survive restarts and fire
+//! once; events go from an outbox to a Redis Stream per tenant, so a supervisor's dashboard
+//! resumes from its last cursor and sees every event once.
 
 mod api;
+pub mod calendar;
 pub mod case_events;
+pub mod clocks;
 pub mod config;
 pub mod error;
-pub mod sla;
+pub mod outbox;
+pub mod policies;
+pub mod policy;
 pub mod state;
-mod ticker;
+pub mod ticker;
 
 use anyhow::Context;
 use earshot_core::SharedClock;
@@ -42,8 +48,16 @@ pub async fn run(
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
     let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
-    let escalations = Escalations { db, events, clock, policy: config.policy() };
+    let escalations = Escalations {
+        db,
+        events,
+        clock,
+        builtin: std::sync::Arc::new(config.builtin().policy()),
+        outbox_ready: std::sync::Arc::default(),
+    };
     let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
+    let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());
+    let _webhooks = earshot_telemetry::TaskGuard::spawn(escalations.clone().deliver_forever(config.tick()));
     let routes = tonic::service::Routes::new(health_service).add_service(EscalationServiceServer::new(escalations));
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;

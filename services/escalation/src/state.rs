@@ -1,19 +1,22 @@
-//! Escalations: raising them (once per case and reason while open), supervisor actions, and the
-//! event stream supervisors watch.
+//! Escalations: raising them (once per case and reason while open), supervisor actions with their
+//! audit trail, and the events supervisors watch (written to the outbox in the same transaction).
+
+use std::sync::Arc;
 
 use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::{check_id, check_name, new_id};
-use earshot_core::{SharedClock, Tenant};
+use earshot_core::{InvalidArgument, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::EventStream;
-use earshot_store::escalation::escalation;
+use earshot_store::escalation::{escalation, escalation_audit, outbox, webhook};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
+use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
-use crate::sla::Policy;
+use crate::policy::Policy;
 
 /// Escalation states.
 pub mod states {
@@ -25,6 +28,25 @@ pub mod states {
     pub const RESOLVED: &str = "resolved";
 }
 
+/// Event kinds on the stream and the webhook.
+pub mod events {
+    /// A new escalation.
+    pub const RAISED: &str = "raised";
+    /// Nobody acknowledged it in time: the next level hears about it.
+    pub const LEVEL_RAISED: &str = "level_raised";
+    /// A supervisor took it.
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    /// Done.
+    pub const RESOLVED: &str = "resolved";
+    /// Its case moved to another queue or agent.
+    pub const REASSIGNED: &str = "reassigned";
+    /// A case is close to its SLA target.
+    pub const SLA_WARNING: &str = "sla_warning";
+}
+
+/// Who acts when no person does.
+pub const SYSTEM: &str = "system";
+
 /// Shared state of the escalation service.
 #[derive(Clone)]
 pub struct Escalations {
@@ -34,8 +56,10 @@ pub struct Escalations {
     pub events: EventStream,
     /// Time.
     pub clock: SharedClock,
-    /// SLA targets.
-    pub policy: Policy,
+    /// The policy where a tenant set none.
+    pub builtin: Arc<Policy>,
+    /// Woken when the outbox has new events to publish.
+    pub outbox_ready: Arc<Notify>,
 }
 
 /// What a new escalation says.
@@ -51,6 +75,8 @@ pub struct Raise<'a> {
     pub queue: &'a str,
     /// The case's priority.
     pub priority: u32,
+    /// Who raised it (an agent, or [`SYSTEM`]).
+    pub actor: &'a str,
 }
 
 /// The wire form of an escalation row.
@@ -68,17 +94,29 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
         created_at: Some(timestamp_from_ms(row.created_at_ms)),
         acknowledged_at: row.acknowledged_at_ms.map(timestamp_from_ms),
         resolved_at: row.resolved_at_ms.map(timestamp_from_ms),
+        audience: row.audience.clone(),
+        next_level_at: row.next_level_at_ms.map(timestamp_from_ms),
     }
+}
+
+/// What a supervisor does to an escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Takes it: it stops rising.
+    Acknowledge,
+    /// Closes it.
+    Resolve,
 }
 
 impl Escalations {
     /// Raises an escalation unless one for the same case and reason is still open; returns it
-    /// when raised.
+    /// when raised. Level 1 goes to the policy's first audience.
     pub async fn raise(
         &self,
         db: &impl ConnectionTrait,
         tenant: &Tenant,
         raise: Raise<'_>,
+        policy: &Policy,
     ) -> Result<Option<escalation::Model>> {
         let standing = escalation::Entity::find()
             .filter(escalation::Column::Tenant.eq(tenant.as_str()))
@@ -90,6 +128,8 @@ impl Escalations {
         if standing.is_some() {
             return Ok(None);
         }
+        let now = self.clock.now_ms();
+        let audience = policy.level(1).map(|l| l.audience.clone()).unwrap_or_else(|| "supervisors".to_owned());
         let row = escalation::ActiveModel {
             id: Set(new_id('e')),
             tenant: Set(tenant.as_str().to_owned()),
@@ -101,48 +141,114 @@ impl Escalations {
             queue: Set(raise.queue.to_owned()),
             priority: Set(i32::try_from(raise.priority).unwrap_or(100)),
             supervisor: Set(None),
-            created_at_ms: Set(self.clock.now_ms()),
+            created_at_ms: Set(now),
             acknowledged_at_ms: Set(None),
             resolved_at_ms: Set(None),
+            audience: Set(audience.clone()),
+            next_level_at_ms: Set(policy.level(2).map(|next| now + next.after_ms)),
         }
         .insert(db)
         .await?;
+        self.audit(db, tenant, &row.id, events::RAISED, raise.actor, format!("{} → {audience}", row.detail)).await?;
+        self.emit(db, tenant, events::RAISED, Some(&row), None).await?;
         tracing::info!(escalation_id = %row.id, case_id = %row.case_id, reason = %row.reason, "escalation raised");
         Ok(Some(row))
     }
 
-    /// Publishes an escalation event to the tenant's stream; a failure is logged, not returned,
-    /// because the escalation itself is already durable and listed.
-    pub async fn publish(&self, tenant: &Tenant, kind: &str, row: &escalation::Model) {
-        let event =
-            pb::EscalationEvent { cursor: String::new(), kind: kind.to_owned(), escalation: Some(to_wire(row)) };
-        let payload = match serde_json::to_string(&event) {
-            Ok(payload) => payload,
-            Err(error) => {
-                tracing::error!(%error, "cannot encode escalation event");
-                return;
-            }
-        };
-        if let Err(error) = self.events.publish(tenant.as_str(), &payload).await {
-            tracing::error!(%error, escalation_id = %row.id, "cannot publish escalation event");
-        }
+    /// Records what happened to an escalation.
+    pub async fn audit(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &Tenant,
+        escalation_id: &str,
+        action: &str,
+        actor: &str,
+        detail: String,
+    ) -> Result<()> {
+        escalation_audit::Entity::insert(escalation_audit::ActiveModel {
+            tenant: Set(tenant.as_str().to_owned()),
+            escalation_id: Set(escalation_id.to_owned()),
+            at_ms: Set(self.clock.now_ms()),
+            action: Set(action.to_owned()),
+            actor: Set(actor.to_owned()),
+            detail: Set(detail),
+            ..Default::default()
+        })
+        .exec(db)
+        .await?;
+        Ok(())
     }
 
-    /// Escalations of the tenant, newest first: by state, or open and acknowledged ones.
-    pub async fn list(&self, tenant: &Tenant, state: &str, limit: u32) -> Result<Vec<pb::Escalation>> {
+    /// Writes an event to the outbox in the caller's transaction; the publisher puts it on the
+    /// stream (and the webhook) once the transaction commits.
+    pub async fn emit(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &Tenant,
+        kind: &str,
+        row: Option<&escalation::Model>,
+        warning: Option<pb::SlaWarning>,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let event_id = new_id('v');
+        let event = pb::EscalationEvent {
+            cursor: String::new(),
+            kind: kind.to_owned(),
+            escalation: row.map(to_wire),
+            warning,
+            event_id: event_id.clone(),
+            at: Some(timestamp_from_ms(now)),
+        };
+        let payload = serde_json::to_string(&event)?;
+        let has_webhook = webhook::Entity::find_by_id(tenant.as_str().to_owned()).one(db).await?.is_some();
+        outbox::ActiveModel {
+            event_id: Set(event_id),
+            tenant: Set(tenant.as_str().to_owned()),
+            payload: Set(payload),
+            created_at_ms: Set(now),
+            published: Set(false),
+            webhook: Set(if has_webhook { "pending" } else { "none" }.to_owned()),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(now),
+            last_error: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        self.outbox_ready.notify_one();
+        Ok(())
+    }
+
+    /// Escalations of the tenant, newest first, filtered as the request asks.
+    pub async fn list(&self, tenant: &Tenant, request: pb::ListEscalationsRequest) -> Result<Vec<pb::Escalation>> {
         let mut query = escalation::Entity::find().filter(escalation::Column::Tenant.eq(tenant.as_str()));
-        query = match state {
+        query = match request.state.as_str() {
             "" => query.filter(escalation::Column::State.ne(states::RESOLVED)),
-            states::OPEN | states::ACKNOWLEDGED | states::RESOLVED => query.filter(escalation::Column::State.eq(state)),
+            state @ (states::OPEN | states::ACKNOWLEDGED | states::RESOLVED) => {
+                query.filter(escalation::Column::State.eq(state))
+            }
             other => {
-                return Err(earshot_core::InvalidArgument::new(
-                    "state",
-                    format!("'{other}' is not open, acknowledged or resolved"),
-                )
-                .into());
+                let reason = format!("'{other}' is not open, acknowledged or resolved");
+                return Err(InvalidArgument::new("state", reason).into());
             }
         };
-        let limit = if limit == 0 { 100 } else { limit.min(1_000) };
+        if request.level > 0 {
+            query = query.filter(escalation::Column::Level.eq(i32::try_from(request.level).unwrap_or(i32::MAX)));
+        }
+        if !request.reason.is_empty() {
+            check_name("reason", &request.reason)?;
+            query = query.filter(escalation::Column::Reason.eq(request.reason));
+        }
+        if !request.queue.is_empty() {
+            check_name("queue", &request.queue)?;
+            query = query.filter(escalation::Column::Queue.eq(request.queue.to_ascii_lowercase()));
+        }
+        if request.min_age_seconds > 0 {
+            let age_ms = i64::try_from(request.min_age_seconds.saturating_mul(1_000)).unwrap_or(i64::MAX);
+            let raised_by = self.clock.now_ms().saturating_sub(age_ms);
+            query = query.filter(escalation::Column::CreatedAtMs.lte(raised_by));
+        }
+        let limit = if request.limit == 0 { 100 } else { request.limit.min(1_000) };
         let rows = query
             .order_by_desc(escalation::Column::CreatedAtMs)
             .order_by_desc(escalation::Column::Id)
@@ -152,21 +258,51 @@ impl Escalations {
         Ok(rows.iter().map(to_wire).collect())
     }
 
-    /// A supervisor acknowledges or resolves an escalation.
+    async fn find(&self, db: &impl ConnectionTrait, tenant: &Tenant, escalation_id: &str) -> Result<escalation::Model> {
+        check_id("escalation_id", 'e', escalation_id)?;
+        escalation::Entity::find_by_id(escalation_id.to_owned())
+            .one(db)
+            .await?
+            .filter(|row| row.tenant == tenant.as_str())
+            .ok_or_else(|| Error::NotFound(format!("escalation {escalation_id} not found")))
+    }
+
+    /// One escalation with its history, oldest first.
+    pub async fn get(&self, tenant: &Tenant, escalation_id: &str) -> Result<pb::EscalationView> {
+        let row = self.find(&self.db, tenant, escalation_id).await?;
+        let history = escalation_audit::Entity::find()
+            .filter(escalation_audit::Column::EscalationId.eq(row.id.clone()))
+            .order_by_asc(escalation_audit::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|entry| pb::EscalationAudit {
+                at: Some(timestamp_from_ms(entry.at_ms)),
+                action: entry.action,
+                actor: entry.actor,
+                detail: entry.detail,
+            })
+            .collect();
+        Ok(pb::EscalationView { escalation: Some(to_wire(&row)), history })
+    }
+
+    /// A supervisor acknowledges or resolves an escalation. Repeating the action changes nothing.
     pub async fn act(
         &self,
         tenant: &Tenant,
         request: pb::EscalationActionRequest,
-        resolve: bool,
+        action: Action,
     ) -> Result<pb::Escalation> {
-        check_id("escalation_id", 'e', &request.escalation_id)?;
         check_name("supervisor", &request.supervisor)?;
-        let row = escalation::Entity::find_by_id(request.escalation_id.clone())
-            .one(&self.db)
-            .await?
-            .filter(|row| row.tenant == tenant.as_str())
-            .ok_or_else(|| Error::NotFound(format!("escalation {} not found", request.escalation_id)))?;
-        let target = if resolve { states::RESOLVED } else { states::ACKNOWLEDGED };
+        if request.note.chars().count() > 2_000 {
+            return Err(InvalidArgument::new("note", "is longer than 2000 characters").into());
+        }
+        let txn = self.db.begin().await?;
+        let row = self.find(&txn, tenant, &request.escalation_id).await?;
+        let (target, event) = match action {
+            Action::Acknowledge => (states::ACKNOWLEDGED, events::ACKNOWLEDGED),
+            Action::Resolve => (states::RESOLVED, events::RESOLVED),
+        };
         if row.state == target {
             return Ok(to_wire(&row));
         }
@@ -177,16 +313,16 @@ impl Escalations {
         let mut active = row.clone().into_active_model();
         active.state = Set(target.to_owned());
         active.supervisor = Set(Some(request.supervisor.clone()));
-        if resolve {
-            active.resolved_at_ms = Set(Some(now));
-        } else {
-            active.acknowledged_at_ms = Set(Some(now));
+        active.next_level_at_ms = Set(None);
+        match action {
+            Action::Acknowledge => active.acknowledged_at_ms = Set(Some(now)),
+            Action::Resolve => active.resolved_at_ms = Set(Some(now)),
         }
-        if !request.note.is_empty() {
-            active.detail = Set(format!("{} — {}: {}", row.detail, request.supervisor, request.note));
-        }
-        let row = active.update(&self.db).await?;
-        self.publish(tenant, target, &row).await;
+        let row = active.update(&txn).await?;
+        let detail = if request.note.is_empty() { format!("at level {}", row.level) } else { request.note.clone() };
+        self.audit(&txn, tenant, &row.id, event, &request.supervisor, detail).await?;
+        self.emit(&txn, tenant, event, Some(&row), None).await?;
+        txn.commit().await?;
         Ok(to_wire(&row))
     }
 }

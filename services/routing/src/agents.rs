@@ -234,11 +234,41 @@ impl Routing {
         self.view(case).await
     }
 
-    /// Moves the case to another queue, keeping its place in line.
+    /// Moves the case to another queue, keeping its place in line; its SLA targets follow the new
+    /// queue's policy.
     pub async fn transfer(&self, tenant: &Tenant, agent_id: &str, case_id: &str, queue: &str) -> Result<pb::CaseView> {
         let queue = queue.trim().to_ascii_lowercase();
         check_name("queue", &queue)?;
         let case = self.settle(tenant, agent_id, case_id, Settle::Transfer(&queue)).await?;
+        let mut moved = self.case_event(pb::CaseEventKind::Transferred, &case);
+        moved.agent_id = agent_id.to_owned();
+        self.notifier.send_later(tenant, moved).await;
+        self.view(case).await
+    }
+
+    /// Marks a held case as waiting on the customer, or not any more; SLA clocks pause meanwhile.
+    pub async fn set_waiting(&self, tenant: &Tenant, request: pb::SetWaitingRequest) -> Result<pb::CaseView> {
+        let case = self.held_case(tenant, &request.agent_id, &request.case_id).await?;
+        if request.note.chars().count() > 2_000 {
+            return Err(InvalidArgument::new("note", "is longer than 2000 characters").into());
+        }
+        if case.waiting == request.waiting {
+            return self.view(case).await;
+        }
+        let mut active = case.into_active_model();
+        active.waiting = Set(request.waiting);
+        active.updated_at_ms = Set(self.clock.now_ms());
+        let case = active.update(&self.db).await?;
+        let (action, kind) = if request.waiting {
+            ("waiting", pb::CaseEventKind::Waiting)
+        } else {
+            ("resumed", pb::CaseEventKind::Resumed)
+        };
+        let detail = if request.note.is_empty() { "on the customer".to_owned() } else { request.note.clone() };
+        self.audit(&self.db, tenant, &case.id, action, Some(&request.agent_id), detail).await?;
+        let mut changed = self.case_event(kind, &case);
+        changed.agent_id = request.agent_id.clone();
+        self.notifier.send_later(tenant, changed).await;
         self.view(case).await
     }
 
@@ -269,12 +299,9 @@ impl Routing {
         if note.chars().count() > 2_000 {
             return Err(InvalidArgument::new("note", "is longer than 2000 characters").into());
         }
-        let mut request = event(pb::CaseEventKind::AgentRequest, case_id, self.clock.now_ms());
+        let mut request = self.case_event(pb::CaseEventKind::AgentRequest, &case);
         request.agent_id = agent_id.to_owned();
         request.note = note.to_owned();
-        request.priority = u32::try_from(case.priority).unwrap_or(0);
-        request.queue = case.queue.clone();
-        request.customer = case.customer.clone();
         self.notifier.send(tenant, request).await.map_err(Error::Escalation)?;
         let case = self.mark_escalated(tenant, case, &format!("agent request: {note}"), Some(agent_id)).await?;
         self.view(case).await

@@ -42,6 +42,11 @@ impl pb::routing_service_server::RoutingService for Routing {
         let tenant = tenant(&request)?;
         Ok(Response::new(pb::QueueStatsResponse { queues: self.queue_stats(&tenant).await? }))
     }
+
+    async fn reassign_case(&self, request: Request<pb::ReassignCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.reassign(&tenant, request.into_inner()).await?))
+    }
 }
 
 #[tonic::async_trait]
@@ -95,5 +100,10 @@ impl pb::agent_service_server::AgentService for Routing {
         let tenant = tenant(&request)?;
         let pb::EscalateCaseRequest { agent_id, case_id, note } = request.into_inner();
         Ok(Response::new(self.escalate(&tenant, &agent_id, &case_id, &note).await?))
+    }
+
+    async fn set_waiting(&self, request: Request<pb::SetWaitingRequest>) -> Result<Response<pb::CaseView>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.set_waiting(&tenant, request.into_inner()).await?))
     }
 }

@@ -10,6 +10,7 @@ mod api;
 pub mod config;
 pub mod error;
 pub mod notify;
+mod reassign;
 mod recovery;
 mod route;
 pub mod state;

@@ -122,6 +122,7 @@ impl Routing {
         case_event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
         case_event.classification = Some(item.classification.clone());
         case_event.customer = case.customer.clone();
+        case_event.author_followers = item.author.followers;
         let raised = self.notifier.send(tenant, case_event).await.map_err(Error::Escalation)?;
         if !raised.is_empty() && !case.escalated {
             let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
@@ -190,6 +191,7 @@ impl Routing {
                 rescore_detail(before, case.priority, &format!("escalated ({why})")),
             )
             .await?;
+            self.notifier.send_later(tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await;
         }
         Ok(case)
     }
@@ -246,7 +248,10 @@ impl Routing {
                 let strongest = if post_priority >= open.post_priority { post_reasons } else { old_reasons };
                 let (priority, reasons) = self.case_priority(base, strongest, contacts, escalation);
                 let queue = if open.queue == "general" { queue_for(&c.topic) } else { open.queue.clone() };
+                let was_waiting = open.waiting;
                 let mut active = open.into_active_model();
+                // The customer wrote: whatever the agent waited for has come.
+                active.waiting = Set(false);
                 active.contact_count = Set(contacts);
                 active.post_priority = Set(base);
                 active.priority = Set(priority);
@@ -254,7 +259,11 @@ impl Routing {
                 active.language = Set(c.language.clone());
                 active.queue = Set(queue);
                 active.updated_at_ms = Set(now);
-                (active.update(&txn).await?, true)
+                let case = active.update(&txn).await?;
+                if was_waiting {
+                    self.audit(&txn, tenant, &case.id, "resumed", None, "the customer wrote".to_owned()).await?;
+                }
+                (case, true)
             }
             None => {
                 let case = case::ActiveModel {
@@ -271,6 +280,7 @@ impl Routing {
                     agent: Set(None),
                     contact_count: Set(1),
                     escalated: Set(false),
+                    waiting: Set(false),
                     reasons: Set(encode_reasons(&post_reasons)),
                     opened_at_ms: Set(created_at_ms.min(now)),
                     enqueued_at_ms: Set(now),

@@ -91,6 +91,20 @@ impl Routing {
         Ok(())
     }
 
+    /// An event about `case` now, with its queue, priority and customer.
+    pub fn case_event(
+        &self,
+        kind: earshot_proto::v1::CaseEventKind,
+        case: &case::Model,
+    ) -> earshot_proto::v1::CaseEvent {
+        earshot_proto::v1::CaseEvent {
+            priority: u32::try_from(case.priority).unwrap_or(0),
+            queue: case.queue.clone(),
+            customer: case.customer.clone(),
+            ..crate::notify::event(kind, &case.id, self.clock.now_ms())
+        }
+    }
+
     /// The queue entry of a case row.
     pub fn entry(&self, case: &case::Model) -> CaseEntry {
         let priority = u32::try_from(case.priority).unwrap_or(0);

@@ -62,6 +62,7 @@ fn case_view(case: case::Model, posts: Vec<case_post::Model>, history: Vec<audit
         opened_at: Some(timestamp_from_ms(case.opened_at_ms)),
         enqueued_at: Some(timestamp_from_ms(case.enqueued_at_ms)),
         escalated: case.escalated,
+        waiting: case.waiting,
     })
 }
 

@@ -16,6 +16,10 @@ pub struct StreamEvent {
     pub payload: String,
 }
 
+/// How long the stream remembers that an event id was published (a day: far longer than any
+/// publisher retry).
+const PUBLISHED_MARKER_TTL_S: u64 = 86_400;
+
 /// A tenant's named event stream.
 #[derive(Clone)]
 pub struct EventStream {
@@ -23,21 +27,30 @@ pub struct EventStream {
     url: String,
     name: &'static str,
     max_len: usize,
+    publish_once: std::sync::Arc<redis::Script>,
 }
 
 impl EventStream {
     /// The stream `name` (e.g. `escalations`), trimmed to about `max_len` events.
     pub fn new(queues: Queues, url: &str, name: &'static str, max_len: usize) -> Result<Self> {
-        Ok(Self { queues, url: url.to_owned(), name, max_len })
+        let publish_once = std::sync::Arc::new(redis::Script::new(include_str!("lua/publish_once.lua")));
+        Ok(Self { queues, url: url.to_owned(), name, max_len, publish_once })
     }
 
-    /// Appends an event; returns its cursor.
-    pub async fn publish(&self, tenant: &str, payload: &str) -> Result<String> {
+    /// Appends an event unless an event with the same `event_id` was appended before (within a
+    /// day); returns its cursor either way.
+    pub async fn publish(&self, tenant: &str, event_id: &str, payload: &str) -> Result<String> {
         let mut conn = self.queues.connection();
-        let options = redis::streams::StreamAddOptions::default()
-            .trim(redis::streams::StreamTrimStrategy::maxlen(redis::streams::StreamTrimmingMode::Approx, self.max_len));
-        let id: String =
-            conn.xadd_options(keys::stream(tenant, self.name), "*", &[("payload", payload)], &options).await?;
+        let marker = format!("{}published:{event_id}", keys::tenant_prefix(tenant));
+        let id: String = self
+            .publish_once
+            .key(keys::stream(tenant, self.name))
+            .key(marker)
+            .arg(payload)
+            .arg(self.max_len)
+            .arg(PUBLISHED_MARKER_TTL_S)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(id)
     }
 

@@ -16,7 +16,7 @@ mod queues;
 pub use connection::Connection;
 pub use events::{EventStream, StreamEvent};
 pub use keys::tenant_prefix;
-pub use queues::{AgentState, CaseEntry, NextCase, Queues, Settle};
+pub use queues::{AgentState, Assign, CaseEntry, NextCase, Queues, Settle};
 
 /// What went wrong talking to Redis.
 #[derive(Debug, thiserror::Error)]

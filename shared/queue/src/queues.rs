@@ -71,7 +71,21 @@ pub enum Settle<'a> {
     Transfer(&'a str),
 }
 
+/// What came of giving a case to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assign {
+    /// The agent holds it.
+    Assigned,
+    /// Redis does not know the case (resolved, or lost and not yet restored).
+    Unknown,
+    /// The agent is not `available`.
+    Unavailable,
+    /// The agent holds as many cases as its capacity.
+    AtCapacity,
+}
+
 struct Scripts {
+    assign: redis::Script,
     upsert: redis::Script,
     next_case: redis::Script,
     settle: redis::Script,
@@ -113,6 +127,7 @@ impl Queues {
         Ok(Self {
             conn,
             scripts: Arc::new(Scripts {
+                assign: redis::Script::new(include_str!("lua/assign.lua")),
                 upsert: redis::Script::new(include_str!("lua/upsert.lua")),
                 next_case: redis::Script::new(include_str!("lua/next_case.lua")),
                 settle: redis::Script::new(include_str!("lua/settle.lua")),
@@ -239,6 +254,27 @@ impl Queues {
             "ok" => Ok(true),
             "not_held" => Ok(false),
             _ => Err(Error::Protocol { script: "settle", reply }),
+        }
+    }
+
+    /// Gives a case to an agent directly (a supervisor's decision), wherever it was; it keeps its
+    /// queue and score.
+    pub async fn assign(&self, tenant: &str, case_id: &str, agent_id: &str) -> Result<Assign> {
+        let mut conn = self.conn.clone();
+        let reply: String = self
+            .scripts
+            .assign
+            .key(keys::tenant_prefix(tenant))
+            .arg(case_id)
+            .arg(agent_id)
+            .invoke_async(&mut conn)
+            .await?;
+        match reply.as_str() {
+            "ok" => Ok(Assign::Assigned),
+            "unknown" => Ok(Assign::Unknown),
+            "unavailable" => Ok(Assign::Unavailable),
+            "at_capacity" => Ok(Assign::AtCapacity),
+            _ => Err(Error::Protocol { script: "assign", reply }),
         }
     }
 

@@ -124,8 +124,9 @@ async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(redis
     // Two quiet blocks in a row: longer than the client's default response timeout.
     assert!(stream.read_after(&mut reader, "t", &start, 700).await.unwrap().is_empty());
     assert!(stream.read_after(&mut reader, "t", &start, 700).await.unwrap().is_empty());
-    let first = stream.publish("t", "one").await.unwrap();
-    stream.publish("t", "two").await.unwrap();
+    let first = stream.publish("t", "v1", "one").await.unwrap();
+    stream.publish("t", "v2", "two").await.unwrap();
+    assert_eq!(stream.publish("t", "v1", "one").await.unwrap(), first, "an event id is published once");
     let events = stream.read_after(&mut reader, "t", &start, 700).await.unwrap();
     assert_eq!(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>(), ["one", "two"]);
     let resumed = stream.read_after(&mut reader, "t", &first, 700).await.unwrap();

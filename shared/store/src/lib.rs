@@ -66,6 +66,22 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     Ok(db)
 }
 
+/// Adds each `(table, column)` the table lacks. A database created by an initial migration from
+/// today's entities already has them; one created before does not.
+pub(crate) async fn add_missing_columns(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    columns: Vec<(&'static str, sea_orm_migration::prelude::ColumnDef)>,
+) -> Result<(), DbErr> {
+    use sea_orm_migration::prelude::Table;
+    for (table, mut column) in columns {
+        let name = column.get_column_name();
+        if !manager.has_column(table, &name).await? {
+            manager.alter_table(Table::alter().table(table).add_column(&mut column).to_owned()).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens the database at `url` and applies the owner's migrations (`M`), as every service does at
 /// start.
 pub async fn open<M: sea_orm_migration::MigratorTrait>(url: &str) -> Result<DatabaseConnection, Error> {

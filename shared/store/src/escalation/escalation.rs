@@ -13,7 +13,8 @@ pub struct Model {
     pub tenant: String,
     /// Case.
     pub case_id: String,
-    /// `sla_first_response`, `risk`, `repeat_contact`, `legal`, `safety`, `reach`, `agent_request`.
+    /// `sla_first_response`, `sla_next_response`, `risk`, `repeat_contact`, `legal`, `safety`,
+    /// `reach`, `agent_request`.
     pub reason: String,
     /// 1 and up.
     pub level: i32,
@@ -21,7 +22,7 @@ pub struct Model {
     pub state: String,
     /// What happened, for people.
     pub detail: String,
-    /// The case's queue when raised.
+    /// The case's queue (kept current when the case moves).
     pub queue: String,
     /// The case's priority when raised.
     pub priority: i32,
@@ -33,6 +34,10 @@ pub struct Model {
     pub acknowledged_at_ms: Option<i64>,
     /// Resolved at.
     pub resolved_at_ms: Option<i64>,
+    /// Who must look at it at its level.
+    pub audience: String,
+    /// When it rises a level unless acknowledged.
+    pub next_level_at_ms: Option<i64>,
 }
 
 /// No relations.

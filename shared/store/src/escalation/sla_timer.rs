@@ -1,8 +1,8 @@
-//! A running SLA clock of a case. Durable, so a restart loses no timer.
+//! An SLA clock of a case. Durable, so a restart loses no timer.
 
 use sea_orm::entity::prelude::*;
 
-/// One timer; at most one per (tenant, case, kind).
+/// One clock; at most one per (tenant, case, kind).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sla_timers")]
 pub struct Model {
@@ -12,19 +12,33 @@ pub struct Model {
     /// Case.
     #[sea_orm(primary_key, auto_increment = false)]
     pub case_id: String,
-    /// `first_response`.
+    /// `first_response` or `next_response`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub kind: String,
-    /// When the clock started.
+    /// When the clock started (the customer's post).
     pub started_at_ms: i64,
-    /// When it breaches.
+    /// When it breaches (meaningful while `running`).
     pub due_at_ms: i64,
-    /// `running`, `stopped` or `fired`.
+    /// `running`, `paused`, `stopped` (answered) or `fired` (breached, still unanswered).
     pub state: String,
     /// The case's priority the target was chosen for.
     pub priority: i32,
     /// The case's queue.
     pub queue: String,
+    /// The policy the target came from.
+    pub policy: String,
+    /// The target: open time allowed until the answer.
+    pub target_ms: i64,
+    /// Open time consumed before `segment_start_ms` (pauses end segments).
+    pub consumed_ms: i64,
+    /// When the clock last started or resumed running.
+    pub segment_start_ms: i64,
+    /// When supervisors are warned; `None` when there is no warning to give.
+    pub warn_at_ms: Option<i64>,
+    /// Whether the warning was given.
+    pub warned: bool,
+    /// When it was paused (while `paused`).
+    pub paused_at_ms: Option<i64>,
 }
 
 /// No relations.

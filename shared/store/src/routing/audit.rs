@@ -15,8 +15,9 @@ pub struct Model {
     pub case_id: String,
     /// When.
     pub at_ms: i64,
-    /// `routed`, `follow_up`, `offered`, `accepted`, `rejected`, `lease_expired`, `responded`,
-    /// `resolved`, `transferred`, `escalated`.
+    /// `routed`, `follow_up`, `rescored`, `offered`, `accepted`, `rejected`, `lease_expired`,
+    /// `unstuck`, `sticky_timeout`, `responded`, `resolved`, `transferred`, `reassigned`,
+    /// `escalated`, `waiting`, `resumed`.
     pub action: String,
     /// Agent involved, if any.
     pub agent: Option<String>,

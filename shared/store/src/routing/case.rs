@@ -33,6 +33,8 @@ pub struct Model {
     pub contact_count: i32,
     /// Whether a supervisor has been alerted.
     pub escalated: bool,
+    /// The agent is waiting on the customer (SLA clocks paused).
+    pub waiting: bool,
     /// JSON array of the reasons behind the priority.
     pub reasons: String,
     /// When the first post was written.

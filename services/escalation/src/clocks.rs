@@ -1,0 +1,150 @@
+//! The SLA clocks of a case, as pure transitions on the timer row: start, re-target, pause, resume,
+//! stop. Due and warning instants are always derived the same way, from the open time consumed so
+//! far and the policy's calendar, so a pause, a transfer or a priority change can never make a
+//! clock forget time already spent.
+
+use earshot_store::escalation::sla_timer::Model as Timer;
+
+use crate::calendar::NEVER;
+use crate::policy::{ClockKind, Policy};
+
+/// Timer states.
+pub mod states {
+    /// Counting.
+    pub const RUNNING: &str = "running";
+    /// Waiting on the customer: not counting.
+    pub const PAUSED: &str = "paused";
+    /// Answered (or the case resolved).
+    pub const STOPPED: &str = "stopped";
+    /// Breached and escalated; the customer still waits.
+    pub const FIRED: &str = "fired";
+}
+
+/// Whether the customer is still waiting for an answer on this clock.
+pub fn awaiting_answer(timer: &Timer) -> bool {
+    timer.state != states::STOPPED
+}
+
+/// A clock started at `at_ms` (the customer's post).
+pub fn start(
+    tenant: &str,
+    case_id: &str,
+    kind: ClockKind,
+    at_ms: i64,
+    priority: u32,
+    queue: &str,
+    policy: &Policy,
+) -> Timer {
+    let mut timer = Timer {
+        tenant: tenant.to_owned(),
+        case_id: case_id.to_owned(),
+        kind: kind.as_str().to_owned(),
+        started_at_ms: at_ms,
+        due_at_ms: NEVER,
+        state: states::RUNNING.to_owned(),
+        priority: i32::try_from(priority).unwrap_or(100),
+        queue: queue.to_owned(),
+        policy: policy.name.clone(),
+        target_ms: policy.target_ms(kind, priority),
+        consumed_ms: 0,
+        segment_start_ms: at_ms,
+        warn_at_ms: None,
+        warned: false,
+        paused_at_ms: None,
+    };
+    schedule(&mut timer, policy);
+    timer
+}
+
+/// Places the due and warning instants of a running clock.
+fn schedule(timer: &mut Timer, policy: &Policy) {
+    if timer.state != states::RUNNING {
+        return;
+    }
+    let left = timer.target_ms - timer.consumed_ms;
+    timer.due_at_ms = policy.calendar.add(timer.segment_start_ms, left);
+    let warn_left = policy.warning_ms(timer.target_ms) - timer.consumed_ms;
+    timer.warn_at_ms = (!timer.warned).then(|| policy.calendar.add(timer.segment_start_ms, warn_left.max(0)));
+}
+
+/// The case moved queue or changed priority: the target comes from `policy` (the new queue's) for
+/// the new priority, counted from the clock's start. A breached or answered clock keeps its record.
+pub fn retarget(timer: &mut Timer, policy: &Policy, priority: u32, queue: &str) {
+    if timer.state != states::RUNNING && timer.state != states::PAUSED {
+        return;
+    }
+    let kind = ClockKind::parse(&timer.kind).unwrap_or(ClockKind::FirstResponse);
+    timer.priority = i32::try_from(priority).unwrap_or(100);
+    timer.queue = queue.to_owned();
+    timer.policy = policy.name.clone();
+    timer.target_ms = policy.target_ms(kind, priority);
+    schedule(timer, policy);
+}
+
+/// The agent is waiting on the customer from `at_ms`: the clock stops counting.
+pub fn pause(timer: &mut Timer, at_ms: i64, policy: &Policy) {
+    if timer.state != states::RUNNING {
+        return;
+    }
+    let at_ms = at_ms.max(timer.segment_start_ms);
+    timer.consumed_ms += policy.calendar.between(timer.segment_start_ms, at_ms);
+    timer.state = states::PAUSED.to_owned();
+    timer.paused_at_ms = Some(at_ms);
+    timer.due_at_ms = NEVER;
+    timer.warn_at_ms = None;
+}
+
+/// The wait is over at `at_ms`: the clock counts on from where it paused.
+pub fn resume(timer: &mut Timer, at_ms: i64, policy: &Policy) {
+    if timer.state != states::PAUSED {
+        return;
+    }
+    timer.segment_start_ms = at_ms.max(timer.paused_at_ms.unwrap_or(at_ms));
+    timer.state = states::RUNNING.to_owned();
+    timer.paused_at_ms = None;
+    schedule(timer, policy);
+}
+
+/// The agent answered: the clock stops for good.
+pub fn stop(timer: &mut Timer) {
+    timer.state = states::STOPPED.to_owned();
+    timer.warn_at_ms = None;
+    timer.paused_at_ms = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Builtin;
+
+    const MINUTE: i64 = 60_000;
+
+    #[test]
+    fn a_pause_keeps_the_time_already_spent() {
+        let policy = Builtin::default().policy();
+        let mut timer = start("t", "c", ClockKind::FirstResponse, 0, 90, "billing", &policy);
+        assert_eq!(timer.due_at_ms, 15 * MINUTE);
+        assert_eq!(timer.warn_at_ms, Some(12 * MINUTE));
+        pause(&mut timer, 10 * MINUTE, &policy);
+        assert_eq!(timer.consumed_ms, 10 * MINUTE);
+        resume(&mut timer, 70 * MINUTE, &policy);
+        assert_eq!(timer.due_at_ms, 75 * MINUTE);
+        assert_eq!(timer.warn_at_ms, Some(72 * MINUTE));
+    }
+
+    #[test]
+    fn retargeting_counts_from_the_start() {
+        let policy = Builtin::default().policy();
+        let mut timer = start("t", "c", ClockKind::FirstResponse, 0, 10, "billing", &policy);
+        assert_eq!(timer.due_at_ms, 240 * MINUTE);
+        retarget(&mut timer, &policy, 85, "legal");
+        assert_eq!(timer.due_at_ms, 15 * MINUTE);
+        assert_eq!(timer.queue, "legal");
+        timer.warned = true;
+        retarget(&mut timer, &policy, 60, "legal");
+        assert_eq!((timer.due_at_ms, timer.warn_at_ms), (60 * MINUTE, None));
+        stop(&mut timer);
+        retarget(&mut timer, &policy, 90, "legal");
+        assert_eq!(timer.state, states::STOPPED);
+    }
+}

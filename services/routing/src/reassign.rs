@@ -1,0 +1,93 @@
+//! A supervisor moves a case: to a queue, keeping its place in line, or straight to an agent, who
+//! holds it at once. Whoever had it loses it; the move is audited and reported to escalation,
+//! which re-targets the SLA clocks and notes it on the case's open escalations.
+
+use earshot_core::ids::check_name;
+use earshot_core::{InvalidArgument, Tenant};
+use earshot_proto::v1 as pb;
+use earshot_queue::{Assign, Settle};
+use earshot_store::routing::agent;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+use crate::error::{Error, Result};
+use crate::state::{Routing, states};
+
+impl Routing {
+    /// Reassigns a case to a queue or an agent.
+    pub async fn reassign(&self, tenant: &Tenant, request: pb::ReassignCaseRequest) -> Result<pb::CaseView> {
+        check_name("supervisor", &request.supervisor)?;
+        if request.note.chars().count() > 2_000 {
+            return Err(InvalidArgument::new("note", "is longer than 2000 characters").into());
+        }
+        let queue = request.queue.trim().to_ascii_lowercase();
+        let case = self.find_case(tenant, &request.case_id).await?;
+        if case.state == states::RESOLVED {
+            return Err(Error::FailedPrecondition(format!("case {} is resolved", case.id)));
+        }
+        let previous = case.agent.clone();
+        let (state, agent, target) = match (queue.is_empty(), request.agent_id.is_empty()) {
+            (false, true) => {
+                check_name("queue", &queue)?;
+                let holder = if case.state == states::QUEUED { "" } else { previous.as_deref().unwrap_or_default() };
+                if !self.queues.settle(tenant.as_str(), holder, &case.id, Settle::Transfer(&queue)).await? {
+                    return Err(Error::FailedPrecondition(format!("case {} changed meanwhile; try again", case.id)));
+                }
+                (states::QUEUED, None, format!("queue {queue}"))
+            }
+            (true, false) => {
+                check_name("agent_id", &request.agent_id)?;
+                let known = agent::Entity::find_by_id((tenant.as_str().to_owned(), request.agent_id.clone()))
+                    .one(&self.db)
+                    .await?;
+                let Some(target) = known else {
+                    return Err(Error::NotFound(format!("agent {} is not registered", request.agent_id)));
+                };
+                match self.queues.assign(tenant.as_str(), &case.id, &target.id).await? {
+                    Assign::Assigned => {}
+                    Assign::Unavailable => {
+                        return Err(Error::FailedPrecondition(format!(
+                            "agent {} is {}, not available",
+                            target.id, target.presence
+                        )));
+                    }
+                    Assign::AtCapacity => {
+                        return Err(Error::FailedPrecondition(format!(
+                            "agent {} is at capacity ({})",
+                            target.id, target.capacity
+                        )));
+                    }
+                    Assign::Unknown => {
+                        return Err(Error::FailedPrecondition(format!(
+                            "case {} is not live in the queues yet; try again",
+                            case.id
+                        )));
+                    }
+                }
+                (states::ASSIGNED, Some(target.id.clone()), format!("agent {}", target.id))
+            }
+            _ => return Err(InvalidArgument::new("queue", "give exactly one of queue and agent_id").into()),
+        };
+        let from = match &previous {
+            Some(agent) => format!("{} ({agent})", case.queue),
+            None => case.queue.clone(),
+        };
+        let mut active = case.into_active_model();
+        active.state = Set(state.to_owned());
+        active.agent = Set(agent.clone());
+        if !queue.is_empty() {
+            active.queue = Set(queue.clone());
+        }
+        active.updated_at_ms = Set(self.clock.now_ms());
+        let case = active.update(&self.db).await?;
+        let note = if request.note.is_empty() { String::new() } else { format!(": {}", request.note) };
+        let detail = format!("by {} from {from} to {target}{note}", request.supervisor);
+        self.audit(&self.db, tenant, &case.id, "reassigned", agent.as_deref(), detail).await?;
+        self.work_available.notify_waiters();
+        let mut moved = self.case_event(pb::CaseEventKind::Transferred, &case);
+        moved.actor = request.supervisor;
+        moved.agent_id = agent.unwrap_or_default();
+        moved.note = request.note;
+        self.notifier.send_later(tenant, moved).await;
+        self.view(case).await
+    }
+}
