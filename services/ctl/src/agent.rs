@@ -1,4 +1,5 @@
-//! Agent commands: presence, next case, accept, reject, respond, resolve, transfer, escalate.
+//! Agent commands: presence, next case, accept, reject, respond, resolve, transfer, wait on the
+//! customer, escalate.
 
 use anyhow::{Result, bail};
 use earshot_proto::v1 as pb;
@@ -72,6 +73,19 @@ pub enum AgentCommand {
         case_id: String,
         /// Target queue.
         queue: String,
+    },
+    /// Mark a held case as waiting on the customer (SLA clocks pause); --done ends the wait.
+    Wait {
+        /// Agent id.
+        agent_id: String,
+        /// Case id.
+        case_id: String,
+        /// What you wait for.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Stop waiting.
+        #[arg(long)]
+        done: bool,
     },
     /// Ask a supervisor for help.
     Escalate {
@@ -155,6 +169,11 @@ pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
             .into_inner(),
         AgentCommand::Transfer { agent_id, case_id, queue } => agents
             .transfer_case(connect.request(pb::TransferCaseRequest { agent_id, case_id, queue })?)
+            .await
+            .map_err(error)?
+            .into_inner(),
+        AgentCommand::Wait { agent_id, case_id, note, done } => agents
+            .set_waiting(connect.request(pb::SetWaitingRequest { agent_id, case_id, waiting: !done, note })?)
             .await
             .map_err(error)?
             .into_inner(),

@@ -70,5 +70,5 @@ pub async fn run(connect: &Endpoints, args: DemoArgs) -> Result<()> {
     }
     outln!("every post is classified and routed\n");
     posts::print_queues(connect, None, 50).await?;
-    escalations::print_open(connect, "", 50).await
+    escalations::print_open(connect, escalations::ListArgs { limit: 50, ..Default::default() }).await
 }

@@ -65,9 +65,12 @@ enum Command {
     /// Act as an agent.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
-    /// List, watch, acknowledge and resolve escalations (supervisors).
+    /// List, show, watch, acknowledge and resolve escalations; reassign cases (supervisors).
     #[command(subcommand)]
     Escalations(escalations::EscalationCommand),
+    /// SLA policies and the escalation webhook (admins).
+    #[command(subcommand)]
+    Sla(escalations::SlaCommand),
     /// Register the demo agents, replay the demo feed and show the queues and escalations.
     Demo(demo::DemoArgs),
     /// Measure the classifier on labelled posts and on human sentiment ratings.
@@ -89,6 +92,7 @@ async fn main() -> Result<()> {
         Command::Case { case_id } => posts::show_case(&connect, case_id).await,
         Command::Agent(command) => agent::run(&connect, command).await,
         Command::Escalations(command) => escalations::run(&connect, command).await,
+        Command::Sla(command) => escalations::run_sla(&connect, command).await,
         Command::Demo(args) => demo::run(&connect, args).await,
         Command::Eval(args) => eval::run(&connect, args).await,
         Command::Replay(args) => replay::run(args).await,

@@ -128,3 +128,102 @@ pub fn escalation(e: &pb::Escalation) {
         if e.supervisor.is_empty() { String::new() } else { format!("  [{}]", e.supervisor) }
     );
 }
+
+/// One escalation event as a line a person reads while watching: when, what, who hears of it,
+/// which case, why; the cursor last, for resuming.
+pub fn event(e: &pb::EscalationEvent) {
+    let when = time(e.at.as_ref());
+    if let Some(w) = &e.warning {
+        outln!(
+            "{when}  {:<13} {:<18} {:<14} {} {:<10} P{:<3} {}   [{}]",
+            "SLA WARNING",
+            w.clock,
+            "",
+            w.case_id,
+            w.queue,
+            w.priority,
+            w.detail,
+            e.cursor
+        );
+        return;
+    }
+    let Some(x) = &e.escalation else { return };
+    let what = match e.kind.as_str() {
+        "level_raised" => format!("LEVEL {}", x.level),
+        other => other.to_uppercase(),
+    };
+    let who = match e.kind.as_str() {
+        "raised" | "level_raised" => format!("→ {}", x.audience),
+        _ if !e.actor.is_empty() => format!("by {}", e.actor),
+        _ => String::new(),
+    };
+    outln!(
+        "{when}  {what:<13} {:<18} {who:<14} {} {:<10} P{:<3} {}   [{} {}]",
+        x.reason,
+        x.case_id,
+        x.queue,
+        x.priority,
+        excerpt(&x.detail, 70),
+        x.escalation_id,
+        e.cursor
+    );
+}
+
+/// An escalation with its history, oldest first.
+pub fn escalation_view(view: &pb::EscalationView) {
+    if let Some(e) = &view.escalation {
+        escalation(e);
+        outln!(
+            "  audience {} (level {}){}",
+            e.audience,
+            e.level,
+            match &e.next_level_at {
+                Some(at) => format!(", next level at {} unless acknowledged", time(Some(at))),
+                None => String::new(),
+            }
+        );
+    }
+    for entry in &view.history {
+        outln!("  {}  {:<13} {:<10} {}", time(entry.at.as_ref()), entry.action, entry.actor, entry.detail);
+    }
+}
+
+/// A policy in one block.
+pub fn policy(p: &pb::SlaPolicy) {
+    let queues = if p.queues.is_empty() { "every other queue".to_owned() } else { p.queues.join(", ") };
+    outln!("{}  ({queues}), warning at {}%", p.name, p.warning_percent);
+    for t in &p.targets {
+        outln!(
+            "  priority ≥ {:<3} first response {:>5} min, next response {:>5} min",
+            t.min_priority,
+            t.first_response_minutes,
+            t.next_response_minutes
+        );
+    }
+    match &p.business_hours {
+        Some(hours) => {
+            let windows: Vec<String> =
+                hours.windows.iter().map(|w| format!("{} {}–{}", w.day, w.start, w.end)).collect();
+            outln!("  business hours {}: {}", hours.time_zone, windows.join(", "));
+            if !hours.holidays.is_empty() {
+                outln!("  holidays {}", hours.holidays.join(", "));
+            }
+        }
+        None => outln!("  around the clock"),
+    }
+    if let Some(rules) = &p.escalation {
+        let levels: Vec<String> = rules
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { l.audience.clone() } else { format!("+{} min {}", l.after_minutes, l.audience) })
+            .collect();
+        outln!(
+            "  escalate at once: risk ≥ {:.2}, negative post by ≥ {} followers, contact {}; levels {}",
+            rules.risk_threshold.unwrap_or_default(),
+            rules.reach_followers.unwrap_or_default(),
+            rules.repeat_contacts.unwrap_or_default(),
+            levels.join(", ")
+        );
+    }
+}

@@ -223,7 +223,7 @@ impl Escalations {
                 format!("case moved to {to}: {}", event.note)
             };
             self.audit(db, tenant, &row.id, events::REASSIGNED, actor, detail).await?;
-            self.emit(db, tenant, events::REASSIGNED, Some(&row), None).await?;
+            self.emit(db, tenant, events::REASSIGNED, actor, Some(&row), None).await?;
         }
         Ok(())
     }

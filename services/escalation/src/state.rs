@@ -150,7 +150,7 @@ impl Escalations {
         .insert(db)
         .await?;
         self.audit(db, tenant, &row.id, events::RAISED, raise.actor, format!("{} → {audience}", row.detail)).await?;
-        self.emit(db, tenant, events::RAISED, Some(&row), None).await?;
+        self.emit(db, tenant, events::RAISED, raise.actor, Some(&row), None).await?;
         tracing::info!(escalation_id = %row.id, case_id = %row.case_id, reason = %row.reason, "escalation raised");
         Ok(Some(row))
     }
@@ -186,6 +186,7 @@ impl Escalations {
         db: &impl ConnectionTrait,
         tenant: &Tenant,
         kind: &str,
+        actor: &str,
         row: Option<&escalation::Model>,
         warning: Option<pb::SlaWarning>,
     ) -> Result<()> {
@@ -198,6 +199,7 @@ impl Escalations {
             warning,
             event_id: event_id.clone(),
             at: Some(timestamp_from_ms(now)),
+            actor: actor.to_owned(),
         };
         let payload = serde_json::to_string(&event)?;
         let has_webhook = webhook::Entity::find_by_id(tenant.as_str().to_owned()).one(db).await?.is_some();
@@ -321,7 +323,7 @@ impl Escalations {
         let row = active.update(&txn).await?;
         let detail = if request.note.is_empty() { format!("at level {}", row.level) } else { request.note.clone() };
         self.audit(&txn, tenant, &row.id, event, &request.supervisor, detail).await?;
-        self.emit(&txn, tenant, event, Some(&row), None).await?;
+        self.emit(&txn, tenant, event, &request.supervisor, Some(&row), None).await?;
         txn.commit().await?;
         Ok(to_wire(&row))
     }

@@ -82,7 +82,7 @@ impl Escalations {
                     duration_label(left)
                 ),
             };
-            self.emit(&txn, &tenant, events::SLA_WARNING, None, Some(warning)).await?;
+            self.emit(&txn, &tenant, events::SLA_WARNING, SYSTEM, None, Some(warning)).await?;
             txn.commit().await?;
             warned += 1;
         }
@@ -177,7 +177,7 @@ impl Escalations {
             let Some(row) = escalation::Entity::find_by_id(row.id.clone()).one(&txn).await? else { continue };
             let detail = format!("not acknowledged; level {level} → {audience}");
             self.audit(&txn, &tenant, &row.id, events::LEVEL_RAISED, SYSTEM, detail).await?;
-            self.emit(&txn, &tenant, events::LEVEL_RAISED, Some(&row), None).await?;
+            self.emit(&txn, &tenant, events::LEVEL_RAISED, SYSTEM, Some(&row), None).await?;
             txn.commit().await?;
             levelled += 1;
         }

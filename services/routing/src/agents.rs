@@ -255,20 +255,22 @@ impl Routing {
         if case.waiting == request.waiting {
             return self.view(case).await;
         }
-        let mut active = case.into_active_model();
-        active.waiting = Set(request.waiting);
-        active.updated_at_ms = Set(self.clock.now_ms());
-        let case = active.update(&self.db).await?;
         let (action, kind) = if request.waiting {
             ("waiting", pb::CaseEventKind::Waiting)
         } else {
             ("resumed", pb::CaseEventKind::Resumed)
         };
-        let detail = if request.note.is_empty() { "on the customer".to_owned() } else { request.note.clone() };
-        self.audit(&self.db, tenant, &case.id, action, Some(&request.agent_id), detail).await?;
+        // Escalation first: when the call returns, the clocks are paused (or running again). A retry
+        // after a failure below re-sends it, which changes nothing.
         let mut changed = self.case_event(kind, &case);
         changed.agent_id = request.agent_id.clone();
-        self.notifier.send_later(tenant, changed).await;
+        self.notifier.send(tenant, changed).await.map_err(Error::Escalation)?;
+        let mut active = case.into_active_model();
+        active.waiting = Set(request.waiting);
+        active.updated_at_ms = Set(self.clock.now_ms());
+        let case = active.update(&self.db).await?;
+        let detail = if request.note.is_empty() { "on the customer".to_owned() } else { request.note.clone() };
+        self.audit(&self.db, tenant, &case.id, action, Some(&request.agent_id), detail).await?;
         self.view(case).await
     }
 

@@ -1,9 +1,9 @@
 //! The durable record of every service: database connection, entities and migrations.
 //!
 //! Each service owns its tables (ingest: posts; routing: cases, case posts, agents, audit;
-//! escalation: escalations, SLA timers) and runs its own migrations at start, tracked in a
-//! migration table of its own, so the services can share one PostgreSQL database or use one SQLite
-//! file each. Entities are plain sea-orm; SQL stays portable between SQLite and PostgreSQL.
+//! escalation: escalations and their audit, SLA timers and policies, the event outbox, webhooks)
+//! and runs its own migrations at start, tracked in a migration table of its own, so the services
+//! can share one PostgreSQL database or use one SQLite file each. Entities are plain sea-orm; SQL stays portable between SQLite and PostgreSQL.
 
 pub mod escalation;
 pub mod ingest;

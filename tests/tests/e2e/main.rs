@@ -4,4 +4,5 @@
 
 mod pipeline;
 mod rules;
+mod supervisors;
 mod time;
