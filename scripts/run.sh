@@ -44,6 +44,8 @@ pids+=($!)
 wait_for_port redis "$REDIS_PORT"
 
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+# The services share a credential for their calls to each other (created on first start).
+export EARSHOT_SERVICE_KEY_FILE="$DATA/service.key"
 start() {
   local name=$1 port=$2
   EARSHOT_LISTEN="127.0.0.1:$port" DATABASE_URL="sqlite://$DATA/$name.db?mode=rwc" \
@@ -60,11 +62,13 @@ start ingest 50051
 "$BIN/earshotctl" demo
 cat <<MSG
 
-Earshot is running (logs in $DATA/logs/). Try:
+Earshot is running (logs in $DATA/logs/). On this host earshotctl uses the services' credential
+($DATA/service.key); elsewhere pass one of the keys above as --key. Try:
   $BIN/earshotctl queue                       # queues in agent order
   $BIN/earshotctl agent next ana              # offer ana her best case
   $BIN/earshotctl escalations watch           # live supervisor stream
-  grpcurl -plaintext localhost:50051 list     # reflection
+  $BIN/earshotctl keys list                   # API keys (keys create --role … / keys revoke ID)
+  grpcurl -plaintext localhost:50051 list     # reflection (no key needed; calls need -H 'authorization: Bearer …')
 Press Ctrl-C to stop.
 MSG
 wait "${pids[0]}"

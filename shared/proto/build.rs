@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use prost::Message;
 
 const PROTO_ROOT: &str = "../../proto";
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "earshot/v1/common.proto",
     "earshot/v1/ingest.proto",
     "earshot/v1/classify.proto",
     "earshot/v1/routing.proto",
     "earshot/v1/escalation.proto",
+    "earshot/v1/keys.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -12,9 +12,8 @@ use earshot_embedded::Node;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use earshot_testkit::TestRedis;
-use tonic::transport::Channel;
 
-pub use earshot_embedded::{Running, Services, reserve_addr};
+pub use earshot_embedded::{AuthChannel, Bearer, Running, Services, reserve_addr};
 
 /// Redis, a data folder and a clock the services share.
 pub struct Stack {
@@ -24,6 +23,8 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     /// The clock of ingest, routing and escalation; it starts at the real time.
     pub clock: ManualClock,
+    /// The service credential every node of this stack shares.
+    pub service_key: String,
 }
 
 impl Stack {
@@ -41,13 +42,16 @@ impl Stack {
     pub fn with_redis(redis: TestRedis) -> Result<Self> {
         earshot_telemetry::init_test_logging();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-        Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now) })
+        let service_key = earshot_auth::key::mint_service_secret()?;
+        Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now), service_key })
     }
 
     /// Where and how the services run: this stack's Redis, folder and clock.
     pub fn node(&self) -> Node {
         let clock: SharedClock = Arc::new(self.clock.clone());
-        Node::new(self.redis.url(), self.dir.path().to_owned(), clock)
+        let mut node = Node::new(self.redis.url(), self.dir.path().to_owned(), clock);
+        node.service_key = self.service_key.clone();
+        node
     }
 
     /// Starts all four services.
@@ -98,7 +102,7 @@ impl Pipeline for Services {
 
     async fn routed(&self, post_id: &str) -> Result<pb::PostRecord> {
         let client = self.ingest_client();
-        let state = |client: IngestServiceClient<Channel>, post_id: String| async move {
+        let state = |client: IngestServiceClient<AuthChannel>, post_id: String| async move {
             let mut client = client;
             client.get_post(pb::GetPostRequest { post_id }).await.map(|r| r.into_inner())
         };

@@ -20,6 +20,12 @@ pub struct Config {
     /// What a client may send.
     #[command(flatten)]
     pub input: earshot_telemetry::args::InputArgs,
+    /// Redis, where API keys are published.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Credentials: the service key, key cache and per-key rate.
+    #[command(flatten)]
+    pub auth: earshot_auth::AuthArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -29,7 +35,15 @@ impl Config {
     /// Defaults for a service embedded in another process (tests, the replay): any free
     /// loopback port.
     pub fn local() -> Self {
-        Self { listen: "127.0.0.1:0".into(), weights: None, cues_dir: None, input: Default::default(), log_json: false }
+        Self {
+            listen: "127.0.0.1:0".into(),
+            weights: None,
+            cues_dir: None,
+            input: Default::default(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            auth: earshot_auth::AuthArgs::private(),
+            log_json: false,
+        }
     }
 
     /// The configured weights.

@@ -12,6 +12,7 @@ pub mod text;
 pub mod vader;
 
 use anyhow::Context;
+use earshot_auth::AuthLayer;
 use earshot_proto::v1::classifier_service_server::ClassifierServiceServer;
 use tokio::net::TcpListener;
 
@@ -34,6 +35,7 @@ pub async fn run(
     if !tenants_with_cues.is_empty() {
         tracing::info!(tenants = ?tenants_with_cues, "tenants with cues of their own");
     }
+    let (directory, _) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let (health, health_service) = earshot_telemetry::grpc::health().await;
     let api = ClassifyApi::new(classifier, config.input.limits());
     let routes = tonic::service::Routes::new(health_service)
@@ -41,6 +43,6 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<ClassifierServiceServer<ClassifyApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, "classify serving");
-    earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await?;
+    earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await?;
     Ok(())
 }

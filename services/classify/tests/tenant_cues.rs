@@ -10,15 +10,19 @@ async fn a_tenants_product_terms_steer_its_own_posts() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("acme")).unwrap();
     std::fs::write(dir.path().join("acme").join("en.tsv"), "topic\ttechnical\trocketbox\t3\n").unwrap();
+    let redis = earshot_testkit::TestRedis::single().await.unwrap();
+    let service_key = earshot_auth::key::mint_service_secret().unwrap();
     let mut config = earshot_classify::Config::local();
     config.cues_dir = Some(dir.path().to_owned());
+    config.redis_url = redis.url();
+    config.auth = earshot_auth::AuthArgs::local(&service_key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(earshot_classify::run(config, listener, std::future::pending()));
 
-    let client = ClassifierServiceClient::new(
-        tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy(),
-    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
+    // The service credential may name the tenant it acts for.
+    let client = ClassifierServiceClient::new(earshot_auth::Bearer::new(&service_key).unwrap().channel(channel));
     let topic_for = |tenant: &str| {
         let mut request = tonic::Request::new(pb::ClassifyRequest {
             post: Some(pb::Post {

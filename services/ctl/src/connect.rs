@@ -1,15 +1,17 @@
-//! Where the services are, and requests that carry the tenant.
+//! Where the services are, and the credential every call presents.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use earshot_auth::{AuthChannel, Bearer};
 use earshot_core::Tenant;
 use earshot_proto::v1::agent_service_client::AgentServiceClient;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
+use earshot_proto::v1::key_service_client::KeyServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
-use tonic::transport::Channel;
 
 /// Service addresses and the tenant, shared by every command.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,15 +28,45 @@ pub struct Endpoints {
     /// earshot-escalation.
     #[arg(long, global = true, env = "EARSHOT_ESCALATION_ADDR", default_value = "127.0.0.1:50054")]
     pub escalation: String,
-    /// Tenant (brand account) to act for.
+    /// API key (`esk_…`); its tenant and roles decide what you may do.
+    #[arg(long, global = true, env = "EARSHOT_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Without --key: the service credential itself (as the services are given it).
+    #[arg(long, global = true, env = "EARSHOT_SERVICE_KEY", hide_env_values = true)]
+    pub service_key: Option<String>,
+    /// Without --key or --service-key: the service credential's file, for the operator on the host.
+    #[arg(long, global = true, env = "EARSHOT_SERVICE_KEY_FILE", default_value = "data/service.key")]
+    pub service_key_file: PathBuf,
+    /// Tenant (brand account) to act for with the service credential; a key names its own.
     #[arg(long, global = true, env = "EARSHOT_TENANT", default_value = "default")]
     pub tenant: String,
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn channel(address: &str) -> Result<Channel> {
-    Ok(earshot_telemetry::client::channel(address, CALL_TIMEOUT)?)
+impl Endpoints {
+    /// What calls present: the API key, or else the service credential on this host, for
+    /// the tenant.
+    pub fn credential(&self) -> Result<Bearer> {
+        if let Some(key) = self.key.as_deref().filter(|key| !key.trim().is_empty()) {
+            return Bearer::new(key).context("--key");
+        }
+        if let Some(secret) = self.service_key.as_deref().filter(|secret| !secret.trim().is_empty()) {
+            return Ok(Bearer::new(secret).context("--service-key")?.for_tenant(&self.tenant()?));
+        }
+        let secret = std::fs::read_to_string(&self.service_key_file).with_context(|| {
+            format!(
+                "no API key: pass --key or set EARSHOT_API_KEY (an admin makes one with `earshotctl keys create`), \
+                 or run on the Earshot host where {} is readable",
+                self.service_key_file.display()
+            )
+        })?;
+        Ok(Bearer::new(&secret).context("the service key file")?.for_tenant(&self.tenant()?))
+    }
+
+    fn channel(&self, address: &str) -> Result<AuthChannel> {
+        Ok(self.credential()?.channel(earshot_telemetry::client::channel(address, CALL_TIMEOUT)?))
+    }
 }
 
 impl Endpoints {
@@ -51,28 +83,33 @@ impl Endpoints {
     }
 
     /// Ingest client.
-    pub fn ingest(&self) -> Result<IngestServiceClient<Channel>> {
-        Ok(IngestServiceClient::new(channel(&self.ingest)?))
+    pub fn ingest(&self) -> Result<IngestServiceClient<AuthChannel>> {
+        Ok(IngestServiceClient::new(self.channel(&self.ingest)?))
     }
 
     /// Classifier client.
-    pub fn classify(&self) -> Result<ClassifierServiceClient<Channel>> {
-        Ok(ClassifierServiceClient::new(channel(&self.classify)?).max_decoding_message_size(64 * 1024 * 1024))
+    pub fn classify(&self) -> Result<ClassifierServiceClient<AuthChannel>> {
+        Ok(ClassifierServiceClient::new(self.channel(&self.classify)?).max_decoding_message_size(64 * 1024 * 1024))
     }
 
     /// Routing client.
-    pub fn routing(&self) -> Result<RoutingServiceClient<Channel>> {
-        Ok(RoutingServiceClient::new(channel(&self.routing)?).max_decoding_message_size(64 * 1024 * 1024))
+    pub fn routing(&self) -> Result<RoutingServiceClient<AuthChannel>> {
+        Ok(RoutingServiceClient::new(self.channel(&self.routing)?).max_decoding_message_size(64 * 1024 * 1024))
     }
 
     /// Agent client.
-    pub fn agents(&self) -> Result<AgentServiceClient<Channel>> {
-        Ok(AgentServiceClient::new(channel(&self.routing)?))
+    pub fn agents(&self) -> Result<AgentServiceClient<AuthChannel>> {
+        Ok(AgentServiceClient::new(self.channel(&self.routing)?))
+    }
+
+    /// Key client.
+    pub fn keys(&self) -> Result<KeyServiceClient<AuthChannel>> {
+        Ok(KeyServiceClient::new(self.channel(&self.routing)?))
     }
 
     /// Escalation client.
-    pub fn escalation(&self) -> Result<EscalationServiceClient<Channel>> {
-        Ok(EscalationServiceClient::new(channel(&self.escalation)?))
+    pub fn escalation(&self) -> Result<EscalationServiceClient<AuthChannel>> {
+        Ok(EscalationServiceClient::new(self.channel(&self.escalation)?))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The demo `make run` shows: demo agents, a realistic feed, then the queues in the order agents
-//! will get them (with the reasons) and the escalations supervisors see.
+//! will get them (with the reasons) the escalations supervisors see, and a key per role to try them with.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use earshot_proto::v1 as pb;
 
 use crate::connect::{Endpoints, call_error};
-use crate::{escalations, jsonl, posts};
+use crate::{escalations, jsonl, keys, posts};
 
 /// `demo` arguments.
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,7 @@ pub struct DemoArgs {
 /// Runs the demo.
 pub async fn run(connect: &Endpoints, args: DemoArgs) -> Result<()> {
     let agents: Vec<pb::SetPresenceRequest> = jsonl::read(&args.agents)?;
+    let first_agent = agents.first().map(|agent| agent.agent_id.clone()).unwrap_or_else(|| "ana".into());
     let mut agent_client = connect.agents()?;
     for agent in agents {
         let name = agent.agent_id.clone();
@@ -70,5 +71,6 @@ pub async fn run(connect: &Endpoints, args: DemoArgs) -> Result<()> {
     }
     outln!("every post is classified and routed\n");
     posts::print_queues(connect, None, 50).await?;
-    escalations::print_open(connect, escalations::ListArgs { limit: 50, ..Default::default() }).await
+    escalations::print_open(connect, escalations::ListArgs { limit: 50, ..Default::default() }).await?;
+    keys::demo_keys(connect, &first_agent).await
 }

@@ -1,7 +1,7 @@
 //! earshotctl: the command-line client for agents, supervisors and integrators.
 //!
 //! Submit posts (JSONL in proto3 JSON), classify a file, look at queues and cases, work as an
-//! agent, watch and act on escalations, and run the demo that `make run` shows.
+//! agent, watch and act on escalations, manage API keys, and run the demo that `make run` shows.
 
 /// `println!` that ends the program quietly when stdout is closed (`earshotctl queue | head`)
 /// instead of panicking.
@@ -27,6 +27,7 @@ mod demo;
 mod escalations;
 mod eval;
 mod jsonl;
+mod keys;
 mod posts;
 mod print;
 mod replay;
@@ -71,6 +72,9 @@ enum Command {
     /// SLA policies and the escalation webhook (admins).
     #[command(subcommand)]
     Sla(escalations::SlaCommand),
+    /// Make, list and revoke API keys (admins; or the operator on the host, with --tenant).
+    #[command(subcommand)]
+    Keys(keys::KeyCommand),
     /// Register the demo agents, replay the demo feed and show the queues and escalations.
     Demo(demo::DemoArgs),
     /// Measure the classifier on labelled posts and on human sentiment ratings.
@@ -93,6 +97,7 @@ async fn main() -> Result<()> {
         Command::Agent(command) => agent::run(&connect, command).await,
         Command::Escalations(command) => escalations::run(&connect, command).await,
         Command::Sla(command) => escalations::run_sla(&connect, command).await,
+        Command::Keys(command) => keys::run(&connect, command).await,
         Command::Demo(args) => demo::run(&connect, args).await,
         Command::Eval(args) => eval::run(&connect, args).await,
         Command::Replay(args) => replay::run(args).await,

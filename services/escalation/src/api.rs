@@ -15,7 +15,7 @@ use crate::state::{Action, Escalations};
 const WATCH_BLOCK_MS: usize = 1_000;
 
 fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
-    Ok(Tenant::from_metadata(request.metadata())?)
+    earshot_auth::Principal::tenant_of(request)
 }
 
 /// A stream cursor looks like `1700000000000-0`.

@@ -32,6 +32,9 @@ pub struct Config {
     /// How often due SLA timers are checked, in milliseconds.
     #[arg(long, env = "EARSHOT_TICK_MS", default_value_t = 1_000)]
     pub tick_ms: u64,
+    /// Credentials: the service key, key cache and per-key rate.
+    #[command(flatten)]
+    pub auth: earshot_auth::AuthArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -50,6 +53,7 @@ impl Config {
             sla_low_min: 240,
             repeat_contact_escalates: 3,
             tick_ms: 100,
+            auth: earshot_auth::AuthArgs::private(),
             log_json: false,
         }
     }

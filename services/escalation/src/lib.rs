@@ -20,6 +20,7 @@ pub mod state;
 pub mod ticker;
 
 use anyhow::Context;
+use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
 use tokio::net::TcpListener;
@@ -47,6 +48,7 @@ pub async fn run(
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+    let (directory, _) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
     let escalations = Escalations {
         db,
@@ -62,6 +64,7 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");
-    let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
+    let served =
+        earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await;
     Ok(served?)
 }

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::posts::Posts;
 
 fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
-    Ok(Tenant::from_metadata(request.metadata())?)
+    earshot_auth::Principal::tenant_of(request)
 }
 
 #[tonic::async_trait]

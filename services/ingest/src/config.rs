@@ -27,6 +27,12 @@ pub struct Config {
     /// What a client may send.
     #[command(flatten)]
     pub input: earshot_telemetry::args::InputArgs,
+    /// Redis, where API keys are published.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Credentials: the service key, key cache and per-key rate.
+    #[command(flatten)]
+    pub auth: earshot_auth::AuthArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -41,9 +47,11 @@ impl Config {
             database_url: database_url.into(),
             classify_addr: classify_addr.into(),
             routing_addr: routing_addr.into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
             pipeline_batch: 256,
             pipeline_wait_ms: 5,
             input: Default::default(),
+            auth: earshot_auth::AuthArgs::private(),
             log_json: false,
         }
     }

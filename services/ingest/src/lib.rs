@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
 use tokio::net::TcpListener;
@@ -39,11 +40,12 @@ pub async fn run(
     let db = earshot_store::open::<earshot_store::ingest::Migrator>(&config.database_url)
         .await
         .context("opening the ingest database")?;
+    let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let posts = Posts { db, clock, limits: config.input.limits(), accepted: Arc::default() };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
-        earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT)?,
-        earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT)?,
+        credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT)?),
+        credential.channel(earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT)?),
         config.pipeline_batch,
         config.pipeline_wait(),
     );
@@ -53,6 +55,6 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await?;
+    earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await?;
     Ok(())
 }

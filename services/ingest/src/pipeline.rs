@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use earshot_auth::AuthChannel;
 use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
@@ -14,7 +15,6 @@ use earshot_store::ingest::post;
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
-use tonic::transport::Channel;
 
 use crate::error::Result;
 use crate::posts::{Posts, decode_classification, decode_post, states};
@@ -27,8 +27,8 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Drives accepted posts through classify and routing.
 pub struct Pipeline {
     posts: Posts,
-    classify: ClassifierServiceClient<Channel>,
-    routing: RoutingServiceClient<Channel>,
+    classify: ClassifierServiceClient<AuthChannel>,
+    routing: RoutingServiceClient<AuthChannel>,
     batch: u64,
     wait: Duration,
 }
@@ -43,7 +43,7 @@ enum Pass {
 
 impl Pipeline {
     /// A pipeline over the post store and the two peers.
-    pub fn new(posts: Posts, classify: Channel, routing: Channel, batch: u64, wait: Duration) -> Self {
+    pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
         Self {
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),

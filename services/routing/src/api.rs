@@ -1,6 +1,7 @@
-//! gRPC handlers: `RoutingService` and `AgentService`. Each reads the tenant, delegates to
+//! gRPC handlers: `RoutingService` and `AgentService`. Each reads the tenant from the caller's key (and, for agents, checks the key acts as the agent named), delegates to
 //! [`Routing`], and maps errors once (`From<Error> for Status`).
 
+use earshot_auth::Principal;
 use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -8,7 +9,40 @@ use tonic::{Request, Response, Status};
 use crate::state::Routing;
 
 fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
-    Ok(Tenant::from_metadata(request.metadata())?)
+    Principal::tenant_of(request)
+}
+
+/// A request made by (or for) one agent.
+trait NamesAgent {
+    fn agent_id(&self) -> &str;
+}
+
+macro_rules! names_agent {
+    ($($message:ty),*) => {
+        $(impl NamesAgent for $message {
+            fn agent_id(&self) -> &str {
+                &self.agent_id
+            }
+        })*
+    };
+}
+
+names_agent!(
+    pb::SetPresenceRequest,
+    pb::NextCaseRequest,
+    pb::CaseActionRequest,
+    pb::RecordResponseRequest,
+    pb::TransferCaseRequest,
+    pb::EscalateCaseRequest,
+    pb::SetWaitingRequest
+);
+
+/// The tenant of an agent's call, once the caller may act as the agent it names (an agent key
+/// only as its own agent).
+fn agent_tenant<T: NamesAgent>(request: &Request<T>) -> Result<Tenant, Status> {
+    let principal = Principal::of(request)?;
+    principal.may_act_as(request.get_ref().agent_id())?;
+    Ok(principal.tenant.clone())
 }
 
 #[tonic::async_trait]
@@ -52,25 +86,25 @@ impl pb::routing_service_server::RoutingService for Routing {
 #[tonic::async_trait]
 impl pb::agent_service_server::AgentService for Routing {
     async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Result<Response<pb::AgentView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         Ok(Response::new(self.set_presence(&tenant, request.into_inner()).await?))
     }
 
     async fn next_case(&self, request: Request<pb::NextCaseRequest>) -> Result<Response<pb::NextCaseResponse>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::NextCaseRequest { agent_id, wait_ms } = request.into_inner();
         let offer = self.next_case(&tenant, &agent_id, wait_ms).await?;
         Ok(Response::new(pb::NextCaseResponse { offer }))
     }
 
     async fn accept_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
         Ok(Response::new(self.accept(&tenant, &agent_id, &case_id).await?))
     }
 
     async fn reject_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
         Ok(Response::new(self.reject(&tenant, &agent_id, &case_id).await?))
     }
@@ -79,31 +113,31 @@ impl pb::agent_service_server::AgentService for Routing {
         &self,
         request: Request<pb::RecordResponseRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::RecordResponseRequest { agent_id, case_id, text } = request.into_inner();
         Ok(Response::new(self.respond(&tenant, &agent_id, &case_id, &text).await?))
     }
 
     async fn resolve_case(&self, request: Request<pb::CaseActionRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::CaseActionRequest { agent_id, case_id } = request.into_inner();
         Ok(Response::new(self.resolve(&tenant, &agent_id, &case_id).await?))
     }
 
     async fn transfer_case(&self, request: Request<pb::TransferCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::TransferCaseRequest { agent_id, case_id, queue } = request.into_inner();
         Ok(Response::new(self.transfer(&tenant, &agent_id, &case_id, &queue).await?))
     }
 
     async fn escalate_case(&self, request: Request<pb::EscalateCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         let pb::EscalateCaseRequest { agent_id, case_id, note } = request.into_inner();
         Ok(Response::new(self.escalate(&tenant, &agent_id, &case_id, &note).await?))
     }
 
     async fn set_waiting(&self, request: Request<pb::SetWaitingRequest>) -> Result<Response<pb::CaseView>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = agent_tenant(&request)?;
         Ok(Response::new(self.set_waiting(&tenant, request.into_inner()).await?))
     }
 }

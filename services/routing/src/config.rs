@@ -37,6 +37,9 @@ pub struct Config {
     /// Risk weights (for the repeat-contact factor); the built-in weights when unset.
     #[arg(long, env = "EARSHOT_WEIGHTS")]
     pub weights: Option<PathBuf>,
+    /// Credentials: the service key, key cache and per-key rate.
+    #[command(flatten)]
+    pub auth: earshot_auth::AuthArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -56,6 +59,7 @@ impl Config {
             priority_credit_ms: 60_000,
             sweep_ms: 200,
             weights: None,
+            auth: earshot_auth::AuthArgs::private(),
             log_json: false,
         }
     }

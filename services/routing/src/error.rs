@@ -23,6 +23,9 @@ pub enum Error {
     /// The escalation service did not take an event.
     #[error("escalation service: {0}")]
     Escalation(tonic::Status),
+    /// The key directory failed, or no key could be minted.
+    #[error(transparent)]
+    Keys(#[from] earshot_auth::AuthError),
     /// Stored data could not be decoded (a bug or a tampered database).
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -38,6 +41,7 @@ impl From<Error> for tonic::Status {
             Error::NotFound(message) => tonic::Status::not_found(message),
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
             Error::Escalation(status) => earshot_telemetry::status::unavailable("escalation service", &status),
+            Error::Keys(source) => source.into(),
             Error::Queue(source) => earshot_telemetry::status::unavailable("queue store", &source),
             internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }

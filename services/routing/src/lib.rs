@@ -9,6 +9,7 @@ mod agents;
 mod api;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod notify;
 mod reassign;
 mod recovery;
@@ -19,8 +20,10 @@ mod views;
 use std::sync::Arc;
 
 use anyhow::Context;
+use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::agent_service_server::AgentServiceServer;
+use earshot_proto::v1::key_service_server::KeyServiceServer;
 use earshot_proto::v1::routing_service_server::RoutingServiceServer;
 use tokio::net::TcpListener;
 
@@ -45,7 +48,12 @@ pub async fn run(
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
-    let channel = earshot_telemetry::client::channel(&config.escalation_addr, std::time::Duration::from_secs(10))?;
+    let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
+    let channel = credential
+        .channel(earshot_telemetry::client::channel(&config.escalation_addr, std::time::Duration::from_secs(10))?);
+    let keys = keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
+    keys.sync().await.context("publishing the API keys")?;
+    let _keys = earshot_telemetry::TaskGuard::spawn(keys.clone().sync_forever());
     let routing = Routing {
         db,
         queues,
@@ -62,11 +70,14 @@ pub async fn run(
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let routes = tonic::service::Routes::new(health_service)
         .add_service(RoutingServiceServer::new(routing.clone()))
-        .add_service(AgentServiceServer::new(routing));
+        .add_service(AgentServiceServer::new(routing))
+        .add_service(KeyServiceServer::new(keys));
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<RoutingServiceServer<Routing>>().await;
     health.set_serving::<AgentServiceServer<Routing>>().await;
+    health.set_serving::<KeyServiceServer<keys::Keys>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
-    let served = earshot_telemetry::grpc::serve(listener, routes, Default::default(), shutdown).await;
+    let served =
+        earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await;
     Ok(served?)
 }

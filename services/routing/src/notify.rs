@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
+use earshot_auth::AuthChannel;
 use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 /// Events waiting for delivery before agent actions see back-pressure.
 const BACKLOG: usize = 10_000;
@@ -19,7 +19,7 @@ const BACKLOG: usize = 10_000;
 /// Sends case events to earshot-escalation.
 #[derive(Clone)]
 pub struct Notifier {
-    client: EscalationServiceClient<Channel>,
+    client: EscalationServiceClient<AuthChannel>,
     background: mpsc::Sender<(Tenant, pb::CaseEvent)>,
 }
 
@@ -32,7 +32,7 @@ fn request(tenant: &Tenant, event: pb::CaseEvent) -> tonic::Request<pb::CaseEven
 
 impl Notifier {
     /// A notifier over `channel`; spawns the background delivery task.
-    pub fn new(channel: Channel) -> Self {
+    pub fn new(channel: AuthChannel) -> Self {
         let client = EscalationServiceClient::new(channel);
         let (background, mut pending) = mpsc::channel::<(Tenant, pb::CaseEvent)>(BACKLOG);
         let mut delivery = client.clone();

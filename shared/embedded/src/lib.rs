@@ -18,6 +18,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub use earshot_auth::{AuthArgs, AuthChannel, Bearer};
+use earshot_proto::v1 as pb;
+use earshot_proto::v1::key_service_client::KeyServiceClient;
+
 /// A running service; dropping it kills it.
 pub struct Running {
     /// Where it listens.
@@ -81,26 +85,41 @@ pub struct Node {
     pub clock: SharedClock,
     /// Routing's head start per priority point; 0 serves every queue first come, first served.
     pub priority_credit_ms: i64,
+    /// The service credential the services share (minted per node).
+    pub service_key: String,
 }
 
 impl Node {
     /// Services on `redis_url`, keeping state in `data_dir`, reading `clock`, with the default
     /// priority credit.
     pub fn new(redis_url: String, data_dir: PathBuf, clock: SharedClock) -> Self {
-        let priority_credit_ms = earshot_routing::Config::local("", "", "").priority_credit_ms;
-        Self { redis_url, data_dir, clock, priority_credit_ms }
+        let routing = earshot_routing::Config::local("", "", "");
+        let service_key = routing.auth.service_secret().unwrap_or_default();
+        Self { redis_url, data_dir, clock, priority_credit_ms: routing.priority_credit_ms, service_key }
+    }
+
+    fn auth(&self) -> AuthArgs {
+        AuthArgs::local(&self.service_key)
+    }
+
+    /// The service credential, acting for tenant `default`.
+    pub fn credential(&self) -> Result<Bearer> {
+        Ok(Bearer::new(&self.service_key)?)
     }
 
     /// Starts the classifier.
     pub async fn classify(&self) -> Result<Running> {
-        let config = earshot_classify::Config::local();
+        let mut config = earshot_classify::Config::local();
+        config.redis_url = self.redis_url.clone();
+        config.auth = self.auth();
         Running::spawn(bind(None).await?, "classify", move |l| earshot_classify::run(config, l, std::future::pending()))
             .await
     }
 
     /// Starts escalation.
     pub async fn escalation(&self) -> Result<Running> {
-        let config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
+        let mut config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
+        config.auth = self.auth();
         let clock = self.clock.clone();
         Running::spawn(bind(None).await?, "escalation", move |l| {
             earshot_escalation::run(config, l, clock, std::future::pending())
@@ -116,6 +135,7 @@ impl Node {
             &escalation.to_string(),
         );
         config.priority_credit_ms = self.priority_credit_ms;
+        config.auth = self.auth();
         let clock = self.clock.clone();
         Running::spawn(bind(addr).await?, "routing", move |l| {
             earshot_routing::run(config, l, clock, std::future::pending())
@@ -125,11 +145,13 @@ impl Node {
 
     /// Starts ingest.
     pub async fn ingest(&self, classify: SocketAddr, routing: SocketAddr) -> Result<Running> {
-        let config = earshot_ingest::Config::local(
+        let mut config = earshot_ingest::Config::local(
             &sqlite_url(&self.data_dir, "ingest"),
             &classify.to_string(),
             &routing.to_string(),
         );
+        config.redis_url = self.redis_url.clone();
+        config.auth = self.auth();
         let clock = self.clock.clone();
         Running::spawn(bind(None).await?, "ingest", move |l| {
             earshot_ingest::run(config, l, clock, std::future::pending())
@@ -143,7 +165,7 @@ impl Node {
         let escalation = self.escalation().await?;
         let routing = self.routing(escalation.addr, None).await?;
         let ingest = self.ingest(classify.addr, routing.addr).await?;
-        Ok(Services { classify, escalation, routing, ingest })
+        Ok(Services { classify, escalation, routing, ingest, credential: self.credential()? })
     }
 }
 
@@ -157,31 +179,79 @@ pub struct Services {
     pub routing: Running,
     /// Ingest.
     pub ingest: Running,
+    /// What the clients without a key of their own present: the service credential.
+    pub credential: Bearer,
 }
 
 impl Services {
     /// Ingest client.
-    pub fn ingest_client(&self) -> IngestServiceClient<Channel> {
-        IngestServiceClient::new(self.ingest.channel())
+    pub fn ingest_client(&self) -> IngestServiceClient<AuthChannel> {
+        self.ingest_client_as(&self.credential)
+    }
+
+    /// Ingest client presenting `key`.
+    pub fn ingest_client_as(&self, key: &Bearer) -> IngestServiceClient<AuthChannel> {
+        IngestServiceClient::new(key.channel(self.ingest.channel()))
     }
 
     /// Classifier client.
-    pub fn classify_client(&self) -> ClassifierServiceClient<Channel> {
-        ClassifierServiceClient::new(self.classify.channel())
+    pub fn classify_client(&self) -> ClassifierServiceClient<AuthChannel> {
+        self.classify_client_as(&self.credential)
+    }
+
+    /// Classifier client presenting `key`.
+    pub fn classify_client_as(&self, key: &Bearer) -> ClassifierServiceClient<AuthChannel> {
+        ClassifierServiceClient::new(key.channel(self.classify.channel()))
     }
 
     /// Routing client.
-    pub fn routing_client(&self) -> RoutingServiceClient<Channel> {
-        RoutingServiceClient::new(self.routing.channel())
+    pub fn routing_client(&self) -> RoutingServiceClient<AuthChannel> {
+        self.routing_client_as(&self.credential)
+    }
+
+    /// Routing client presenting `key`.
+    pub fn routing_client_as(&self, key: &Bearer) -> RoutingServiceClient<AuthChannel> {
+        RoutingServiceClient::new(key.channel(self.routing.channel()))
     }
 
     /// Agent client.
-    pub fn agent_client(&self) -> AgentServiceClient<Channel> {
-        AgentServiceClient::new(self.routing.channel())
+    pub fn agent_client(&self) -> AgentServiceClient<AuthChannel> {
+        self.agent_client_as(&self.credential)
+    }
+
+    /// Agent client presenting `key`.
+    pub fn agent_client_as(&self, key: &Bearer) -> AgentServiceClient<AuthChannel> {
+        AgentServiceClient::new(key.channel(self.routing.channel()))
     }
 
     /// Escalation client.
-    pub fn escalation_client(&self) -> EscalationServiceClient<Channel> {
-        EscalationServiceClient::new(self.escalation.channel())
+    pub fn escalation_client(&self) -> EscalationServiceClient<AuthChannel> {
+        self.escalation_client_as(&self.credential)
+    }
+
+    /// Escalation client presenting `key`.
+    pub fn escalation_client_as(&self, key: &Bearer) -> EscalationServiceClient<AuthChannel> {
+        EscalationServiceClient::new(key.channel(self.escalation.channel()))
+    }
+
+    /// Key client presenting `key`.
+    pub fn key_client_as(&self, key: &Bearer) -> KeyServiceClient<AuthChannel> {
+        KeyServiceClient::new(key.channel(self.routing.channel()))
+    }
+
+    /// Makes an API key for `tenant` with `roles` (and the agent it acts as), through the key
+    /// service with the service credential; returns its public id and a credential presenting it.
+    pub async fn create_key(&self, tenant: &str, roles: &[&str], agent_id: Option<&str>) -> Result<(String, Bearer)> {
+        let tenant = earshot_core::Tenant::parse(tenant)?;
+        let request = pb::CreateKeyRequest {
+            name: format!("test {}", roles.join("+")),
+            roles: roles.iter().map(|role| role.to_string()).collect(),
+            agent_id: agent_id.unwrap_or_default().to_owned(),
+            rate_per_second: 0,
+        };
+        let created = self.key_client_as(&self.credential.clone().for_tenant(&tenant)).create_key(request).await?;
+        let created = created.into_inner();
+        let key_id = created.key.map(|key| key.key_id).unwrap_or_default();
+        Ok((key_id, Bearer::new(&created.secret)?))
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Middleware, outermost first: a tracing span per call (method path), load shedding over a
 //! per-connection concurrency limit (a call beyond it is answered `RESOURCE_EXHAUSTED` at once,
-//! not queued), then a deadline per call. Auth joins between tracing and the limit.
+//! not queued), then a deadline per call. then the credential check (`earshot_auth::AuthLayer`), so a refused call costs no handler
+//! work.
 
 use std::future::Future;
 use std::time::Duration;
@@ -49,11 +50,13 @@ pub async fn health()
     (reporter, service)
 }
 
-/// Serves `routes` (plus reflection) on `listener` until `shutdown` resolves, then drains.
+/// Serves `routes` (plus reflection) on `listener` behind `auth` until `shutdown` resolves, then
+/// drains.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     limits: ServerLimits,
+    auth: earshot_auth::AuthLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let descriptors = [earshot_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
@@ -69,6 +72,7 @@ pub async fn serve(
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)
+        .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod auth;
 mod pipeline;
 mod rules;
 mod supervisors;

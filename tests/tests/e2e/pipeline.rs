@@ -199,7 +199,9 @@ async fn killing_ingest_between_accept_and_routing_loses_no_post() {
     let escalation = stack.node().escalation().await.unwrap();
     let routing_addr = reserve_addr().unwrap();
     let ingest = stack.node().ingest(classify.addr, routing_addr).await.unwrap();
-    let mut client = earshot_proto::v1::ingest_service_client::IngestServiceClient::new(ingest.channel());
+    let credential = stack.node().credential().unwrap();
+    let mut client =
+        earshot_proto::v1::ingest_service_client::IngestServiceClient::new(credential.channel(ingest.channel()));
 
     let posts: Vec<pb::Post> =
         (0..40).map(|i| post(&format!("k{i}"), &format!("customer{i}"), 100, "my package never arrived")).collect();
@@ -217,7 +219,7 @@ async fn killing_ingest_between_accept_and_routing_loses_no_post() {
 
     let routing = stack.node().routing(escalation.addr, Some(routing_addr)).await.unwrap();
     let ingest = stack.node().ingest(classify.addr, routing_addr).await.unwrap();
-    let services = Services { classify, escalation, routing, ingest };
+    let services = Services { classify, escalation, routing, ingest, credential };
     let mut case_ids = std::collections::HashSet::new();
     for result in &accepted {
         case_ids.insert(services.routed(&result.post_id).await.unwrap().case_id);

@@ -4,12 +4,11 @@
 //! every moment is exact.
 
 use earshot_core::ids::new_id;
-use earshot_e2e::{PIPELINE_DEADLINE, Running, Stack, post};
+use earshot_e2e::{AuthChannel, Bearer, PIPELINE_DEADLINE, Running, Stack, post};
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::agent_service_client::AgentServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
 use earshot_testkit::{TestRedis, on_single_and_cluster, wait_until};
-use tonic::transport::Channel;
 
 /// Routing (and the escalation service it reports to) on `redis`.
 struct Desk {
@@ -26,12 +25,16 @@ impl Desk {
         Self { stack, _escalation: escalation, routing }
     }
 
-    fn routing(&self) -> RoutingServiceClient<Channel> {
-        RoutingServiceClient::new(self.routing.channel())
+    fn credential(&self) -> Bearer {
+        self.stack.node().credential().unwrap()
     }
 
-    fn agents(&self) -> AgentServiceClient<Channel> {
-        AgentServiceClient::new(self.routing.channel())
+    fn routing(&self) -> RoutingServiceClient<AuthChannel> {
+        RoutingServiceClient::new(self.credential().channel(self.routing.channel()))
+    }
+
+    fn agents(&self) -> AgentServiceClient<AuthChannel> {
+        AgentServiceClient::new(self.credential().channel(self.routing.channel()))
     }
 
     /// Lets `ms` pass on the services' clock.

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::new_id;
-use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
+use earshot_e2e::{AuthChannel, PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_testkit::wait_until;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 const HOUR: i64 = 3_600_000;
 
@@ -121,7 +120,7 @@ fn request_help(case_id: &str) -> pb::CaseEvent {
     }
 }
 
-async fn open_escalations(client: &mut EscalationServiceClient<Channel>) -> Vec<pb::Escalation> {
+async fn open_escalations(client: &mut EscalationServiceClient<AuthChannel>) -> Vec<pb::Escalation> {
     client.list_escalations(pb::ListEscalationsRequest::default()).await.unwrap().into_inner().escalations
 }
 
@@ -132,7 +131,7 @@ async fn a_restarted_escalation_service_fires_every_due_escalation_exactly_once(
     let now = earshot_core::Clock::now_ms(&stack.clock);
     {
         let escalation = node.escalation().await.unwrap();
-        let mut client = EscalationServiceClient::new(escalation.channel());
+        let mut client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(escalation.channel()));
         for i in 0..12 {
             let opened = pb::CaseEvent {
                 case_id: new_id('c'),
@@ -149,7 +148,7 @@ async fn a_restarted_escalation_service_fires_every_due_escalation_exactly_once(
     } // stopped with 12 timers pending
     stack.clock.advance(HOUR);
     let restarted = node.escalation().await.unwrap();
-    let client = EscalationServiceClient::new(restarted.channel());
+    let client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(restarted.channel()));
     let breached =
         |escalations: &[pb::Escalation]| escalations.iter().filter(|e| e.reason == "sla_first_response").count();
     wait_until(PIPELINE_DEADLINE, || {
@@ -160,7 +159,7 @@ async fn a_restarted_escalation_service_fires_every_due_escalation_exactly_once(
     .unwrap();
     drop(restarted);
     let again = node.escalation().await.unwrap();
-    let mut client = EscalationServiceClient::new(again.channel());
+    let mut client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(again.channel()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(breached(&open_escalations(&mut client).await), 12, "a second restart fires nothing again");
 }
@@ -170,7 +169,7 @@ async fn a_dashboard_that_reconnects_from_its_cursor_gets_every_event_exactly_on
     let stack = Stack::new().await.unwrap();
     let node = stack.node();
     let escalation = node.escalation().await.unwrap();
-    let mut client = EscalationServiceClient::new(escalation.channel());
+    let mut client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(escalation.channel()));
     let mut watch =
         client.watch_escalations(pb::WatchEscalationsRequest { cursor: String::new() }).await.unwrap().into_inner();
     for _ in 0..25 {

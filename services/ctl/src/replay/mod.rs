@@ -152,6 +152,9 @@ async fn simulate(args: &ReplayArgs, arrivals: &[Arrival], policy: Policy, agent
         classify: services.classify.addr.to_string(),
         routing: services.routing.addr.to_string(),
         escalation: services.escalation.addr.to_string(),
+        key: None,
+        service_key: Some(node.service_key.clone()),
+        service_key_file: Default::default(),
         tenant: "replay".into(),
     };
     ready(&endpoints).await?;

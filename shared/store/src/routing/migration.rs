@@ -1,7 +1,7 @@
 use sea_orm::{DbErr, Schema};
 use sea_orm_migration::prelude::*;
 
-use super::{agent, audit, case, case_post};
+use super::{agent, api_key, audit, case, case_post};
 
 /// Routing's migrations.
 pub struct Migrator;
@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Waiting)]
+        vec![Box::new(Initial), Box::new(Waiting), Box::new(ApiKeys)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -77,5 +77,29 @@ impl MigrationTrait for Waiting {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let waiting = ColumnDef::new("waiting").boolean().not_null().default(false).to_owned();
         crate::add_missing_columns(manager, vec![("cases", waiting)]).await
+    }
+}
+
+/// API keys, hashed.
+struct ApiKeys;
+
+impl MigrationName for ApiKeys {
+    fn name(&self) -> &str {
+        "m0003_api_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ApiKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager.create_table(schema.create_table_from_entity(api_key::Entity).if_not_exists().to_owned()).await?;
+        let by_tenant = Index::create()
+            .if_not_exists()
+            .name("api_keys_by_tenant")
+            .table(api_key::Entity)
+            .col(api_key::Column::Tenant)
+            .to_owned();
+        manager.create_index(by_tenant).await
     }
 }

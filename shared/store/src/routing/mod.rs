@@ -2,6 +2,7 @@
 //! queues and leases; these rows are the durable record they are rebuilt from.
 
 pub mod agent;
+pub mod api_key;
 pub mod audit;
 pub mod case;
 pub mod case_post;
