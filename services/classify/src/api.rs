@@ -41,7 +41,7 @@ impl ClassifyApi {
 #[tonic::async_trait]
 impl pb::classifier_service_server::ClassifierService for ClassifyApi {
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::Classification>, Status> {
-        let tenant = earshot_auth::Principal::tenant_of(&request)?;
+        let tenant = earshot_auth::Principal::tenant_for_posts(&request, 1)?;
         let post = self.validate("post", request.into_inner().post)?;
         let mut classifications = self.classify_all(tenant, vec![post]).await?;
         classifications.pop().map(Response::new).ok_or_else(|| Status::internal("classification failed"))
@@ -51,7 +51,8 @@ impl pb::classifier_service_server::ClassifierService for ClassifyApi {
         &self,
         request: Request<pb::ClassifyBatchRequest>,
     ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
-        let tenant = earshot_auth::Principal::tenant_of(&request)?;
+        let charged = request.get_ref().posts.len().min(self.limits.max_batch);
+        let tenant = earshot_auth::Principal::tenant_for_posts(&request, charged)?;
         let posts = request.into_inner().posts;
         if posts.len() > self.limits.max_batch {
             return Err(Status::invalid_argument(format!(

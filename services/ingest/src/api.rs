@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 
+use earshot_auth::Principal;
 use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
 use futures::{Stream, StreamExt};
@@ -10,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::posts::Posts;
 
 fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
-    earshot_auth::Principal::tenant_of(request)
+    Principal::tenant_of(request)
 }
 
 #[tonic::async_trait]
@@ -19,7 +20,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         &self,
         request: Request<pb::SubmitPostRequest>,
     ) -> Result<Response<pb::SubmitPostResponse>, Status> {
-        let tenant = tenant(&request)?;
+        let tenant = Principal::tenant_for_posts(&request, 1)?;
         let post = request.into_inner().post.ok_or_else(|| Status::invalid_argument("invalid post: is required"))?;
         let posts = vec![self.validate_one(post, "post")?];
         let mut results = self.accept(&tenant, &posts).await?;
@@ -30,7 +31,8 @@ impl pb::ingest_service_server::IngestService for Posts {
         &self,
         request: Request<pb::SubmitPostsRequest>,
     ) -> Result<Response<pb::SubmitPostsResponse>, Status> {
-        let tenant = tenant(&request)?;
+        // An oversized batch is refused below; it costs no more than the largest allowed one.
+        let tenant = Principal::tenant_for_posts(&request, request.get_ref().posts.len().min(self.limits.max_batch))?;
         let posts = self.validate(request.into_inner().posts, "posts")?;
         Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, &posts).await? }))
     }
@@ -41,16 +43,20 @@ impl pb::ingest_service_server::IngestService for Posts {
         &self,
         request: Request<Streaming<pb::Post>>,
     ) -> Result<Response<Self::StreamPostsStream>, Status> {
-        let tenant = tenant(&request)?;
+        let principal = Principal::of(&request)?.clone();
+        let tenant = principal.tenant.clone();
         let posts = self.clone();
         let incoming = request.into_inner();
         // Each post is acknowledged after it is stored; the first invalid post ends the stream
-        // with INVALID_ARGUMENT naming it (posts before it stay accepted).
+        // with INVALID_ARGUMENT naming it, a post over the key's rate with RESOURCE_EXHAUSTED
+        // (posts before it stay accepted).
         let acks = incoming.enumerate().then(move |(index, post)| {
             let posts = posts.clone();
             let tenant = tenant.clone();
+            let charged = principal.spend(1);
             async move {
-                let post = post?;
+                let post = post.map_err(earshot_telemetry::status::client_decode_failure)?;
+                charged?;
                 let valid = vec![posts.validate_one(post, &format!("posts[{index}]"))?];
                 let mut results = posts.accept(&tenant, &valid).await?;
                 results.pop().ok_or_else(|| Status::internal("internal error"))

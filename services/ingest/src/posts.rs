@@ -45,7 +45,8 @@ impl Posts {
         Post::from_wire(post, &self.limits, self.clock.now_ms()).map_err(|e| e.within(field).into())
     }
 
-    /// Validates a batch; nothing is stored if any post is invalid.
+    /// Validates a batch; nothing is stored if any post is invalid. A post repeated within the
+    /// batch (same channel and external id) is a client bug, refused like any invalid field.
     pub fn validate(&self, posts: Vec<pb::Post>, field: &str) -> Result<Vec<Post>> {
         if posts.len() > self.limits.max_batch {
             return Err(earshot_core::InvalidArgument::new(
@@ -54,11 +55,26 @@ impl Posts {
             )
             .into());
         }
-        posts.into_iter().enumerate().map(|(i, post)| self.validate_one(post, &format!("{field}[{i}]"))).collect()
+        let posts: Vec<Post> = posts
+            .into_iter()
+            .enumerate()
+            .map(|(i, post)| self.validate_one(post, &format!("{field}[{i}]")))
+            .collect::<Result<_>>()?;
+        let mut seen = std::collections::HashMap::with_capacity(posts.len());
+        for (index, post) in posts.iter().enumerate() {
+            if let Some(first) = seen.insert((post.channel, post.external_id.as_str()), index) {
+                return Err(earshot_core::InvalidArgument::new(
+                    format!("{field}[{index}].external_id"),
+                    format!("repeats {field}[{first}] (same channel and external id)"),
+                )
+                .into());
+            }
+        }
+        Ok(posts)
     }
 
-    /// Stores validated posts in one transaction; a post already accepted (earlier or earlier in
-    /// this batch) answers with the original's id and `duplicate`.
+    /// Stores validated posts in one transaction; a post already accepted answers with the
+    /// original's id and `duplicate`.
     pub async fn accept(&self, tenant: &Tenant, posts: &[Post]) -> Result<Vec<pb::SubmitPostResponse>> {
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;

@@ -32,6 +32,14 @@ impl Principal {
         Ok(Self::of(request)?.tenant.clone())
     }
 
+    /// The tenant of a request that submits `posts` posts, once the key's rate covers them (the
+    /// auth layer charged the call itself).
+    pub fn tenant_for_posts<T>(request: &tonic::Request<T>, posts: usize) -> Result<Tenant, Status> {
+        let principal = Self::of(request)?;
+        principal.spend(posts as u64)?;
+        Ok(principal.tenant.clone())
+    }
+
     /// The service credential acting for `tenant`.
     pub fn service(tenant: Tenant) -> Self {
         Self { tenant, roles: vec![Role::Service], key_id: "service".into(), agent_id: None, limit: None }

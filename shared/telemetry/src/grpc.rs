@@ -3,8 +3,9 @@
 //!
 //! Middleware, outermost first: a tracing span per call (method path), load shedding over a
 //! per-connection concurrency limit (a call beyond it is answered `RESOURCE_EXHAUSTED` at once,
-//! not queued), then a deadline per call. then the credential check (`earshot_auth::AuthLayer`), so a refused call costs no handler
-//! work.
+//! not queued), a deadline per call, a rewrite of undecodable requests from `INTERNAL` to
+//! `INVALID_ARGUMENT` (they are the client's fault), then the credential check
+//! (`earshot_auth::AuthLayer`), so a refused call costs no handler work.
 
 use std::future::Future;
 use std::time::Duration;
@@ -72,6 +73,7 @@ pub async fn serve(
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)
+        .layer(tower::util::MapResponseLayer::new(crate::status::decode_failure_response))
         .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod abuse;
 mod auth;
+mod bad_input;
 mod pipeline;
 mod rules;
 mod supervisors;
