@@ -26,6 +26,9 @@ pub struct Config {
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
+    /// TLS for this server and its calls to peers.
+    #[command(flatten)]
+    pub tls: earshot_telemetry::tls::TlsArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -42,6 +45,7 @@ impl Config {
             input: Default::default(),
             redis_url: "redis://127.0.0.1:6379".into(),
             auth: earshot_auth::AuthArgs::private(),
+            tls: Default::default(),
             log_json: false,
         }
     }

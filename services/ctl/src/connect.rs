@@ -37,6 +37,9 @@ pub struct Endpoints {
     /// Without --key or --service-key: the service credential's file, for the operator on the host.
     #[arg(long, global = true, env = "EARSHOT_SERVICE_KEY_FILE", default_value = "data/service.key")]
     pub service_key_file: PathBuf,
+    /// TLS for the calls (--tls-ca to trust the services; --tls-cert/--tls-key for mutual TLS).
+    #[command(flatten)]
+    pub tls: earshot_telemetry::tls::TlsArgs,
     /// Tenant (brand account) to act for with the service credential; a key names its own.
     #[arg(long, global = true, env = "EARSHOT_TENANT", default_value = "default")]
     pub tenant: String,
@@ -65,7 +68,8 @@ impl Endpoints {
     }
 
     fn channel(&self, address: &str) -> Result<AuthChannel> {
-        Ok(self.credential()?.channel(earshot_telemetry::client::channel(address, CALL_TIMEOUT)?))
+        let tls = self.tls.client()?;
+        Ok(self.credential()?.channel(earshot_telemetry::client::channel(address, CALL_TIMEOUT, tls.as_ref())?))
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Config {
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
+    /// TLS for this server and its calls to peers.
+    #[command(flatten)]
+    pub tls: earshot_telemetry::tls::TlsArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -54,6 +57,7 @@ impl Config {
             repeat_contact_escalates: 3,
             tick_ms: 100,
             auth: earshot_auth::AuthArgs::private(),
+            tls: Default::default(),
             log_json: false,
         }
     }

@@ -23,6 +23,7 @@ use anyhow::Context;
 use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
+use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -64,7 +65,12 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");
-    let served =
-        earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await;
+    let served = earshot_telemetry::grpc::serve(
+        listener,
+        routes,
+        Serving::new(AuthLayer::new(directory), config.tls.server()?),
+        shutdown,
+    )
+    .await;
     Ok(served?)
 }

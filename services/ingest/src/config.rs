@@ -33,6 +33,9 @@ pub struct Config {
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
+    /// TLS for this server and its calls to peers.
+    #[command(flatten)]
+    pub tls: earshot_telemetry::tls::TlsArgs,
     /// Log JSON lines instead of text.
     #[arg(long, env = "EARSHOT_LOG_JSON")]
     pub log_json: bool,
@@ -52,6 +55,7 @@ impl Config {
             pipeline_wait_ms: 5,
             input: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
+            tls: Default::default(),
             log_json: false,
         }
     }

@@ -18,6 +18,7 @@ use anyhow::Context;
 use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
+use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -40,12 +41,13 @@ pub async fn run(
     let db = earshot_store::open::<earshot_store::ingest::Migrator>(&config.database_url)
         .await
         .context("opening the ingest database")?;
+    let peer_tls = config.tls.client()?;
     let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let posts = Posts { db, clock, limits: config.input.limits(), accepted: Arc::default() };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
-        credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT)?),
-        credential.channel(earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT)?),
+        credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
+        credential.channel(earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
         config.pipeline_batch,
         config.pipeline_wait(),
     );
@@ -55,6 +57,12 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await?;
+    earshot_telemetry::grpc::serve(
+        listener,
+        routes,
+        Serving::new(AuthLayer::new(directory), config.tls.server()?),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

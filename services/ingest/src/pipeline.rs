@@ -201,7 +201,8 @@ impl Pipeline {
     async fn fail(&self, row: &post::Model, status: &tonic::Status) -> std::result::Result<(), PassError> {
         // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
         use sea_orm::ExprTrait as _;
-        tracing::error!(post_id = %row.id, message = status.message(), "post rejected downstream; set aside");
+        let message = earshot_core::pii::mask(status.message());
+        tracing::error!(post_id = %row.id, %message, "post rejected downstream; set aside");
         post::Entity::update_many()
             .col_expr(post::Column::State, Expr::value(states::FAILED))
             .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))

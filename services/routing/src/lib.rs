@@ -25,6 +25,7 @@ use earshot_core::SharedClock;
 use earshot_proto::v1::agent_service_server::AgentServiceServer;
 use earshot_proto::v1::key_service_server::KeyServiceServer;
 use earshot_proto::v1::routing_service_server::RoutingServiceServer;
+use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use agents::DEFAULT_SKILLS;
@@ -49,8 +50,11 @@ pub async fn run(
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
     let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
-    let channel = credential
-        .channel(earshot_telemetry::client::channel(&config.escalation_addr, std::time::Duration::from_secs(10))?);
+    let channel = credential.channel(earshot_telemetry::client::channel(
+        &config.escalation_addr,
+        std::time::Duration::from_secs(10),
+        config.tls.client()?.as_ref(),
+    )?);
     let keys = keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
     keys.sync().await.context("publishing the API keys")?;
     let _keys = earshot_telemetry::TaskGuard::spawn(keys.clone().sync_forever());
@@ -77,7 +81,12 @@ pub async fn run(
     health.set_serving::<AgentServiceServer<Routing>>().await;
     health.set_serving::<KeyServiceServer<keys::Keys>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
-    let served =
-        earshot_telemetry::grpc::serve(listener, routes, Default::default(), AuthLayer::new(directory), shutdown).await;
+    let served = earshot_telemetry::grpc::serve(
+        listener,
+        routes,
+        Serving::new(AuthLayer::new(directory), config.tls.server()?),
+        shutdown,
+    )
+    .await;
     Ok(served?)
 }

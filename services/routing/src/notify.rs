@@ -48,7 +48,8 @@ impl Notifier {
                             delay = (delay * 2).min(Duration::from_secs(10));
                         }
                         Err(status) => {
-                            tracing::error!(case_id = %event.case_id, %status, "escalation rejected a case event");
+                            let message = earshot_core::pii::mask(status.message());
+                            tracing::error!(case_id = %event.case_id, code = ?status.code(), %message, "escalation rejected a case event");
                             break;
                         }
                     }

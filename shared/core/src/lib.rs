@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod eval;
 pub mod ids;
+pub mod pii;
 pub mod post;
 pub mod scoring;
 pub mod tenant;

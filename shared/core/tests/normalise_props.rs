@@ -71,6 +71,21 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 
     #[test]
+    fn masking_personal_data_never_panics_and_is_stable(text in text()) {
+        let once = earshot_core::pii::mask(&text).into_owned();
+        prop_assert_eq!(earshot_core::pii::mask(&once).into_owned(), once.clone());
+        prop_assert!(!once.contains("@example.com"));
+    }
+
+    #[test]
+    fn an_address_or_number_inside_any_text_is_masked(before in "\\PC{0,30}", after in "\\PC{0,30}") {
+        let text = format!("{before} jane.doe@example.com +44 20 7946 0958 {after}");
+        let masked = earshot_core::pii::mask(&text);
+        prop_assert!(!masked.contains("jane.doe@example.com"), "{}", masked);
+        prop_assert!(!masked.contains("7946 0958"), "{}", masked);
+    }
+
+    #[test]
     fn normalisation_refuses_by_field_or_keeps_its_promises(post in wire_post()) {
         let limits = Limits::default();
         match Post::from_wire(post, &limits, NOW_MS) {

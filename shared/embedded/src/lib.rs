@@ -14,23 +14,28 @@ use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_telemetry::tls::TlsArgs;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 pub use earshot_auth::{AuthArgs, AuthChannel, Bearer};
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::key_service_client::KeyServiceClient;
 
+/// Deadline of a call from the clients below: longer than any test's stream.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A running service; dropping it kills it.
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    tls: Option<ClientTlsConfig>,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    async fn spawn<F, Fut>(listener: TcpListener, name: &'static str, run: F) -> Result<Self>
+    async fn spawn<F, Fut>(listener: TcpListener, tls: &TlsArgs, name: &'static str, run: F) -> Result<Self>
     where
         F: FnOnce(TcpListener) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -42,14 +47,14 @@ impl Running {
                 eprintln!("{name} stopped: {error:#}");
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, tls: tls.client()?, task })
     }
 
-    /// A channel to it (connects on first use).
+    /// A channel to it (connects on first use), over TLS when the node has it.
     pub fn channel(&self) -> Channel {
-        let endpoint = Channel::from_shared(format!("http://{}", self.addr));
-        // A socket address always makes a valid URI.
-        endpoint.map(|e| e.connect_lazy()).unwrap_or_else(|error| unreachable!("{error}"))
+        let channel = earshot_telemetry::client::channel(&self.addr.to_string(), CALL_TIMEOUT, self.tls.as_ref());
+        // A socket address always makes a valid URI, and the TLS settings were read at start.
+        channel.unwrap_or_else(|error| unreachable!("{error}"))
     }
 }
 
@@ -87,6 +92,8 @@ pub struct Node {
     pub priority_credit_ms: i64,
     /// The service credential the services share (minted per node).
     pub service_key: String,
+    /// TLS for every service and call (none by default).
+    pub tls: TlsArgs,
 }
 
 impl Node {
@@ -95,7 +102,14 @@ impl Node {
     pub fn new(redis_url: String, data_dir: PathBuf, clock: SharedClock) -> Self {
         let routing = earshot_routing::Config::local("", "", "");
         let service_key = routing.auth.service_secret().unwrap_or_default();
-        Self { redis_url, data_dir, clock, priority_credit_ms: routing.priority_credit_ms, service_key }
+        Self {
+            redis_url,
+            data_dir,
+            clock,
+            priority_credit_ms: routing.priority_credit_ms,
+            service_key,
+            tls: TlsArgs::default(),
+        }
     }
 
     fn auth(&self) -> AuthArgs {
@@ -112,16 +126,20 @@ impl Node {
         let mut config = earshot_classify::Config::local();
         config.redis_url = self.redis_url.clone();
         config.auth = self.auth();
-        Running::spawn(bind(None).await?, "classify", move |l| earshot_classify::run(config, l, std::future::pending()))
-            .await
+        config.tls = self.tls.clone();
+        Running::spawn(bind(None).await?, &self.tls, "classify", move |l| {
+            earshot_classify::run(config, l, std::future::pending())
+        })
+        .await
     }
 
     /// Starts escalation.
     pub async fn escalation(&self) -> Result<Running> {
         let mut config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
         config.auth = self.auth();
+        config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(None).await?, "escalation", move |l| {
+        Running::spawn(bind(None).await?, &self.tls, "escalation", move |l| {
             earshot_escalation::run(config, l, clock, std::future::pending())
         })
         .await
@@ -136,8 +154,9 @@ impl Node {
         );
         config.priority_credit_ms = self.priority_credit_ms;
         config.auth = self.auth();
+        config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(addr).await?, "routing", move |l| {
+        Running::spawn(bind(addr).await?, &self.tls, "routing", move |l| {
             earshot_routing::run(config, l, clock, std::future::pending())
         })
         .await
@@ -152,8 +171,9 @@ impl Node {
         );
         config.redis_url = self.redis_url.clone();
         config.auth = self.auth();
+        config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(None).await?, "ingest", move |l| {
+        Running::spawn(bind(None).await?, &self.tls, "ingest", move |l| {
             earshot_ingest::run(config, l, clock, std::future::pending())
         })
         .await

@@ -51,15 +51,33 @@ pub async fn health()
     (reporter, service)
 }
 
-/// Serves `routes` (plus reflection) on `listener` behind `auth` until `shutdown` resolves, then
-/// drains.
+/// How a service's server runs: its limits, who may call it, and TLS when configured.
+#[derive(Clone)]
+pub struct Serving {
+    /// Deadlines and concurrency.
+    pub limits: ServerLimits,
+    /// The credential check.
+    pub auth: earshot_auth::AuthLayer,
+    /// TLS (and mutual TLS); plaintext when `None`.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
+impl Serving {
+    /// Default limits behind `auth`, with `tls` when given.
+    pub fn new(auth: earshot_auth::AuthLayer, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
+        Self { limits: ServerLimits::default(), auth, tls }
+    }
+}
+
+/// Serves `routes` (plus reflection) on `listener` as `serving` says until `shutdown` resolves,
+/// then drains.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    limits: ServerLimits,
-    auth: earshot_auth::AuthLayer,
+    serving: Serving,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    let Serving { limits, auth, tls } = serving;
     let descriptors = [earshot_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
     let mut v1 = tonic_reflection::server::Builder::configure();
     let mut v1alpha = tonic_reflection::server::Builder::configure();
@@ -68,7 +86,11 @@ pub async fn serve(
         v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
     }
     let routes = routes.add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)

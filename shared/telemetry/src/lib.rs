@@ -9,6 +9,7 @@ pub mod logging;
 pub mod shutdown;
 pub mod status;
 pub mod task;
+pub mod tls;
 
 pub use logging::{init_logging, init_test_logging, init_tool_logging};
 pub use shutdown::shutdown_signal;

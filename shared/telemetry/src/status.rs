@@ -1,17 +1,17 @@
-//! Statuses for failures that are not the client's: the cause goes to the log, the client gets a
-//! short message that says what to do, never internals.
+//! Statuses for failures that are not the client's: the cause goes to the log (personal data
+//! masked), the client gets a short message that says what to do, never internals.
 
 use tonic::Status;
 
 /// `INTERNAL`; the cause (with its source chain) is logged.
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
-    tracing::error!(error = %chain(error), "internal error");
+    tracing::error!(error = %earshot_core::pii::mask(&chain(error)), "internal error");
     Status::internal("internal error")
 }
 
 /// `UNAVAILABLE` naming the dependency that failed; the cause is logged. Clients may retry.
 pub fn unavailable(dependency: &str, error: &(dyn std::error::Error + 'static)) -> Status {
-    tracing::warn!(dependency, error = %chain(error), "dependency unavailable");
+    tracing::warn!(dependency, error = %earshot_core::pii::mask(&chain(error)), "dependency unavailable");
     Status::unavailable(format!("{dependency} unavailable; retry"))
 }
 

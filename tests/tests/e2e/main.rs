@@ -9,3 +9,4 @@ mod pipeline;
 mod rules;
 mod supervisors;
 mod time;
+mod tls;

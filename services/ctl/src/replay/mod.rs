@@ -155,6 +155,7 @@ async fn simulate(args: &ReplayArgs, arrivals: &[Arrival], policy: Policy, agent
         key: None,
         service_key: Some(node.service_key.clone()),
         service_key_file: Default::default(),
+        tls: Default::default(),
         tenant: "replay".into(),
     };
     ready(&endpoints).await?;
