@@ -12,7 +12,6 @@ pub mod text;
 pub mod vader;
 
 use anyhow::Context;
-use earshot_auth::AuthLayer;
 use earshot_proto::v1::classifier_service_server::ClassifierServiceServer;
 use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
@@ -44,12 +43,6 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<ClassifierServiceServer<ClassifyApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, "classify serving");
-    earshot_telemetry::grpc::serve(
-        listener,
-        routes,
-        Serving::new(AuthLayer::new(directory), config.tls.server()?),
-        shutdown,
-    )
-    .await?;
+    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await?;
     Ok(())
 }

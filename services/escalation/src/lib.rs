@@ -20,7 +20,6 @@ pub mod state;
 pub mod ticker;
 
 use anyhow::Context;
-use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
 use earshot_telemetry::grpc::Serving;
@@ -65,12 +64,7 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");
-    let served = earshot_telemetry::grpc::serve(
-        listener,
-        routes,
-        Serving::new(AuthLayer::new(directory), config.tls.server()?),
-        shutdown,
-    )
-    .await;
+    let served =
+        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await;
     Ok(served?)
 }

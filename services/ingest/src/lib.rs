@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
 use earshot_telemetry::grpc::Serving;
@@ -57,12 +56,6 @@ pub async fn run(
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    earshot_telemetry::grpc::serve(
-        listener,
-        routes,
-        Serving::new(AuthLayer::new(directory), config.tls.server()?),
-        shutdown,
-    )
-    .await?;
+    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await?;
     Ok(())
 }

@@ -20,7 +20,6 @@ mod views;
 use std::sync::Arc;
 
 use anyhow::Context;
-use earshot_auth::AuthLayer;
 use earshot_core::SharedClock;
 use earshot_proto::v1::agent_service_server::AgentServiceServer;
 use earshot_proto::v1::key_service_server::KeyServiceServer;
@@ -81,12 +80,7 @@ pub async fn run(
     health.set_serving::<AgentServiceServer<Routing>>().await;
     health.set_serving::<KeyServiceServer<keys::Keys>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
-    let served = earshot_telemetry::grpc::serve(
-        listener,
-        routes,
-        Serving::new(AuthLayer::new(directory), config.tls.server()?),
-        shutdown,
-    )
-    .await;
+    let served =
+        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await;
     Ok(served?)
 }

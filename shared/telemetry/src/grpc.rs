@@ -63,9 +63,9 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Default limits behind `auth`, with `tls` when given.
-    pub fn new(auth: earshot_auth::AuthLayer, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
-        Self { limits: ServerLimits::default(), auth, tls }
+    /// Default limits, calls checked against `keys`, TLS as `tls` configures it.
+    pub fn new(keys: earshot_auth::KeyDirectory, tls: &crate::tls::TlsArgs) -> Result<Self, crate::tls::TlsError> {
+        Ok(Self { limits: ServerLimits::default(), auth: earshot_auth::AuthLayer::new(keys), tls: tls.server()? })
     }
 }
 
