@@ -29,12 +29,15 @@ impl ClassifyApi {
 
     async fn classify_all(&self, tenant: Tenant, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
         let classifier = Arc::clone(&self.classifier);
-        tokio::task::spawn_blocking(move || posts.iter().map(|p| classifier.classify_for(&tenant, p)).collect())
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "classification task failed");
-                Status::internal("classification failed")
-            })
+        let span = tracing::info_span!("classify.posts", posts = posts.len());
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| posts.iter().map(|p| classifier.classify_for(&tenant, p)).collect())
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "classification task failed");
+            Status::internal("classification failed")
+        })
     }
 }
 

@@ -29,9 +29,9 @@ pub struct Config {
     /// TLS for this server and its calls to peers.
     #[command(flatten)]
     pub tls: earshot_telemetry::tls::TlsArgs,
-    /// Log JSON lines instead of text.
-    #[arg(long, env = "EARSHOT_LOG_JSON")]
-    pub log_json: bool,
+    /// Log format and trace export.
+    #[command(flatten)]
+    pub telemetry: earshot_telemetry::args::TelemetryArgs,
 }
 
 impl Config {
@@ -46,7 +46,7 @@ impl Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),
-            log_json: false,
+            telemetry: Default::default(),
         }
     }
 

@@ -6,8 +6,10 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = earshot_classify::Config::parse();
-    earshot_telemetry::init_logging(config.log_json, "info");
+    let telemetry = earshot_telemetry::init(&config.telemetry, "earshot-classify", env!("CARGO_PKG_VERSION"))?;
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    earshot_classify::run(config, listener, earshot_telemetry::shutdown_signal()).await
+    let served = earshot_classify::run(config, listener, earshot_telemetry::shutdown_signal()).await;
+    telemetry.shutdown().await;
+    served
 }

@@ -76,6 +76,7 @@ async fn save(db: &impl ConnectionTrait, timer: Timer, exists: bool) -> Result<(
 impl Escalations {
     /// Applies one case event; returns the escalations it raised (or, for a replayed event, the
     /// case's standing ones).
+    #[tracing::instrument(name = "escalation.record", skip_all, fields(%tenant, case_id = %event.case_id, kind = event.kind))]
     pub async fn record(&self, tenant: &Tenant, event: pb::CaseEvent) -> Result<Vec<pb::Escalation>> {
         check_id("case_id", 'c', &event.case_id)?;
         let kind = pb::CaseEventKind::try_from(event.kind)

@@ -6,9 +6,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = earshot_escalation::Config::parse();
-    earshot_telemetry::init_logging(config.log_json, "info");
+    let telemetry = earshot_telemetry::init(&config.telemetry, "earshot-escalation", env!("CARGO_PKG_VERSION"))?;
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let clock = std::sync::Arc::new(earshot_core::SystemClock);
-    earshot_escalation::run(config, listener, clock, earshot_telemetry::shutdown_signal()).await
+    let served = earshot_escalation::run(config, listener, clock, earshot_telemetry::shutdown_signal()).await;
+    telemetry.shutdown().await;
+    served
 }

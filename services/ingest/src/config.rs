@@ -36,9 +36,9 @@ pub struct Config {
     /// TLS for this server and its calls to peers.
     #[command(flatten)]
     pub tls: earshot_telemetry::tls::TlsArgs,
-    /// Log JSON lines instead of text.
-    #[arg(long, env = "EARSHOT_LOG_JSON")]
-    pub log_json: bool,
+    /// Log format and trace export.
+    #[command(flatten)]
+    pub telemetry: earshot_telemetry::args::TelemetryArgs,
 }
 
 impl Config {
@@ -56,7 +56,7 @@ impl Config {
             input: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),
-            log_json: false,
+            telemetry: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use earshot_store::ingest::post;
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use tracing::Instrument;
 
 use crate::error::Result;
 use crate::posts::{Posts, decode_classification, decode_post, states};
@@ -91,7 +92,9 @@ impl Pipeline {
             to_classify.entry(row.tenant.as_str()).or_default().push(row);
         }
         for rows in to_classify.values() {
-            self.classify(rows).await?;
+            let span = tracing::info_span!("pipeline.classify", posts = rows.len());
+            earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
+            self.classify(rows).instrument(span).await?;
         }
         // Reload: classification just changed these rows.
         let ids: Vec<String> = waiting.iter().map(|p| p.id.clone()).collect();
@@ -107,7 +110,9 @@ impl Pipeline {
             by_tenant.entry(row.tenant.clone()).or_default().push(row);
         }
         for (tenant, rows) in by_tenant {
-            self.route(&tenant, rows).await?;
+            let span = tracing::info_span!("pipeline.route", posts = rows.len());
+            earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
+            self.route(&tenant, rows).instrument(span).await?;
         }
         Ok(Pass::Progress)
     }
@@ -183,10 +188,12 @@ impl Pipeline {
             }
             Err(status) => return Err(PassError::Peer(status)),
         };
+        let routed_at_ms = self.posts.clock.now_ms();
         let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
         for result in results {
             post::Entity::update_many()
                 .col_expr(post::Column::State, Expr::value(states::ROUTED))
+                .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
                 .col_expr(post::Column::CaseId, Expr::value(result.case_id))
                 .filter(post::Column::Id.eq(result.post_id))
                 .exec(&txn)

@@ -75,8 +75,10 @@ impl Posts {
 
     /// Stores validated posts in one transaction; a post already accepted answers with the
     /// original's id and `duplicate`.
+    #[tracing::instrument(name = "ingest.accept", skip_all, fields(%tenant, posts = posts.len()))]
     pub async fn accept(&self, tenant: &Tenant, posts: &[Post]) -> Result<Vec<pb::SubmitPostResponse>> {
         let now = self.clock.now_ms();
+        let trace_parent = earshot_trace::current_traceparent();
         let txn = self.db.begin().await?;
         let mut results = Vec::with_capacity(posts.len());
         let mut inserted = false;
@@ -94,6 +96,8 @@ impl Posts {
                 received_at_ms: Set(now),
                 attempts: Set(0),
                 last_error: Set(None),
+                trace_parent: Set(trace_parent.clone()),
+                routed_at_ms: Set(None),
             };
             let outcome = post::Entity::insert(row)
                 .on_conflict_do_nothing_on([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])

@@ -12,6 +12,7 @@ use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// Events waiting for delivery before agent actions see back-pressure.
 const BACKLOG: usize = 10_000;
@@ -20,7 +21,7 @@ const BACKLOG: usize = 10_000;
 #[derive(Clone)]
 pub struct Notifier {
     client: EscalationServiceClient<AuthChannel>,
-    background: mpsc::Sender<(Tenant, pb::CaseEvent)>,
+    background: mpsc::Sender<(Tenant, pb::CaseEvent, tracing::Span)>,
 }
 
 /// A case event with its tenant, as gRPC metadata carries it.
@@ -34,13 +35,13 @@ impl Notifier {
     /// A notifier over `channel`; spawns the background delivery task.
     pub fn new(channel: AuthChannel) -> Self {
         let client = EscalationServiceClient::new(channel);
-        let (background, mut pending) = mpsc::channel::<(Tenant, pb::CaseEvent)>(BACKLOG);
+        let (background, mut pending) = mpsc::channel::<(Tenant, pb::CaseEvent, tracing::Span)>(BACKLOG);
         let mut delivery = client.clone();
         tokio::spawn(async move {
-            while let Some((tenant, event)) = pending.recv().await {
+            while let Some((tenant, event, span)) = pending.recv().await {
                 let mut delay = Duration::from_millis(100);
                 loop {
-                    match delivery.record_case_event(request(&tenant, event.clone())).await {
+                    match delivery.record_case_event(request(&tenant, event.clone())).instrument(span.clone()).await {
                         Ok(_) => break,
                         Err(status) if earshot_telemetry::client::is_retryable(&status) => {
                             tracing::warn!(case_id = %event.case_id, code = ?status.code(), "escalation unavailable; will retry");
@@ -70,9 +71,9 @@ impl Notifier {
         Ok(response.into_inner().raised)
     }
 
-    /// Queues an event for delivery in the background.
+    /// Queues an event for delivery in the background, in the trace of the current span.
     pub async fn send_later(&self, tenant: &Tenant, event: pb::CaseEvent) {
-        if self.background.send((tenant.clone(), event)).await.is_err() {
+        if self.background.send((tenant.clone(), event, tracing::Span::current())).await.is_err() {
             tracing::error!("escalation delivery task stopped; event dropped");
         }
     }

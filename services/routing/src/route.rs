@@ -63,6 +63,7 @@ fn check(index: usize, item: pb::RouteItem) -> std::result::Result<Checked, Inva
 
 impl Routing {
     /// Routes a batch of classified posts, in order.
+    #[tracing::instrument(name = "routing.route", skip_all, fields(%tenant, posts = items.len()))]
     pub async fn route(&self, tenant: &Tenant, items: Vec<pb::RouteItem>) -> Result<Vec<pb::RouteResult>> {
         if items.len() > MAX_ROUTE_BATCH {
             return Err(InvalidArgument::new(

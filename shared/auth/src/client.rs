@@ -1,5 +1,5 @@
 //! The caller's side: an interceptor that puts a credential (and, for the service credential,
-//! the tenant) on every outgoing call.
+//! the tenant) on every outgoing call, along with the caller's trace context.
 
 use earshot_core::Tenant;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -13,7 +13,7 @@ use crate::AuthError;
 pub type AuthChannel = InterceptedService<Channel, Bearer>;
 
 /// Adds `authorization: Bearer <secret>` (and `x-earshot-tenant` when set) to calls that do not
-/// carry their own.
+/// carry their own, and the current span's W3C trace context when it is traced.
 #[derive(Clone, Debug)]
 pub struct Bearer {
     authorization: Option<AsciiMetadataValue>,
@@ -56,6 +56,9 @@ impl Interceptor for Bearer {
             && !metadata.contains_key(earshot_core::tenant::TENANT_HEADER)
         {
             metadata.insert(earshot_core::tenant::TENANT_HEADER, tenant.clone());
+        }
+        if !metadata.contains_key(earshot_trace::TRACEPARENT) {
+            earshot_trace::inject(metadata);
         }
         Ok(request)
     }

@@ -29,3 +29,33 @@ impl InputArgs {
         Limits { max_text_chars: self.max_text_chars, max_batch: self.max_batch }
     }
 }
+
+/// How a service reports on itself: log format and where traces go.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TelemetryArgs {
+    /// Log lines: `text` for people at a terminal, `json` for log collectors. The level comes
+    /// from `RUST_LOG`.
+    #[arg(long, env = "EARSHOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector to send traces to (e.g. `http://127.0.0.1:4317`); nothing is exported
+    /// when unset or empty.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryArgs {
+    /// The collector, when one is configured.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint.as_deref().map(str::trim).filter(|endpoint| !endpoint.is_empty())
+    }
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,7 +1,8 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and server
 //! reflection (v1 and v1alpha, so grpcurl and generated clients of any age can discover the API).
 //!
-//! Middleware, outermost first: a tracing span per call (method path), load shedding over a
+//! Middleware, outermost first: a tracing span per call (named after the method, continuing the
+//! caller's W3C trace context from the request headers), load shedding over a
 //! per-connection concurrency limit (a call beyond it is answered `RESOURCE_EXHAUSTED` at once,
 //! not queued), a deadline per call, a rewrite of undecodable requests from `INTERNAL` to
 //! `INVALID_ARGUMENT` (they are the client's fault), then the credential check
@@ -91,7 +92,7 @@ pub async fn serve(
         server = server.tls_config(tls)?;
     }
     server
-        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        .trace_fn(call_span)
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)
@@ -101,4 +102,21 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// The span of one call: `earshot.v1.IngestService/SubmitPost`, a server span whose parent is
+/// whatever trace the caller's `traceparent` names.
+fn call_span(request: &http::Request<()>) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        "grpc",
+        otel.name = path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        method = path,
+    );
+    // An error only means no exporter is installed.
+    let _ = span.set_parent(earshot_trace::extract(request.headers()));
+    span
 }

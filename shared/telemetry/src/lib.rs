@@ -1,4 +1,4 @@
-//! What every Earshot process shares around its own logic: logging, shutdown on SIGTERM/SIGINT,
+//! What every Earshot process shares around its own logic: logs and traces, shutdown on SIGTERM/SIGINT,
 //! the gRPC server stack (health, reflection, tracing, limits) and client channels with deadlines
 //! and retries.
 
@@ -11,6 +11,6 @@ pub mod status;
 pub mod task;
 pub mod tls;
 
-pub use logging::{init_logging, init_test_logging, init_tool_logging};
+pub use logging::{Telemetry, TelemetryError, init, init_test_logging, init_tool_logging};
 pub use shutdown::shutdown_signal;
 pub use task::TaskGuard;

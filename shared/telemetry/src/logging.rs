@@ -1,13 +1,90 @@
-//! Logs: human in a terminal, JSON when `EARSHOT_LOG_FORMAT=json`, level from `RUST_LOG`.
+//! The global `tracing` subscriber: logs (human in a terminal, JSON when
+//! `EARSHOT_LOG_FORMAT=json`, level from `RUST_LOG`) and, when an OTLP endpoint is configured,
+//! spans exported as OpenTelemetry traces with the service's name and version.
+//!
+//! Without an endpoint no OpenTelemetry layer is installed at all: spans cost what plain
+//! `tracing` spans cost, and no trace context travels (see `earshot_trace`).
 
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber. `json` selects JSON lines; `RUST_LOG` overrides `default_level`.
-pub fn init_logging(json: bool, default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    // A second call (tests starting several services) keeps the first subscriber.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+use crate::args::{LogFormat, TelemetryArgs};
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter could not be built (a malformed endpoint, usually).
+    #[error("OTLP exporter for {endpoint}: {source}")]
+    Exporter {
+        /// The configured endpoint.
+        endpoint: String,
+        /// What the exporter said.
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// A global subscriber is already installed.
+    #[error("a tracing subscriber is already installed: {0}")]
+    AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
+}
+
+/// What must be flushed before the process exits; see [`Telemetry::shutdown`].
+#[must_use = "call shutdown() before exiting, or the last spans are lost"]
+pub struct Telemetry {
+    traces: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still buffered and stops the exporter.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.traces {
+            // The batch exporter blocks its caller while it flushes.
+            let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            if let Ok(Err(error)) = flushed {
+                eprintln!("flushing traces: {error}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber for `service` (its OpenTelemetry `service.name`) at `version`.
+/// `RUST_LOG` overrides the `info` default. Call it inside the Tokio runtime: the OTLP exporter
+/// is a gRPC client.
+pub fn init(args: &TelemetryArgs, service: &'static str, version: &'static str) -> Result<Telemetry, TelemetryError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (text, json) = match args.log_format {
+        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_target(false)), None),
+        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_target(false))),
+    };
+    let traces = args.otlp_endpoint().map(|endpoint| tracer_provider(endpoint, service, version)).transpose()?;
+    let otel = traces.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    tracing_subscriber::registry().with(filter).with(text).with(json).with(otel).try_init()?;
+    if let Some(endpoint) = args.otlp_endpoint() {
+        tracing::info!(endpoint, "exporting traces over OTLP");
+    }
+    Ok(Telemetry { traces })
+}
+
+/// Spans batched to `endpoint` over OTLP/gRPC, resource-tagged with the service.
+fn tracer_provider(
+    endpoint: &str,
+    service: &'static str,
+    version: &'static str,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|source| TelemetryError::Exporter { endpoint: endpoint.to_owned(), source })?;
+    let resource = Resource::builder()
+        .with_service_name(service)
+        .with_attribute(KeyValue::new("service.version", version))
+        .build();
+    Ok(SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
 }
 
 /// Logs of a command-line tool: on stderr, so they never mix with its output; `RUST_LOG`

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(TraceParent)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -47,5 +47,23 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Posts remember the trace of the call that submitted them, and when they were routed.
+struct TraceParent;
+
+impl MigrationName for TraceParent {
+    fn name(&self) -> &str {
+        "m0002_post_trace_and_routed_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for TraceParent {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let trace_parent = ColumnDef::new("trace_parent").string().null().to_owned();
+        let routed_at_ms = ColumnDef::new("routed_at_ms").big_integer().null().to_owned();
+        crate::add_missing_columns(manager, vec![("posts", trace_parent), ("posts", routed_at_ms)]).await
     }
 }

@@ -29,6 +29,11 @@ pub struct Model {
     pub attempts: i32,
     /// The last pipeline error, for operators.
     pub last_error: Option<String>,
+    /// The W3C `traceparent` of the call that submitted it, when traced: the pipeline's work on
+    /// the post continues that trace.
+    pub trace_parent: Option<String>,
+    /// When routing answered that it is in a case (queued for agents unless one holds the case).
+    pub routed_at_ms: Option<i64>,
 }
 
 /// No relations.
