@@ -15,8 +15,14 @@ lint:
 fmt:
 	cargo fmt --all
 
-# Benchmarks (release build). Uses ../shared/data when present, generated input otherwise.
+# Benchmarks (release build). Uses ../shared/data when present, generated input otherwise:
+# the whole pipeline on an Earshot of its own (table on stdout, JSON in target/bench/), then
+# classification throughput per core.
+TWCS := $(wildcard ../shared/data/twcs_sample.csv)
 bench:
+	scripts/ensure-redis.sh
+	cargo build --release -p earshot-ctl
+	target/release/earshotctl bench $(if $(TWCS),--posts-file $(TWCS))
 	cargo bench -p earshot-classify --bench classify
 
 clean-data:

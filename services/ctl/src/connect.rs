@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use earshot_auth::{AuthChannel, Bearer};
 use earshot_core::Tenant;
+use earshot_proto::v1 as pb;
 use earshot_proto::v1::agent_service_client::AgentServiceClient;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
@@ -74,6 +75,21 @@ impl Endpoints {
 }
 
 impl Endpoints {
+    /// The services of an embedded Earshot, called with its service credential for `tenant`.
+    pub fn embedded(services: &earshot_embedded::Services, service_key: &str, tenant: &str) -> Self {
+        Self {
+            ingest: services.ingest.addr.to_string(),
+            classify: services.classify.addr.to_string(),
+            routing: services.routing.addr.to_string(),
+            escalation: services.escalation.addr.to_string(),
+            key: None,
+            service_key: Some(service_key.to_owned()),
+            service_key_file: Default::default(),
+            tls: Default::default(),
+            tenant: tenant.to_owned(),
+        }
+    }
+
     /// The tenant, validated.
     pub fn tenant(&self) -> Result<Tenant> {
         Tenant::parse(&self.tenant).context("--tenant")
@@ -114,6 +130,28 @@ impl Endpoints {
     /// Escalation client.
     pub fn escalation(&self) -> Result<EscalationServiceClient<AuthChannel>> {
         Ok(EscalationServiceClient::new(self.channel(&self.escalation)?))
+    }
+
+    /// Waits until every service answers (the classifier loads its models first).
+    pub async fn ready(&self) -> Result<()> {
+        let post = earshot_core::Post::example("warming up", 0).to_wire();
+        self.classify()?
+            .classify(self.request(pb::ClassifyRequest { post: Some(post) })?)
+            .await
+            .map_err(|s| call_error("classify", s))?;
+        self.routing()?
+            .queue_stats(self.request(pb::QueueStatsRequest {})?)
+            .await
+            .map_err(|s| call_error("routing", s))?;
+        self.escalation()?
+            .list_escalations(self.request(pb::ListEscalationsRequest::default())?)
+            .await
+            .map_err(|s| call_error("escalation", s))?;
+        let missing = pb::GetPostRequest { post_id: earshot_core::ids::new_id('p') };
+        match self.ingest()?.get_post(self.request(missing)?).await {
+            Err(status) if status.code() != tonic::Code::NotFound => Err(call_error("ingest", status)),
+            _ => Ok(()),
+        }
     }
 }
 

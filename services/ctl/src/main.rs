@@ -22,6 +22,7 @@ macro_rules! out {
 }
 
 mod agent;
+mod bench;
 mod connect;
 mod demo;
 mod escalations;
@@ -82,6 +83,9 @@ enum Command {
     /// Replay posts through an Earshot of its own with simulated agents; report time to offer per
     /// priority band, against first come, first served.
     Replay(replay::ReplayArgs),
+    /// Measure Earshot end to end on an Earshot of its own: sustained posts/s, latency at fixed
+    /// rates, Redis commands and SQL statements per post.
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -101,5 +105,6 @@ async fn main() -> Result<()> {
         Command::Demo(args) => demo::run(&connect, args).await,
         Command::Eval(args) => eval::run(&connect, args).await,
         Command::Replay(args) => replay::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -9,7 +9,35 @@ pub mod escalation;
 pub mod ingest;
 pub mod routing;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// Statements run in this process, per database label (see [`statements_run`]).
+static STATEMENTS: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
+
+/// How many SQL statements each database opened by this process has run, by label: the SQLite
+/// file's stem (`ingest`, `routing`, `escalation`) or `postgres`. What a benchmark divides by
+/// the posts it sent.
+pub fn statements_run() -> BTreeMap<String, u64> {
+    let counters = STATEMENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    counters.iter().map(|(label, count)| (label.clone(), count.load(Ordering::Relaxed))).collect()
+}
+
+/// The counter of the database at `url`.
+fn statement_counter(url: &str) -> Arc<AtomicU64> {
+    let label = match url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let path = std::path::Path::new(rest.split('?').next().unwrap_or_default());
+            path.file_stem().map_or_else(|| "sqlite".to_owned(), |stem| stem.to_string_lossy().into_owned())
+        }
+        None => "postgres".to_owned(),
+    };
+    let mut counters = STATEMENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Arc::clone(counters.entry(label).or_default())
+}
 
 /// The database a service could not open or migrate.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +90,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
                 .busy_timeout(std::time::Duration::from_secs(5))
         });
     }
-    let db = Database::connect(options).await?;
+    let mut db = Database::connect(options).await?;
+    let statements = statement_counter(url);
+    db.set_metric_callback(move |_| {
+        statements.fetch_add(1, Ordering::Relaxed);
+    });
     Ok(db)
 }
 

@@ -9,9 +9,9 @@
 //! priority band of the case's first post — with Earshot's priority order and with first come,
 //! first served, on the same posts and handling times, so the two can be compared.
 
-mod feed;
+pub(crate) mod feed;
 mod handling;
-mod stats;
+pub(crate) mod stats;
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -147,18 +147,8 @@ async fn simulate(args: &ReplayArgs, arrivals: &[Arrival], policy: Policy, agent
         node.priority_credit_ms = 0;
     }
     let services = node.start().await?;
-    let endpoints = Endpoints {
-        ingest: services.ingest.addr.to_string(),
-        classify: services.classify.addr.to_string(),
-        routing: services.routing.addr.to_string(),
-        escalation: services.escalation.addr.to_string(),
-        key: None,
-        service_key: Some(node.service_key.clone()),
-        service_key_file: Default::default(),
-        tls: Default::default(),
-        tenant: "replay".into(),
-    };
-    ready(&endpoints).await?;
+    let endpoints = Endpoints::embedded(&services, &node.service_key, "replay");
+    endpoints.ready().await?;
 
     let shared = Arc::new(Shared::default());
     let mut workers = tokio::task::JoinSet::new();
@@ -200,31 +190,6 @@ async fn simulate(args: &ReplayArgs, arrivals: &[Arrival], policy: Policy, agent
         unserved,
         lapsed: shared.lapsed.load(Ordering::SeqCst),
     })
-}
-
-/// Waits until every service answers (the classifier loads its models first).
-async fn ready(endpoints: &Endpoints) -> Result<()> {
-    let post = earshot_core::Post::example("warming up", 0).to_wire();
-    endpoints
-        .classify()?
-        .classify(endpoints.request(pb::ClassifyRequest { post: Some(post) })?)
-        .await
-        .map_err(|s| call_error("classify", s))?;
-    endpoints
-        .routing()?
-        .queue_stats(endpoints.request(pb::QueueStatsRequest {})?)
-        .await
-        .map_err(|s| call_error("routing", s))?;
-    endpoints
-        .escalation()?
-        .list_escalations(endpoints.request(pb::ListEscalationsRequest::default())?)
-        .await
-        .map_err(|s| call_error("escalation", s))?;
-    let missing = pb::GetPostRequest { post_id: earshot_core::ids::new_id('p') };
-    match endpoints.ingest()?.get_post(endpoints.request(missing)?).await {
-        Err(status) if status.code() != tonic::Code::NotFound => Err(call_error("ingest", status)),
-        _ => Ok(()),
-    }
 }
 
 /// Submits each post when its moment comes, in batches of those that are due together.

@@ -23,8 +23,8 @@ pub struct BandStats {
     pub p99: i64,
 }
 
-/// The nearest-rank `q` quantile of sorted values.
-fn quantile(sorted: &[i64], q: f64) -> i64 {
+/// The nearest-rank `q` quantile of sorted values (not empty).
+pub fn quantile<T: Copy>(sorted: &[T], q: f64) -> T {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
 }

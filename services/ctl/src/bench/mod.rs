@@ -1,0 +1,145 @@
+//! `earshotctl bench`: how fast is Earshot end to end on this machine, and what does each post
+//! cost?
+//!
+//! Like `replay`, a bench runs its own Earshot: the four real services embedded in this process,
+//! called over real gRPC on loopback, with a private `redis-server` and SQLite files in a
+//! temporary folder, a fresh set per phase so no phase inherits another's backlog. Posts come
+//! through an integration key, as a contact-center platform sends them.
+//!
+//! - **sustained**: `--clients` submitters send batches of `--batch` posts as fast as they are
+//!   acknowledged, `--sustained-posts` in all. Reported: posts/s acknowledged, and posts/s routed
+//!   (first submission to last post routed: what the whole pipeline sustains).
+//! - **fixed rates** (`--rates`): for `--seconds` each, one `SubmitPost` call per post at its
+//!   scheduled moment (open loop; latency counts from that moment, so a server that stalls cannot
+//!   hide its queue). Reported: p50/p99 of the acknowledgement, and of accepted → offerable
+//!   (ingest's own record of each post: accepted at, and the moment routing answered that its case
+//!   is queued).
+//!
+//! Each phase also reports Redis commands per post (`INFO commandstats`, all services) and SQL
+//! statements per post per database. The report is JSON (`--out`) and a table on stdout.
+
+mod input;
+mod phases;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use phases::{Phase, Stack};
+
+/// `bench` arguments.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Post texts and authors: a Customer Support on Twitter CSV (its inbound rows); generated
+    /// posts when absent. `make bench` passes ../shared/data/twcs_sample.csv when it exists.
+    #[arg(long)]
+    pub posts_file: Option<String>,
+    /// Posts the sustained phase sends (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    pub sustained_posts: usize,
+    /// Concurrent submitters in the sustained phase.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Posts per SubmitPosts call in the sustained phase.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Fixed rates to hold, in posts per second (comma-separated; empty skips them).
+    #[arg(long, value_delimiter = ',', default_value = "500,2000,5000")]
+    pub rates: Vec<u32>,
+    /// How long each fixed rate is held.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Calls in flight at most during a fixed rate; a post due beyond it is counted as missed.
+    #[arg(long, default_value_t = 2_000)]
+    pub max_in_flight: usize,
+    /// How long to wait, after the last submission, for the pipeline to route everything.
+    #[arg(long, default_value_t = 120)]
+    pub drain_seconds: u64,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench/pipeline.json")]
+    pub out: String,
+}
+
+/// Runs every phase, prints the table and writes the report.
+pub async fn run(args: BenchArgs) -> Result<()> {
+    // The embedded services log their warnings and errors (RUST_LOG overrides).
+    earshot_telemetry::init_tool_logging("warn");
+    if args.batch == 0 || args.clients == 0 {
+        bail!("--batch and --clients must be at least 1");
+    }
+    if args.rates.contains(&0) {
+        bail!("--rates must be above 0");
+    }
+    let source = input::Source::load(args.posts_file.as_deref())?;
+    outln!("bench: posts from {}; {} cores", source.describe(), cores());
+    let drain = Duration::from_secs(args.drain_seconds);
+    let mut phases: Vec<Phase> = Vec::new();
+    if args.sustained_posts > 0 {
+        let stack = Stack::start().await?;
+        let posts = source.posts("s", args.sustained_posts);
+        phases.push(stack.sustained(posts, args.clients, args.batch, drain).await?);
+    }
+    for &rate in &args.rates {
+        let stack = Stack::start().await?;
+        let count = usize::try_from(u64::from(rate) * args.seconds).context("--rates × --seconds")?;
+        let posts = source.posts(&format!("r{rate}"), count);
+        phases.push(stack.fixed_rate(posts, rate, args.max_in_flight, drain).await?);
+    }
+    print_table(&phases);
+    let report = json!({
+        "input": source.describe(),
+        "cores": cores(),
+        "phases": phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
+    });
+    if let Some(folder) = std::path::Path::new(&args.out).parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.out))?;
+    outln!("report: {}", args.out);
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn print_table(phases: &[Phase]) {
+    let ms = |value: Option<f64>| value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
+    outln!();
+    outln!(
+        "{:<11} {:>7} {:>9} {:>9} {:>15} {:>21} {:>10} {:>22}",
+        "phase",
+        "posts",
+        "acked/s",
+        "routed/s",
+        "ack p50/p99 ms",
+        "offerable p50/p99 ms",
+        "redis/post",
+        "sql/post in/ro/es"
+    );
+    for phase in phases {
+        let sql = |db: &str| phase.statements_per_post.get(db).copied().unwrap_or(0.0);
+        outln!(
+            "{:<11} {:>7} {:>9.0} {:>9.0} {:>15} {:>21} {:>10.1} {:>22}",
+            phase.name,
+            phase.posts,
+            phase.acked_per_second,
+            phase.routed_per_second,
+            format!("{}/{}", ms(phase.ack.p50), ms(phase.ack.p99)),
+            format!("{}/{}", ms(phase.offerable.p50), ms(phase.offerable.p99)),
+            phase.redis_per_post,
+            format!("{:.1}/{:.1}/{:.1}", sql("ingest"), sql("routing"), sql("escalation")),
+        );
+        if phase.failed > 0 || phase.missed > 0 || phase.unrouted > 0 {
+            outln!(
+                "{:<11} {} calls failed, {} posts missed their moment (over --max-in-flight), {} not routed in time",
+                "",
+                phase.failed,
+                phase.missed,
+                phase.unrouted
+            );
+        }
+    }
+}
