@@ -225,8 +225,8 @@ async fn one_post_is_one_trace_across_all_four_services() -> Result<()> {
         ("pipeline.route", "earshot-ingest", Some("ingest.accept")),
         ("earshot.v1.RoutingService/Route", "earshot-routing", Some("pipeline.route")),
         ("routing.route", "earshot-routing", Some("earshot.v1.RoutingService/Route")),
-        ("earshot.v1.EscalationService/RecordCaseEvent", "earshot-escalation", Some("routing.route")),
-        ("escalation.record", "earshot-escalation", Some("earshot.v1.EscalationService/RecordCaseEvent")),
+        ("earshot.v1.EscalationService/RecordCaseEvents", "earshot-escalation", Some("routing.route")),
+        ("escalation.record", "earshot-escalation", Some("earshot.v1.EscalationService/RecordCaseEvents")),
     ];
     let in_trace = || -> Vec<Received> {
         collector.spans.lock().unwrap().iter().filter(|span| span.trace_id == trace_id).cloned().collect()

@@ -45,6 +45,16 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         Ok(Response::new(pb::RecordCaseEventResponse { raised }))
     }
 
+    async fn record_case_events(
+        &self,
+        request: Request<pb::RecordCaseEventsRequest>,
+    ) -> Result<Response<pb::RecordCaseEventsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let raised = self.record_all(&tenant, request.into_inner().events).await?;
+        let results = raised.into_iter().map(|raised| pb::RecordCaseEventResponse { raised }).collect();
+        Ok(Response::new(pb::RecordCaseEventsResponse { results }))
+    }
+
     async fn list_escalations(
         &self,
         request: Request<pb::ListEscalationsRequest>,

@@ -15,8 +15,8 @@ use earshot_proto::v1 as pb;
 use earshot_store::escalation::sla_timer::{self, Model as Timer};
 use earshot_store::escalation::{applied_event, escalation};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, TransactionTrait,
 };
 
 use crate::clocks::{self, awaiting_answer};
@@ -73,27 +73,72 @@ async fn save(db: &impl ConnectionTrait, timer: Timer, exists: bool) -> Result<(
     Ok(())
 }
 
+/// The most events one `RecordCaseEvents` call may carry.
+pub const MAX_EVENTS: usize = 1_000;
+
+/// The event's kind, once its fields are valid.
+fn check_event(event: &pb::CaseEvent) -> std::result::Result<pb::CaseEventKind, InvalidArgument> {
+    check_id("case_id", 'c', &event.case_id)?;
+    let kind = pb::CaseEventKind::try_from(event.kind)
+        .ok()
+        .filter(|k| *k != pb::CaseEventKind::Unspecified)
+        .ok_or_else(|| InvalidArgument::new("kind", format!("unknown value {}", event.kind)))?;
+    if event.priority > 100 {
+        return Err(InvalidArgument::new("priority", "is above 100"));
+    }
+    Ok(kind)
+}
+
 impl Escalations {
     /// Applies one case event; returns the escalations it raised (or, for a replayed event, the
     /// case's standing ones).
     #[tracing::instrument(name = "escalation.record", skip_all, fields(%tenant, case_id = %event.case_id, kind = event.kind))]
     pub async fn record(&self, tenant: &Tenant, event: pb::CaseEvent) -> Result<Vec<pb::Escalation>> {
-        check_id("case_id", 'c', &event.case_id)?;
-        let kind = pb::CaseEventKind::try_from(event.kind)
-            .ok()
-            .filter(|k| *k != pb::CaseEventKind::Unspecified)
-            .ok_or_else(|| InvalidArgument::new("kind", format!("unknown value {}", event.kind)))?;
-        if event.priority > 100 {
-            return Err(InvalidArgument::new("priority", "is above 100").into());
-        }
-        let key = event_key(tenant, &event, kind);
+        let kind = check_event(&event)?;
         let txn = self.db.begin().await?;
-        if applied_event::Entity::find_by_id(key.clone()).one(&txn).await?.is_some() {
+        let raised = self.apply(&txn, tenant, event, kind).await?;
+        txn.commit().await?;
+        Ok(raised)
+    }
+
+    /// Applies case events in order, in one transaction; nothing when one is invalid. Returns
+    /// what each raised.
+    #[tracing::instrument(name = "escalation.record", skip_all, fields(%tenant, events = events.len()))]
+    pub async fn record_all(&self, tenant: &Tenant, events: Vec<pb::CaseEvent>) -> Result<Vec<Vec<pb::Escalation>>> {
+        if events.len() > MAX_EVENTS {
+            return Err(
+                InvalidArgument::new("events", format!("{} events; the limit is {MAX_EVENTS}", events.len())).into()
+            );
+        }
+        let kinds = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| check_event(event).map_err(|e| e.within(&format!("events[{i}]"))))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let txn = self.db.begin().await?;
+        let mut raised = Vec::with_capacity(events.len());
+        for (event, kind) in events.into_iter().zip(kinds) {
+            raised.push(self.apply(&txn, tenant, event, kind).await?);
+        }
+        txn.commit().await?;
+        Ok(raised)
+    }
+
+    /// Applies one checked event within `txn`, once per event key.
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &Tenant,
+        event: pb::CaseEvent,
+        kind: pb::CaseEventKind,
+    ) -> Result<Vec<pb::Escalation>> {
+        let key = event_key(tenant, &event, kind);
+        if applied_event::Entity::find_by_id(key.clone()).one(txn).await?.is_some() {
             let standing = escalation::Entity::find()
                 .filter(escalation::Column::Tenant.eq(tenant.as_str()))
                 .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
                 .filter(escalation::Column::State.ne(states::RESOLVED))
-                .all(&txn)
+                .all(txn)
                 .await?;
             return Ok(standing.iter().map(to_wire).collect());
         }
@@ -102,13 +147,13 @@ impl Escalations {
         let timers = sla_timer::Entity::find()
             .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
             .filter(sla_timer::Column::CaseId.eq(event.case_id.clone()))
-            .all(&txn)
+            .all(txn)
             .await?;
         let mut raised = Vec::new();
         match kind {
             pb::CaseEventKind::Opened | pb::CaseEventKind::Contact => {
-                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
-                self.on_post(&txn, tenant, &event, at, timers, &policy).await?;
+                let policy = self.policy_for(txn, tenant, &event.queue).await?;
+                self.on_post(txn, tenant, &event, at, timers, &policy).await?;
                 for (reason, detail) in triggers(&event, &policy) {
                     let raise = Raise {
                         case_id: &event.case_id,
@@ -118,18 +163,18 @@ impl Escalations {
                         priority: event.priority,
                         actor: SYSTEM,
                     };
-                    raised.extend(self.raise(&txn, tenant, raise, &policy).await?);
+                    raised.extend(self.raise(txn, tenant, raise, &policy).await?);
                 }
             }
             pb::CaseEventKind::Responded | pb::CaseEventKind::Resolved => {
                 for mut timer in timers.into_iter().filter(awaiting_answer) {
                     clocks::stop(&mut timer);
-                    save(&txn, timer, true).await?;
+                    save(txn, timer, true).await?;
                 }
             }
             pb::CaseEventKind::Waiting | pb::CaseEventKind::Resumed => {
                 for mut timer in timers {
-                    let policy = self.policy_for(&txn, tenant, &timer.queue).await?;
+                    let policy = self.policy_for(txn, tenant, &timer.queue).await?;
                     let before = timer.state.clone();
                     if kind == pb::CaseEventKind::Waiting {
                         clocks::pause(&mut timer, at, &policy);
@@ -137,22 +182,22 @@ impl Escalations {
                         clocks::resume(&mut timer, at, &policy);
                     }
                     if timer.state != before {
-                        save(&txn, timer, true).await?;
+                        save(txn, timer, true).await?;
                     }
                 }
             }
             pb::CaseEventKind::Transferred | pb::CaseEventKind::Rescored => {
-                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
+                let policy = self.policy_for(txn, tenant, &event.queue).await?;
                 for mut timer in timers {
                     clocks::retarget(&mut timer, &policy, event.priority, &event.queue);
-                    save(&txn, timer, true).await?;
+                    save(txn, timer, true).await?;
                 }
                 if kind == pb::CaseEventKind::Transferred {
-                    self.on_transfer(&txn, tenant, &event).await?;
+                    self.on_transfer(txn, tenant, &event).await?;
                 }
             }
             pb::CaseEventKind::AgentRequest => {
-                let policy = self.policy_for(&txn, tenant, &event.queue).await?;
+                let policy = self.policy_for(txn, tenant, &event.queue).await?;
                 let raise = Raise {
                     case_id: &event.case_id,
                     reason: "agent_request",
@@ -161,12 +206,11 @@ impl Escalations {
                     priority: event.priority,
                     actor: &event.agent_id,
                 };
-                raised.extend(self.raise(&txn, tenant, raise, &policy).await?);
+                raised.extend(self.raise(txn, tenant, raise, &policy).await?);
             }
             pb::CaseEventKind::Unspecified => {}
         }
-        applied_event::ActiveModel { key: Set(key), applied_at_ms: Set(now) }.insert(&txn).await?;
-        txn.commit().await?;
+        applied_event::ActiveModel { key: Set(key), applied_at_ms: Set(now) }.insert(txn).await?;
         Ok(raised.iter().map(to_wire).collect())
     }
 

@@ -575,3 +575,31 @@ async fn the_webhook_gets_every_event_signed_and_retried_with_backoff() {
     harness.clock.advance(60_000);
     assert_eq!(service.deliver_due(&http).await.unwrap(), 0, "delivered once");
 }
+
+#[tokio::test]
+async fn a_batch_of_events_applies_in_order_in_one_transaction_or_not_at_all() {
+    let harness = Harness::new().await;
+    let service = harness.instance().await;
+    let tenant = Tenant::default();
+    let (answered, waiting) = (new_id('c'), new_id('c'));
+    let responded = pb::CaseEvent {
+        case_id: answered.clone(),
+        kind: pb::CaseEventKind::Responded as i32,
+        at: Some(timestamp_from_ms(T0 + MINUTE)),
+        ..Default::default()
+    };
+    let invalid = pb::CaseEvent { kind: 99, ..opened(&waiting, 90, T0) };
+    let batch = vec![opened(&answered, 90, T0), opened(&waiting, 90, T0), invalid];
+    let refused = service.record_all(&tenant, batch).await.unwrap_err();
+    assert!(refused.to_string().contains("events[2].kind"), "{refused}");
+    harness.clock.set(T0 + 60 * MINUTE);
+    assert_eq!(service.fire_due().await.unwrap(), 0, "nothing of a refused batch was applied");
+
+    harness.clock.set(T0);
+    let batch = vec![opened(&answered, 90, T0), opened(&waiting, 90, T0), responded];
+    let raised = service.record_all(&tenant, batch.clone()).await.unwrap();
+    assert_eq!(raised.len(), 3, "one answer per event");
+    service.record_all(&tenant, batch).await.unwrap();
+    harness.clock.set(T0 + 60 * MINUTE);
+    assert_eq!(service.fire_due().await.unwrap(), 1, "only the unanswered case breaches; the replay changed nothing");
+}

@@ -71,6 +71,32 @@ impl Notifier {
         Ok(response.into_inner().raised)
     }
 
+    /// Delivers events now, in order and in one call (a few quick retries), returning what each
+    /// raised.
+    pub async fn send_all(
+        &self,
+        tenant: &Tenant,
+        events: Vec<pb::CaseEvent>,
+    ) -> Result<Vec<Vec<pb::Escalation>>, tonic::Status> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = events.len();
+        let request = pb::RecordCaseEventsRequest { events };
+        let response = earshot_telemetry::client::retry(3, || {
+            let mut client = self.client.clone();
+            let mut request = tonic::Request::new(request.clone());
+            tenant.attach(&mut request);
+            async move { client.record_case_events(request).await }
+        })
+        .await?;
+        let results = response.into_inner().results;
+        if results.len() != count {
+            return Err(tonic::Status::internal("escalation answered a different number of events"));
+        }
+        Ok(results.into_iter().map(|result| result.raised).collect())
+    }
+
     /// Queues an event for delivery in the background, in the trace of the current span.
     pub async fn send_later(&self, tenant: &Tenant, event: pb::CaseEvent) {
         if self.background.send((tenant.clone(), event, tracing::Span::current())).await.is_err() {

@@ -9,7 +9,8 @@ use earshot_queue::Settle;
 use earshot_store::routing::{agent, case, case_post};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionTrait,
 };
 
 use crate::error::{Error, Result};
@@ -78,28 +79,64 @@ impl Routing {
             .map(|(i, item)| check(i, item))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let _guard = self.route_lock.lock().await;
-        let mut results = Vec::with_capacity(checked.len());
+        // The whole batch is written down in one transaction (one commit, not one per post);
+        // then each case is queued, and escalation hears of every post in one call, in order.
+        let txn = self.db.begin().await?;
+        let mut recorded = Vec::with_capacity(checked.len());
         for item in checked {
-            results.push(self.route_one(tenant, item).await?);
+            let (case_id, routed, follow_up) = self.record_once(&txn, tenant, &item).await?;
+            recorded.push((item, case_id, routed, follow_up));
         }
+        txn.commit().await?;
+        let mut results = Vec::with_capacity(recorded.len());
+        let mut events = Vec::with_capacity(recorded.len());
+        for (item, case_id, routed, follow_up) in recorded {
+            let (result, event) = self.enqueue(tenant, item, &case_id, routed, follow_up).await?;
+            results.push(result);
+            events.push(event);
+        }
+        let raised = self.notifier.send_all(tenant, events).await.map_err(Error::Escalation)?;
+        self.escalate_raised(tenant, &results, raised).await?;
         Ok(results)
     }
 
-    async fn route_one(&self, tenant: &Tenant, item: Checked) -> Result<pb::RouteResult> {
-        let previous = case_post::Entity::find_by_id(item.post_id.clone()).one(&self.db).await?;
-        let (case, routed, follow_up) = match previous {
+    /// Writes the post into its case unless it already is (a retried `Route`); returns the case
+    /// id, the post's row and whether it followed up an open case.
+    async fn record_once(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &Tenant,
+        item: &Checked,
+    ) -> Result<(String, case_post::Model, bool)> {
+        match case_post::Entity::find_by_id(item.post_id.clone()).one(txn).await? {
             Some(routed) if routed.tenant == tenant.as_str() => {
-                let case = case::Entity::find_by_id(routed.case_id.clone()).one(&self.db).await?.ok_or_else(|| {
-                    Error::Corrupt(format!("case {} of post {} is missing", routed.case_id, routed.post_id))
-                })?;
                 let follow_up = routed.follow_up;
-                (case, routed, follow_up)
+                Ok((routed.case_id.clone(), routed, follow_up))
             }
-            Some(_) => return Err(InvalidArgument::new("post_id", "belongs to another tenant").into()),
-            None => self.record(tenant, &item).await?,
-        };
+            Some(_) => Err(InvalidArgument::new("post_id", "belongs to another tenant").into()),
+            None => {
+                let (case, routed, follow_up) = self.record(txn, tenant, item).await?;
+                Ok((case.id, routed, follow_up))
+            }
+        }
+    }
+
+    /// Queues a recorded post's case; returns the post's result and the case event escalation
+    /// must hear.
+    async fn enqueue(
+        &self,
+        tenant: &Tenant,
+        item: Checked,
+        case_id: &str,
+        routed: case_post::Model,
+        follow_up: bool,
+    ) -> Result<(pb::RouteResult, pb::CaseEvent)> {
+        // Read after the batch committed: a later post of the batch may have changed the case.
+        let mut case = case::Entity::find_by_id(case_id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
         // Queue (again, on a retry: the same score is a no-op) unless an agent holds the case.
-        let mut case = case;
         if case.state != states::RESOLVED {
             let live = self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
             if live != states::QUEUED && case.state == states::QUEUED {
@@ -124,18 +161,35 @@ impl Routing {
         case_event.classification = Some(item.classification.clone());
         case_event.customer = case.customer.clone();
         case_event.author_followers = item.author.followers;
-        let raised = self.notifier.send(tenant, case_event).await.map_err(Error::Escalation)?;
-        if !raised.is_empty() && !case.escalated {
-            let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
-            self.mark_escalated(tenant, case.clone(), &reasons.join(", "), None).await?;
-        }
-        Ok(pb::RouteResult {
+        let result = pb::RouteResult {
             post_id: item.post_id,
             case_id: case.id,
             queue: routed.queue,
             priority: u32::try_from(routed.case_priority).unwrap_or(0),
             follow_up,
-        })
+        };
+        Ok((result, case_event))
+    }
+
+    /// Marks the case of each post whose event raised escalations escalated (once per case).
+    async fn escalate_raised(
+        &self,
+        tenant: &Tenant,
+        results: &[pb::RouteResult],
+        raised: Vec<Vec<pb::Escalation>>,
+    ) -> Result<()> {
+        for (result, raised) in results.iter().zip(raised).filter(|(_, raised)| !raised.is_empty()) {
+            // Read again: an earlier post of the batch may have escalated the case already.
+            let case = case::Entity::find_by_id(result.case_id.clone())
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("case {} is missing", result.case_id)))?;
+            if !case.escalated {
+                let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
+                self.mark_escalated(tenant, case, &reasons.join(", "), None).await?;
+            }
+        }
+        Ok(())
     }
 
     /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself
@@ -221,8 +275,13 @@ impl Routing {
         Ok(case)
     }
 
-    /// Writes the post into its case (new or open) in one transaction.
-    async fn record(&self, tenant: &Tenant, item: &Checked) -> Result<(case::Model, case_post::Model, bool)> {
+    /// Writes the post into its case (new or open) within `txn`.
+    async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &Tenant,
+        item: &Checked,
+    ) -> Result<(case::Model, case_post::Model, bool)> {
         let now = self.clock.now_ms();
         let c = &item.classification;
         let created_at_ms = item.post.created_at.as_ref().map_or(now, ms_from_timestamp);
@@ -230,12 +289,11 @@ impl Routing {
         if !item.post.thread_id.is_empty() {
             same_customer = same_customer.add(case::Column::ThreadId.eq(item.post.thread_id.clone()));
         }
-        let txn = self.db.begin().await?;
         let open = case::Entity::find()
             .filter(case::Column::Tenant.eq(tenant.as_str()))
             .filter(case::Column::State.ne(states::RESOLVED))
             .filter(same_customer)
-            .one(&txn)
+            .one(txn)
             .await?;
         let post_priority = i32::try_from(c.priority).unwrap_or(100);
         let post_reasons: Vec<pb::Reason> = c.reasons.clone();
@@ -260,9 +318,9 @@ impl Routing {
                 active.language = Set(c.language.clone());
                 active.queue = Set(queue);
                 active.updated_at_ms = Set(now);
-                let case = active.update(&txn).await?;
+                let case = active.update(txn).await?;
                 if was_waiting {
-                    self.audit(&txn, tenant, &case.id, "resumed", None, "the customer wrote".to_owned()).await?;
+                    self.audit(txn, tenant, &case.id, "resumed", None, "the customer wrote".to_owned()).await?;
                 }
                 (case, true)
             }
@@ -287,7 +345,7 @@ impl Routing {
                     enqueued_at_ms: Set(now),
                     updated_at_ms: Set(now),
                 };
-                (case.insert(&txn).await?, false)
+                (case.insert(txn).await?, false)
             }
         };
         let routed = case_post::ActiveModel {
@@ -305,19 +363,18 @@ impl Routing {
             case_priority: Set(case.priority),
             follow_up: Set(follow_up),
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
         let detail = if follow_up {
             format!("contact {} from {}; priority {}", case.contact_count, case.customer, case.priority)
         } else {
             format!("new case in {} at priority {}", case.queue, case.priority)
         };
-        self.audit(&txn, tenant, &case.id, if follow_up { "follow_up" } else { "routed" }, None, detail).await?;
+        self.audit(txn, tenant, &case.id, if follow_up { "follow_up" } else { "routed" }, None, detail).await?;
         if let Some(before) = priority_before.filter(|before| *before != case.priority) {
             let why = format!("contact {} (post priority {post_priority})", case.contact_count);
-            self.audit(&txn, tenant, &case.id, RESCORED, None, rescore_detail(before, case.priority, &why)).await?;
+            self.audit(txn, tenant, &case.id, RESCORED, None, rescore_detail(before, case.priority, &why)).await?;
         }
-        txn.commit().await?;
         Ok((case, routed, follow_up))
     }
 }

@@ -39,6 +39,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("/earshot.v1.AgentService/EscalateCase", Access::Roles(&[Agent])),
     ("/earshot.v1.AgentService/SetWaiting", Access::Roles(&[Agent])),
     ("/earshot.v1.EscalationService/RecordCaseEvent", Access::ServiceOnly),
+    ("/earshot.v1.EscalationService/RecordCaseEvents", Access::ServiceOnly),
     ("/earshot.v1.EscalationService/ListEscalations", Access::Roles(&[Supervisor])),
     ("/earshot.v1.EscalationService/GetEscalation", Access::Roles(&[Supervisor])),
     ("/earshot.v1.EscalationService/WatchEscalations", Access::Roles(&[Supervisor])),

@@ -130,6 +130,10 @@ async fn call(services: &Services, key: &Bearer, method: &str, agent_id: &str, i
             agents().set_waiting(request).await.map(drop)
         }
         "RecordCaseEvent" => escalation().record_case_event(pb::CaseEvent::default()).await.map(drop),
+        "RecordCaseEvents" => {
+            let request = pb::RecordCaseEventsRequest { events: vec![pb::CaseEvent::default()] };
+            escalation().record_case_events(request).await.map(drop)
+        }
         "ListEscalations" => escalation().list_escalations(pb::ListEscalationsRequest::default()).await.map(drop),
         "GetEscalation" => escalation().get_escalation(pb::GetEscalationRequest { escalation_id }).await.map(drop),
         "WatchEscalations" => {
