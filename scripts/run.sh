@@ -69,6 +69,7 @@ Earshot is running (logs in $DATA/logs/). On this host earshotctl uses the servi
   $BIN/earshotctl escalations watch           # live supervisor stream
   $BIN/earshotctl keys list                   # API keys (keys create --role … / keys revoke ID)
   grpcurl -plaintext localhost:50051 list     # reflection (no key needed; calls need -H 'authorization: Bearer …')
+  curl -s localhost:9451/metrics              # Prometheus metrics (ingest; classify 9452, routing 9453, escalation 9454)
 Press Ctrl-C to stop.
 MSG
 wait "${pids[0]}"

@@ -14,12 +14,18 @@ use crate::Classifier;
 pub struct ClassifyApi {
     classifier: Arc<Classifier>,
     limits: Limits,
+    /// Time to classify one post (its count is the posts classified).
+    latency: opentelemetry::metrics::Histogram<f64>,
 }
 
 impl ClassifyApi {
     /// A handler over `classifier`, rejecting input beyond `limits`.
     pub fn new(classifier: Classifier, limits: Limits) -> Self {
-        Self { classifier: Arc::new(classifier), limits }
+        let latency = earshot_telemetry::metrics::seconds_histogram(
+            "earshot.classify.duration",
+            "Time to classify one post (language, sentiment, complaint, intent, topic, risk)",
+        );
+        Self { classifier: Arc::new(classifier), limits, latency }
     }
 
     fn validate(&self, field: &str, post: Option<pb::Post>) -> Result<Post, Status> {
@@ -29,15 +35,20 @@ impl ClassifyApi {
 
     async fn classify_all(&self, tenant: Tenant, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
         let classifier = Arc::clone(&self.classifier);
+        let latency = self.latency.clone();
         let span = tracing::info_span!("classify.posts", posts = posts.len());
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| posts.iter().map(|p| classifier.classify_for(&tenant, p)).collect())
-        })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "classification task failed");
-            Status::internal("classification failed")
-        })
+        let classify_one = move |post: &Post| {
+            let started = std::time::Instant::now();
+            let classification = classifier.classify_for(&tenant, post);
+            latency.record(started.elapsed().as_secs_f64(), &[]);
+            classification
+        };
+        tokio::task::spawn_blocking(move || span.in_scope(|| posts.iter().map(classify_one).collect())).await.map_err(
+            |error| {
+                tracing::error!(%error, "classification task failed");
+                Status::internal("classification failed")
+            },
+        )
     }
 }
 

@@ -11,6 +11,10 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50052")]
     pub listen: String,
+    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
+    /// it off.
+    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9452")]
+    pub admin_listen: String,
     /// Risk weights (TOML, like shared/core/weights.toml); the built-in weights when unset.
     #[arg(long, env = "EARSHOT_WEIGHTS")]
     pub weights: Option<PathBuf>,
@@ -40,6 +44,7 @@ impl Config {
     pub fn local() -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
             weights: None,
             cues_dir: None,
             input: Default::default(),

@@ -11,6 +11,10 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50054")]
     pub listen: String,
+    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
+    /// it off.
+    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9454")]
+    pub admin_listen: String,
     /// Redis holding the escalation event streams.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
@@ -49,6 +53,7 @@ impl Config {
     pub fn local(redis_url: &str, database_url: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
             redis_url: redis_url.into(),
             database_url: database_url.into(),
             sla_high_min: 15,

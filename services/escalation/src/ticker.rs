@@ -18,6 +18,14 @@ use crate::state::{Escalations, Raise, SYSTEM, events, states};
 /// Items handled per kind and tick at most; the rest wait for the next tick.
 const BATCH: u64 = 500;
 
+/// SLA targets missed, by clock (`first_response`, `resolution`).
+static BREACHES: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+    earshot_telemetry::metrics::meter()
+        .u64_counter("earshot.sla.breaches")
+        .with_description("SLA targets missed, by clock (first_response, resolution)")
+        .build()
+});
+
 /// The timer row, if it is still running (the condition every claim on a timer shares).
 fn still_running(timer: &sla_timer::Model) -> Condition {
     Condition::all()
@@ -131,6 +139,7 @@ impl Escalations {
             };
             let raised = self.raise(&txn, &tenant, raise, &policy).await?;
             txn.commit().await?;
+            BREACHES.add(1, &[opentelemetry::KeyValue::new("clock", timer.kind.clone())]);
             fired += usize::from(raised.is_some());
         }
         Ok(fired)

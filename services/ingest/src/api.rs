@@ -8,10 +8,24 @@ use earshot_proto::v1 as pb;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::metrics::Rejection;
 use crate::posts::Posts;
 
 fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
     Principal::tenant_of(request)
+}
+
+impl Posts {
+    /// The caller's tenant, with `posts` charged against its key's rate (counted when refused).
+    fn charge<T>(&self, request: &Request<T>, posts: usize) -> Result<Tenant, Status> {
+        Principal::tenant_for_posts(request, posts).inspect_err(|status| self.count_refusal(status, posts))
+    }
+
+    fn count_refusal(&self, status: &Status, posts: usize) {
+        if status.code() == tonic::Code::ResourceExhausted {
+            self.metrics.rejected(Rejection::RateLimited, posts as u64);
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -20,7 +34,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         &self,
         request: Request<pb::SubmitPostRequest>,
     ) -> Result<Response<pb::SubmitPostResponse>, Status> {
-        let tenant = Principal::tenant_for_posts(&request, 1)?;
+        let tenant = self.charge(&request, 1)?;
         let post = request.into_inner().post.ok_or_else(|| Status::invalid_argument("invalid post: is required"))?;
         let posts = vec![self.validate_one(post, "post")?];
         let mut results = self.accept(&tenant, &posts).await?;
@@ -32,7 +46,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         request: Request<pb::SubmitPostsRequest>,
     ) -> Result<Response<pb::SubmitPostsResponse>, Status> {
         // An oversized batch is refused below; it costs no more than the largest allowed one.
-        let tenant = Principal::tenant_for_posts(&request, request.get_ref().posts.len().min(self.limits.max_batch))?;
+        let tenant = self.charge(&request, request.get_ref().posts.len().min(self.limits.max_batch))?;
         let posts = self.validate(request.into_inner().posts, "posts")?;
         Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, &posts).await? }))
     }
@@ -56,7 +70,7 @@ impl pb::ingest_service_server::IngestService for Posts {
             let charged = principal.spend(1);
             async move {
                 let post = post.map_err(earshot_telemetry::status::client_decode_failure)?;
-                charged?;
+                charged.inspect_err(|status| posts.count_refusal(status, 1))?;
                 let valid = vec![posts.validate_one(post, &format!("posts[{index}]"))?];
                 let mut results = posts.accept(&tenant, &valid).await?;
                 results.pop().ok_or_else(|| Status::internal("internal error"))

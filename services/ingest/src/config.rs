@@ -9,6 +9,10 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: String,
+    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
+    /// it off.
+    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9451")]
+    pub admin_listen: String,
     /// Database holding accepted posts (the outbox).
     #[arg(long, env = "DATABASE_URL", default_value_t = earshot_store::default_url("ingest"))]
     pub database_url: String,
@@ -47,6 +51,7 @@ impl Config {
     pub fn local(database_url: &str, classify_addr: &str, routing_addr: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
             database_url: database_url.into(),
             classify_addr: classify_addr.into(),
             routing_addr: routing_addr.into(),

@@ -8,6 +8,7 @@
 mod api;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
 pub mod posts;
 
@@ -42,7 +43,8 @@ pub async fn run(
         .context("opening the ingest database")?;
     let peer_tls = config.tls.client()?;
     let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
-    let posts = Posts { db, clock, limits: config.input.limits(), accepted: Arc::default() };
+    let posts =
+        Posts { db, clock, limits: config.input.limits(), accepted: Arc::default(), metrics: Default::default() };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
         credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),

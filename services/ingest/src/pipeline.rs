@@ -83,6 +83,7 @@ impl Pipeline {
             .all(&self.posts.db)
             .await
             .map_err(crate::Error::from)?;
+        self.record_backlog(waiting.len()).await?;
         if waiting.is_empty() {
             return Ok(Pass::Idle);
         }
@@ -115,6 +116,22 @@ impl Pipeline {
             self.route(&tenant, rows).instrument(span).await?;
         }
         Ok(Pass::Progress)
+    }
+
+    /// Records how many posts wait: the batch just read, or a count when the batch is full.
+    async fn record_backlog(&self, read: usize) -> std::result::Result<(), PassError> {
+        use sea_orm::PaginatorTrait as _;
+        let waiting = if (read as u64) < self.batch {
+            read as u64
+        } else {
+            post::Entity::find()
+                .filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]))
+                .count(&self.posts.db)
+                .await
+                .map_err(crate::Error::from)?
+        };
+        self.posts.metrics.backlog(waiting);
+        Ok(())
     }
 
     /// Classifies rows of one tenant.
@@ -190,7 +207,11 @@ impl Pipeline {
         };
         let routed_at_ms = self.posts.clock.now_ms();
         let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
+        let received: std::collections::HashMap<&str, i64> =
+            rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
+        let mut offered = Vec::with_capacity(results.len());
         for result in results {
+            offered.extend(received.get(result.post_id.as_str()).copied());
             post::Entity::update_many()
                 .col_expr(post::Column::State, Expr::value(states::ROUTED))
                 .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
@@ -201,6 +222,9 @@ impl Pipeline {
                 .map_err(crate::Error::from)?;
         }
         txn.commit().await.map_err(crate::Error::from)?;
+        for received_at_ms in offered {
+            self.posts.metrics.offered(received_at_ms, routed_at_ms);
+        }
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::metrics::{IngestMetrics, Rejection};
 
 /// Pipeline states of a post.
 pub mod states {
@@ -37,17 +38,36 @@ pub struct Posts {
     pub limits: Limits,
     /// Woken whenever posts are accepted.
     pub accepted: std::sync::Arc<Notify>,
+    /// What is counted of posts.
+    pub metrics: IngestMetrics,
 }
 
 impl Posts {
     /// Validates one post; errors name fields under `field` (e.g. `post.text`).
     pub fn validate_one(&self, post: pb::Post, field: &str) -> Result<Post> {
+        let valid = self.check_one(post, field);
+        if valid.is_err() {
+            self.metrics.rejected(Rejection::Invalid, 1);
+        }
+        valid
+    }
+
+    fn check_one(&self, post: pb::Post, field: &str) -> Result<Post> {
         Post::from_wire(post, &self.limits, self.clock.now_ms()).map_err(|e| e.within(field).into())
     }
 
     /// Validates a batch; nothing is stored if any post is invalid. A post repeated within the
     /// batch (same channel and external id) is a client bug, refused like any invalid field.
     pub fn validate(&self, posts: Vec<pb::Post>, field: &str) -> Result<Vec<Post>> {
+        let count = posts.len() as u64;
+        let valid = self.check(posts, field);
+        if valid.is_err() {
+            self.metrics.rejected(Rejection::Invalid, count);
+        }
+        valid
+    }
+
+    fn check(&self, posts: Vec<pb::Post>, field: &str) -> Result<Vec<Post>> {
         if posts.len() > self.limits.max_batch {
             return Err(earshot_core::InvalidArgument::new(
                 field,
@@ -58,7 +78,7 @@ impl Posts {
         let posts: Vec<Post> = posts
             .into_iter()
             .enumerate()
-            .map(|(i, post)| self.validate_one(post, &format!("{field}[{i}]")))
+            .map(|(i, post)| self.check_one(post, &format!("{field}[{i}]")))
             .collect::<Result<_>>()?;
         let mut seen = std::collections::HashMap::with_capacity(posts.len());
         for (index, post) in posts.iter().enumerate() {
@@ -112,6 +132,8 @@ impl Posts {
             }
         }
         txn.commit().await?;
+        let duplicates = results.iter().filter(|result| result.duplicate).count();
+        self.metrics.stored((results.len() - duplicates) as u64, duplicates as u64);
         if inserted {
             self.accepted.notify_one();
         }

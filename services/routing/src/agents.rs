@@ -6,6 +6,7 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{AgentState, NextCase, Settle};
 use earshot_store::routing::{agent, case};
+use opentelemetry::KeyValue;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 
 use crate::error::{Error, Result};
@@ -350,6 +351,10 @@ impl Routing {
 
     /// Reclaims expired leases of every tenant, every `interval`, until the task is dropped.
     pub async fn sweep_forever(self, interval: std::time::Duration) {
+        let depth = earshot_telemetry::metrics::meter()
+            .u64_gauge("earshot.queue.depth")
+            .with_description("Cases waiting in a queue, by tenant and queue (sampled each sweep)")
+            .build();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -365,7 +370,20 @@ impl Routing {
                 if let Err(error) = self.reclaim_expired(&tenant).await {
                     tracing::warn!(%error, %tenant, "lease sweep failed");
                 }
+                if let Err(error) = self.record_depths(&tenant, &depth).await {
+                    tracing::warn!(%error, %tenant, "sampling queue depths failed");
+                }
             }
         }
+    }
+
+    /// Records how many cases wait in each of the tenant's queues.
+    async fn record_depths(&self, tenant: &Tenant, gauge: &opentelemetry::metrics::Gauge<u64>) -> Result<()> {
+        for queue in self.queues.queue_names(tenant.as_str()).await? {
+            let waiting = self.queues.depth(tenant.as_str(), &queue).await?;
+            let attributes = [KeyValue::new("tenant", tenant.as_str().to_owned()), KeyValue::new("queue", queue)];
+            gauge.record(waiting, &attributes);
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,10 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50053")]
     pub listen: String,
+    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
+    /// it off.
+    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9453")]
+    pub admin_listen: String,
     /// Redis holding the live queues.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
@@ -54,6 +58,7 @@ impl Config {
     pub fn local(redis_url: &str, database_url: &str, escalation_addr: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
             redis_url: redis_url.into(),
             database_url: database_url.into(),
             escalation_addr: escalation_addr.into(),

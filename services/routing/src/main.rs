@@ -7,6 +7,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = earshot_routing::Config::parse();
     let telemetry = earshot_telemetry::init(&config.telemetry, "earshot-routing", env!("CARGO_PKG_VERSION"))?;
+    let _admin = telemetry.serve_admin(&config.admin_listen).await.context("binding the admin port")?;
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let clock = std::sync::Arc::new(earshot_core::SystemClock);

@@ -61,8 +61,17 @@ impl Connection {
     }
 }
 
+/// Requests sent to Redis, each one round trip (a pipeline or a script call counts once).
+static ROUND_TRIPS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+    earshot_trace::instruments::meter()
+        .u64_counter("earshot.redis.round_trips")
+        .with_description("Requests sent to Redis; a pipeline or a script call is one")
+        .build()
+});
+
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        ROUND_TRIPS.add(1, &[]);
         match self {
             Self::Single(conn) => conn.req_packed_command(cmd),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
@@ -76,6 +85,7 @@ impl ConnectionLike for Connection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
+        ROUND_TRIPS.add(1, &[]);
         match self {
             Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),

@@ -4,7 +4,8 @@
 //! Middleware, outermost first: a tracing span per call (named after the method, continuing the
 //! caller's W3C trace context from the request headers), load shedding over a
 //! per-connection concurrency limit (a call beyond it is answered `RESOURCE_EXHAUSTED` at once,
-//! not queued), a deadline per call, a rewrite of undecodable requests from `INTERNAL` to
+//! not queued), a deadline per call, the call's duration by method and status
+//! ([`crate::rpc_metrics`]), a rewrite of undecodable requests from `INTERNAL` to
 //! `INVALID_ARGUMENT` (they are the client's fault), then the credential check
 //! (`earshot_auth::AuthLayer`), so a refused call costs no handler work.
 
@@ -96,6 +97,7 @@ pub async fn serve(
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)
+        .layer(crate::rpc_metrics::RpcMetricsLayer::default())
         .layer(tower::util::MapResponseLayer::new(crate::status::decode_failure_response))
         .layer(auth)
         .add_routes(routes)

@@ -1,11 +1,15 @@
-//! What every Earshot process shares around its own logic: logs and traces, shutdown on SIGTERM/SIGINT,
+//! What every Earshot process shares around its own logic: logs, traces and metrics (with the
+//! admin port that serves them), shutdown on SIGTERM/SIGINT,
 //! the gRPC server stack (health, reflection, tracing, limits) and client channels with deadlines
 //! and retries.
 
+pub mod admin;
 pub mod args;
 pub mod client;
 pub mod grpc;
 pub mod logging;
+pub mod metrics;
+pub mod rpc_metrics;
 pub mod shutdown;
 pub mod status;
 pub mod task;

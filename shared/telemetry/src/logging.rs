@@ -1,6 +1,7 @@
 //! The global `tracing` subscriber: logs (human in a terminal, JSON when
 //! `EARSHOT_LOG_FORMAT=json`, level from `RUST_LOG`) and, when an OTLP endpoint is configured,
-//! spans exported as OpenTelemetry traces with the service's name and version.
+//! spans exported as OpenTelemetry traces with the service's name and version; and the global
+//! meter provider (see [`crate::metrics`]).
 //!
 //! Without an endpoint no OpenTelemetry layer is installed at all: spans cost what plain
 //! `tracing` spans cost, and no trace context travels (see `earshot_trace`).
@@ -13,7 +14,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::TaskGuard;
 use crate::args::{LogFormat, TelemetryArgs};
+use crate::metrics::Metrics;
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,20 +29,49 @@ pub enum TelemetryError {
         /// What the exporter said.
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// The metric exporter could not be built.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A global subscriber is already installed.
     #[error("a tracing subscriber is already installed: {0}")]
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
+}
+
+/// The admin port, served until dropped.
+pub struct AdminPort {
+    addr: std::net::SocketAddr,
+    _task: TaskGuard,
+}
+
+impl AdminPort {
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
 }
 
 /// What must be flushed before the process exits; see [`Telemetry::shutdown`].
 #[must_use = "call shutdown() before exiting, or the last spans are lost"]
 pub struct Telemetry {
     traces: Option<SdkTracerProvider>,
+    metrics: Metrics,
 }
 
 impl Telemetry {
-    /// Exports the spans still buffered and stops the exporter.
+    /// Serves `/metrics` and `/healthz` on `addr` (nothing when it is empty) until the guard is
+    /// dropped.
+    pub async fn serve_admin(&self, addr: &str) -> std::io::Result<Option<AdminPort>> {
+        let Some(listener) = crate::admin::bind(addr).await? else {
+            return Ok(None);
+        };
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "admin port serving /metrics and /healthz");
+        Ok(Some(AdminPort { addr, _task: TaskGuard::spawn(crate::admin::serve(listener, self.metrics.scrape())) }))
+    }
+
+    /// Exports the spans and metrics still buffered and stops the exporters.
     pub async fn shutdown(self) {
+        self.metrics.shutdown().await;
         if let Some(provider) = self.traces {
             // The batch exporter blocks its caller while it flushes.
             let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
@@ -59,31 +91,29 @@ pub fn init(args: &TelemetryArgs, service: &'static str, version: &'static str) 
         LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_target(false)), None),
         LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_target(false))),
     };
-    let traces = args.otlp_endpoint().map(|endpoint| tracer_provider(endpoint, service, version)).transpose()?;
+    let resource = Resource::builder()
+        .with_service_name(service)
+        .with_attribute(KeyValue::new("service.version", version))
+        .build();
+    let traces = args.otlp_endpoint().map(|endpoint| tracer_provider(endpoint, resource.clone())).transpose()?;
+    let metrics = Metrics::new(resource, args.otlp_endpoint())?;
     let otel = traces.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
     tracing_subscriber::registry().with(filter).with(text).with(json).with(otel).try_init()?;
     if let Some(endpoint) = args.otlp_endpoint() {
-        tracing::info!(endpoint, "exporting traces over OTLP");
+        tracing::info!(endpoint, "exporting traces and metrics over OTLP");
     }
-    Ok(Telemetry { traces })
+    metrics.install();
+    Ok(Telemetry { traces, metrics })
 }
 
-/// Spans batched to `endpoint` over OTLP/gRPC, resource-tagged with the service.
-fn tracer_provider(
-    endpoint: &str,
-    service: &'static str,
-    version: &'static str,
-) -> Result<SdkTracerProvider, TelemetryError> {
+/// Spans batched to `endpoint` over OTLP/gRPC, tagged with the service's `resource`.
+fn tracer_provider(endpoint: &str, resource: Resource) -> Result<SdkTracerProvider, TelemetryError> {
     use opentelemetry_otlp::WithExportConfig as _;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
         .build()
         .map_err(|source| TelemetryError::Exporter { endpoint: endpoint.to_owned(), source })?;
-    let resource = Resource::builder()
-        .with_service_name(service)
-        .with_attribute(KeyValue::new("service.version", version))
-        .build();
     Ok(SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
 }
 

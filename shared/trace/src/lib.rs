@@ -7,6 +7,10 @@
 //! ([`current_traceparent`], [`context_of`]). All of it is a no-op unless a trace exporter is
 //! installed (`earshot_telemetry::init` with an OTLP endpoint): without one, spans carry no
 //! OpenTelemetry context and nothing is written.
+//!
+//! The crate also holds the meter instruments are made from ([`instruments`]).
+
+pub mod instruments;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
