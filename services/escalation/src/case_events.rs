@@ -96,7 +96,8 @@ impl Escalations {
     pub async fn record(&self, tenant: &Tenant, event: pb::CaseEvent) -> Result<Vec<pb::Escalation>> {
         let kind = check_event(&event)?;
         let txn = self.db.begin().await?;
-        let raised = self.apply(&txn, tenant, event, kind).await?;
+        let policies = self.stored_policies(&txn, tenant).await?;
+        let raised = self.apply(&txn, tenant, event, kind, &policies).await?;
         txn.commit().await?;
         Ok(raised)
     }
@@ -116,21 +117,24 @@ impl Escalations {
             .map(|(i, event)| check_event(event).map_err(|e| e.within(&format!("events[{i}]"))))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let txn = self.db.begin().await?;
+        // Read once for the batch: nothing in it changes a policy.
+        let policies = self.stored_policies(&txn, tenant).await?;
         let mut raised = Vec::with_capacity(events.len());
         for (event, kind) in events.into_iter().zip(kinds) {
-            raised.push(self.apply(&txn, tenant, event, kind).await?);
+            raised.push(self.apply(&txn, tenant, event, kind, &policies).await?);
         }
         txn.commit().await?;
         Ok(raised)
     }
 
-    /// Applies one checked event within `txn`, once per event key.
+    /// Applies one checked event within `txn`, once per event key, under the tenant's `policies`.
     async fn apply(
         &self,
         txn: &DatabaseTransaction,
         tenant: &Tenant,
         event: pb::CaseEvent,
         kind: pb::CaseEventKind,
+        policies: &[Policy],
     ) -> Result<Vec<pb::Escalation>> {
         let key = event_key(tenant, &event, kind);
         if applied_event::Entity::find_by_id(key.clone()).one(txn).await?.is_some() {
@@ -152,7 +156,7 @@ impl Escalations {
         let mut raised = Vec::new();
         match kind {
             pb::CaseEventKind::Opened | pb::CaseEventKind::Contact => {
-                let policy = self.policy_for(txn, tenant, &event.queue).await?;
+                let policy = self.choose_policy(policies, &event.queue);
                 self.on_post(txn, tenant, &event, at, timers, &policy).await?;
                 for (reason, detail) in triggers(&event, &policy) {
                     let raise = Raise {
@@ -174,7 +178,7 @@ impl Escalations {
             }
             pb::CaseEventKind::Waiting | pb::CaseEventKind::Resumed => {
                 for mut timer in timers {
-                    let policy = self.policy_for(txn, tenant, &timer.queue).await?;
+                    let policy = self.choose_policy(policies, &timer.queue);
                     let before = timer.state.clone();
                     if kind == pb::CaseEventKind::Waiting {
                         clocks::pause(&mut timer, at, &policy);
@@ -187,7 +191,7 @@ impl Escalations {
                 }
             }
             pb::CaseEventKind::Transferred | pb::CaseEventKind::Rescored => {
-                let policy = self.policy_for(txn, tenant, &event.queue).await?;
+                let policy = self.choose_policy(policies, &event.queue);
                 for mut timer in timers {
                     clocks::retarget(&mut timer, &policy, event.priority, &event.queue);
                     save(txn, timer, true).await?;
@@ -197,7 +201,7 @@ impl Escalations {
                 }
             }
             pb::CaseEventKind::AgentRequest => {
-                let policy = self.policy_for(txn, tenant, &event.queue).await?;
+                let policy = self.choose_policy(policies, &event.queue);
                 let raise = Raise {
                     case_id: &event.case_id,
                     reason: "agent_request",

@@ -15,7 +15,7 @@ use crate::state::Escalations;
 const MAX_POLICIES: usize = 100;
 
 impl Escalations {
-    async fn stored_policies(&self, db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Policy>> {
+    pub(crate) async fn stored_policies(&self, db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Policy>> {
         let rows = sla_policy::Entity::find()
             .filter(sla_policy::Column::Tenant.eq(tenant.as_str()))
             .order_by_asc(sla_policy::Column::Name)
@@ -42,10 +42,14 @@ impl Escalations {
     /// The policy that governs `queue`: the one naming it, else the tenant's `default`, else the
     /// built-in one.
     pub async fn policy_for(&self, db: &impl ConnectionTrait, tenant: &Tenant, queue: &str) -> Result<Policy> {
-        let policies = self.stored_policies(db, tenant).await?;
-        let named = policies.iter().find(|p| p.queues.iter().any(|q| q == queue));
-        let chosen = named.or_else(|| policies.iter().find(|p| p.name == DEFAULT_POLICY));
-        Ok(chosen.cloned().unwrap_or_else(|| self.builtin.as_ref().clone()))
+        Ok(self.choose_policy(&self.stored_policies(db, tenant).await?, queue))
+    }
+
+    /// [`Escalations::policy_for`] among policies already read (a batch reads them once).
+    pub(crate) fn choose_policy(&self, stored: &[Policy], queue: &str) -> Policy {
+        let named = stored.iter().find(|p| p.queues.iter().any(|q| q == queue));
+        let chosen = named.or_else(|| stored.iter().find(|p| p.name == DEFAULT_POLICY));
+        chosen.cloned().unwrap_or_else(|| self.builtin.as_ref().clone())
     }
 
     /// Creates or replaces a policy. A queue belongs to one policy at most.

@@ -14,7 +14,7 @@ use earshot_proto::v1::routing_service_client::RoutingServiceClient;
 use earshot_store::ingest::post;
 use prost::Message;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::Instrument;
 
 use crate::error::Result;
@@ -151,17 +151,15 @@ impl Pipeline {
                         "classify answered a different number of posts",
                     )));
                 }
-                let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
-                for (row, classification) in rows.iter().zip(classifications) {
-                    post::Entity::update_many()
-                        .col_expr(post::Column::Classification, Expr::value(classification.encode_to_vec()))
-                        .col_expr(post::Column::State, Expr::value(states::CLASSIFIED))
-                        .filter(post::Column::Id.eq(row.id.clone()))
-                        .exec(&txn)
-                        .await
-                        .map_err(crate::Error::from)?;
-                }
-                txn.commit().await.map_err(crate::Error::from)?;
+                let classified =
+                    rows.iter().map(|row| row.id.clone()).zip(classifications.iter().map(Message::encode_to_vec));
+                post::Entity::update_many()
+                    .col_expr(post::Column::Classification, per_post(classified))
+                    .col_expr(post::Column::State, Expr::value(states::CLASSIFIED))
+                    .filter(post::Column::Id.is_in(rows.iter().map(|row| row.id.clone())))
+                    .exec(&self.posts.db)
+                    .await
+                    .map_err(crate::Error::from)?;
                 Ok(())
             }
             // One bad post must not hold back the rest: find it alone and set it aside.
@@ -206,22 +204,23 @@ impl Pipeline {
             Err(status) => return Err(PassError::Peer(status)),
         };
         let routed_at_ms = self.posts.clock.now_ms();
-        let txn = self.posts.db.begin().await.map_err(crate::Error::from)?;
         let received: std::collections::HashMap<&str, i64> =
             rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
-        let mut offered = Vec::with_capacity(results.len());
-        for result in results {
-            offered.extend(received.get(result.post_id.as_str()).copied());
-            post::Entity::update_many()
-                .col_expr(post::Column::State, Expr::value(states::ROUTED))
-                .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
-                .col_expr(post::Column::CaseId, Expr::value(result.case_id))
-                .filter(post::Column::Id.eq(result.post_id))
-                .exec(&txn)
-                .await
-                .map_err(crate::Error::from)?;
+        let offered: Vec<i64> =
+            results.iter().filter_map(|result| received.get(result.post_id.as_str()).copied()).collect();
+        let routed_ids: Vec<String> = results.iter().map(|result| result.post_id.clone()).collect();
+        if routed_ids.is_empty() {
+            return Ok(());
         }
-        txn.commit().await.map_err(crate::Error::from)?;
+        let cases = results.into_iter().map(|result| (result.post_id, result.case_id));
+        post::Entity::update_many()
+            .col_expr(post::Column::State, Expr::value(states::ROUTED))
+            .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
+            .col_expr(post::Column::CaseId, per_post(cases))
+            .filter(post::Column::Id.is_in(routed_ids))
+            .exec(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
         for received_at_ms in offered {
             self.posts.metrics.offered(received_at_ms, routed_at_ms);
         }
@@ -244,6 +243,17 @@ impl Pipeline {
             .map_err(crate::Error::from)?;
         Ok(())
     }
+}
+
+/// A value per post in one `UPDATE` (`CASE WHEN id = … THEN … END`): a batch's rows change in one
+/// statement, not one each.
+fn per_post<V: Into<sea_orm::Value>>(values: impl IntoIterator<Item = (String, V)>) -> Expr {
+    values
+        .into_iter()
+        .fold(sea_orm::sea_query::CaseStatement::new(), |case, (id, value)| {
+            case.case(post::Column::Id.eq(id), Expr::value(value))
+        })
+        .into()
 }
 
 /// Why a pass stopped.

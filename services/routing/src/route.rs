@@ -1,6 +1,8 @@
 //! `Route`: joins each classified post to its customer's open case or opens one, queues the case
 //! at its effective key, and tells escalation. Idempotent by post id.
 
+use std::collections::HashMap;
+
 use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::{check_id, new_id};
 use earshot_core::{InvalidArgument, Tenant};
@@ -88,10 +90,40 @@ impl Routing {
             recorded.push((item, case_id, routed, follow_up));
         }
         txn.commit().await?;
+        // Each case once, read after the batch committed (a later post of the batch may have
+        // changed it), and queued (again, on a retry: the same score is a no-op) in one round
+        // trip unless it is resolved.
+        let case_ids: Vec<String> = recorded.iter().map(|(_, case_id, _, _)| case_id.clone()).collect();
+        let mut cases: HashMap<String, case::Model> = case::Entity::find()
+            .filter(case::Column::Id.is_in(case_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let open: Vec<&case::Model> = cases.values().filter(|case| case.state != states::RESOLVED).collect();
+        let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
+        let live_states = self.queues.upsert_all(tenant.as_str(), &entries).await?;
+        let mut live: HashMap<String, String> = open.iter().map(|case| case.id.clone()).zip(live_states).collect();
+        if !live.is_empty() {
+            self.work_available.notify_waiters();
+        }
         let mut results = Vec::with_capacity(recorded.len());
         let mut events = Vec::with_capacity(recorded.len());
         for (item, case_id, routed, follow_up) in recorded {
-            let (result, event) = self.enqueue(tenant, item, &case_id, routed, follow_up).await?;
+            let case = cases
+                .remove(&case_id)
+                .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
+            let case = match live.get(&case_id) {
+                Some(state) if follow_up && state != states::QUEUED => {
+                    let case = self.hold_for_owner(tenant, case).await?;
+                    live.insert(case_id, case.state.clone());
+                    case
+                }
+                _ => case,
+            };
+            let (result, event) = self.outcome(item, &case, routed, follow_up);
+            cases.insert(case.id.clone(), case);
             results.push(result);
             events.push(event);
         }
@@ -121,37 +153,25 @@ impl Routing {
         }
     }
 
-    /// Queues a recorded post's case; returns the post's result and the case event escalation
-    /// must hear.
-    async fn enqueue(
+    /// A follow-up to a case an agent holds: back in its queue if the owner is gone, otherwise
+    /// held for the owner's answer until the sticky timeout.
+    async fn hold_for_owner(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
+        let case = self.unstick_if_owner_gone(tenant, case).await?;
+        if case.state != states::QUEUED {
+            let until = self.clock.now_ms() + self.sticky_timeout_ms;
+            self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
+        }
+        Ok(case)
+    }
+
+    /// The post's result and the case event escalation must hear.
+    fn outcome(
         &self,
-        tenant: &Tenant,
         item: Checked,
-        case_id: &str,
+        case: &case::Model,
         routed: case_post::Model,
         follow_up: bool,
-    ) -> Result<(pb::RouteResult, pb::CaseEvent)> {
-        // Read after the batch committed: a later post of the batch may have changed the case.
-        let mut case = case::Entity::find_by_id(case_id.to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
-        // Queue (again, on a retry: the same score is a no-op) unless an agent holds the case.
-        if case.state != states::RESOLVED {
-            let live = self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
-            if live != states::QUEUED && case.state == states::QUEUED {
-                // Usually an offer in flight: Redis leased the case and NextCase is writing it down.
-                tracing::debug!(case_id = %case.id, %live, "redis is ahead of the database on a case");
-            }
-            if follow_up && live != states::QUEUED {
-                case = self.unstick_if_owner_gone(tenant, case).await?;
-                if case.state != states::QUEUED {
-                    let until = self.clock.now_ms() + self.sticky_timeout_ms;
-                    self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
-                }
-            }
-            self.work_available.notify_waiters();
-        }
+    ) -> (pb::RouteResult, pb::CaseEvent) {
         let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
         let mut case_event = event(kind, &case.id, routed.created_at_ms);
         case_event.post_id = item.post_id.clone();
@@ -163,12 +183,12 @@ impl Routing {
         case_event.author_followers = item.author.followers;
         let result = pb::RouteResult {
             post_id: item.post_id,
-            case_id: case.id,
+            case_id: case.id.clone(),
             queue: routed.queue,
             priority: u32::try_from(routed.case_priority).unwrap_or(0),
             follow_up,
         };
-        Ok((result, case_event))
+        (result, case_event)
     }
 
     /// Marks the case of each post whose event raised escalations escalated (once per case).

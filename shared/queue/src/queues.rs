@@ -106,14 +106,13 @@ pub struct Queues {
 /// them: case_id, queue, score, priority, language, enqueued_at_ms.
 fn with_entry<'a>(script: &'a redis::Script, tenant: &str, entry: &CaseEntry) -> redis::ScriptInvocation<'a> {
     let mut invocation = script.key(keys::tenant_prefix(tenant));
+    invocation.arg(entry_args(entry));
     invocation
-        .arg(&entry.case_id)
-        .arg(&entry.queue)
-        .arg(entry.score)
-        .arg(entry.priority)
-        .arg(&entry.language)
-        .arg(entry.enqueued_at_ms);
-    invocation
+}
+
+/// A case entry as script arguments, in the order the scripts read them.
+fn entry_args(entry: &CaseEntry) -> impl redis::ToRedisArgs + '_ {
+    (&entry.case_id, &entry.queue, entry.score, entry.priority, &entry.language, entry.enqueued_at_ms)
 }
 
 /// How many heads of each queue `next_case` looks at to find one the agent can take.
@@ -170,6 +169,29 @@ impl Queues {
         self.remember_tenant(tenant).await?;
         let mut conn = self.conn.clone();
         Ok(with_entry(&self.scripts.upsert, tenant, entry).invoke_async(&mut conn).await?)
+    }
+
+    /// [`Queues::upsert`] of many cases in one round trip (a pipeline); the states in order.
+    pub async fn upsert_all(&self, tenant: &str, entries: &[CaseEntry]) -> Result<Vec<String>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.remember_tenant(tenant).await?;
+        let script = &self.scripts.upsert;
+        let mut pipe = redis::pipe();
+        for entry in entries {
+            pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(keys::tenant_prefix(tenant)).arg(entry_args(entry));
+        }
+        let mut conn = self.conn.clone();
+        match pipe.query_async(&mut conn).await {
+            // Redis lost its script cache (a restart): load it and run the batch again, which
+            // changes nothing for the entries already applied (same score, same place).
+            Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.prepare_invoke().load_async(&mut conn).await?;
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+            replies => Ok(replies?),
+        }
     }
 
     /// Puts back a case Redis does not know (after a Redis restart): queued, or held by `agent`

@@ -155,7 +155,30 @@ async fn an_unanswered_follow_up_returns_the_case_to_its_queue(redis: TestRedis)
     assert_eq!(queues.agent_cases("t", "owner").await.unwrap(), ["c2"], "the answered case stays");
 }
 
+async fn a_batch_upserts_in_one_round_trip_even_after_redis_forgets_its_scripts(redis: TestRedis) {
+    let url = &redis.url();
+    let queues = Queues::connect(url).await.unwrap();
+    // A fresh Redis has never seen the script: the batch loads it and runs.
+    let batch =
+        [entry("c1", "general", 10, 0, ""), entry("c2", "general", 90, 0, ""), entry("c3", "billing", 50, 0, "")];
+    assert_eq!(queues.upsert_all("t", &batch).await.unwrap(), ["queued", "queued", "queued"]);
+    queues.set_agent("t", &agent("a1", 1, &["general"], &[])).await.unwrap();
+    assert_eq!(offered(&queues, "a1", 0).await.as_deref(), Some("c2"));
+
+    let mut conn = earshot_queue::Connection::open(url).await.unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
+    let again = [entry("c2", "general", 95, 0, ""), entry("c1", "general", 80, 0, "")];
+    assert_eq!(queues.upsert_all("t", &again).await.unwrap(), ["offered", "queued"], "an offered case stays offered");
+    assert_eq!(
+        queues.queue_head("t", "general", 10).await.unwrap(),
+        [("c1".to_string(), effective_score(0, 80, CREDIT))]
+    );
+    assert_eq!(queues.depth("t", "billing").await.unwrap(), 1);
+    assert!(queues.upsert_all("t", &[]).await.unwrap().is_empty());
+}
+
 on_single_and_cluster!(
+    a_batch_upserts_in_one_round_trip_even_after_redis_forgets_its_scripts,
     an_unanswered_follow_up_returns_the_case_to_its_queue,
     best_case_across_queues_within_capacity_and_language,
     expired_or_rejected_offers_keep_their_place,

@@ -44,8 +44,8 @@ pub struct BenchArgs {
     /// Posts per SubmitPosts call in the sustained phase.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// Fixed rates to hold, in posts per second (comma-separated; empty skips them).
-    #[arg(long, value_delimiter = ',', default_value = "500,2000,5000")]
+    /// Fixed rates to hold, in posts per second (comma-separated; `--rates` alone skips them).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "500,2000,5000")]
     pub rates: Vec<u32>,
     /// How long each fixed rate is held.
     #[arg(long, default_value_t = 10)]
