@@ -37,7 +37,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         let tenant = self.charge(&request, 1)?;
         let post = request.into_inner().post.ok_or_else(|| Status::invalid_argument("invalid post: is required"))?;
         let posts = vec![self.validate_one(post, "post")?];
-        let mut results = self.accept(&tenant, &posts).await?;
+        let mut results = self.accept(&tenant, posts).await?;
         results.pop().map(Response::new).ok_or_else(|| Status::internal("internal error"))
     }
 
@@ -48,7 +48,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         // An oversized batch is refused below; it costs no more than the largest allowed one.
         let tenant = self.charge(&request, request.get_ref().posts.len().min(self.limits.max_batch))?;
         let posts = self.validate(request.into_inner().posts, "posts")?;
-        Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, &posts).await? }))
+        Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, posts).await? }))
     }
 
     type StreamPostsStream = Pin<Box<dyn Stream<Item = Result<pb::SubmitPostResponse, Status>> + Send>>;
@@ -72,7 +72,7 @@ impl pb::ingest_service_server::IngestService for Posts {
                 let post = post.map_err(earshot_telemetry::status::client_decode_failure)?;
                 charged.inspect_err(|status| posts.count_refusal(status, 1))?;
                 let valid = vec![posts.validate_one(post, &format!("posts[{index}]"))?];
-                let mut results = posts.accept(&tenant, &valid).await?;
+                let mut results = posts.accept(&tenant, valid).await?;
                 results.pop().ok_or_else(|| Status::internal("internal error"))
             }
         });

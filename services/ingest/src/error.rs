@@ -17,6 +17,9 @@ pub enum Error {
     /// A stored post could not be decoded (a bug or a tampered database).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The service is shutting down and stores nothing more.
+    #[error("ingest is shutting down; submit again")]
+    Stopping,
 }
 
 /// Result of this crate.
@@ -27,6 +30,7 @@ impl From<Error> for tonic::Status {
         match error {
             Error::Invalid(invalid) => invalid.into(),
             Error::NotFound(message) => tonic::Status::not_found(message),
+            Error::Stopping => tonic::Status::unavailable(error.to_string()),
             internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod pipeline;
 pub mod posts;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +44,10 @@ pub async fn run(
         .context("opening the ingest database")?;
     let peer_tls = config.tls.client()?;
     let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
-    let posts =
-        Posts { db, clock, limits: config.input.limits(), accepted: Arc::default(), metrics: Default::default() };
+    let accepted = Arc::<tokio::sync::Notify>::default();
+    let metrics = metrics::IngestMetrics::default();
+    let (writer, _writer) = writer::Writer::start(db.clone(), clock.clone(), metrics.clone(), accepted.clone());
+    let posts = Posts { db, clock, limits: config.input.limits(), accepted, metrics, writer };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
         credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),

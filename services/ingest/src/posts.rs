@@ -1,15 +1,12 @@
 //! Accepting posts: validate and normalise, deduplicate on (tenant, channel, external id), and
 //! store before answering.
 
-use earshot_core::ids::{check_id, new_id};
+use earshot_core::ids::check_id;
 use earshot_core::{Limits, Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::ingest::post;
 use prost::Message;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-    TryInsertResult,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
@@ -40,6 +37,8 @@ pub struct Posts {
     pub accepted: std::sync::Arc<Notify>,
     /// What is counted of posts.
     pub metrics: IngestMetrics,
+    /// Where accepted posts are written.
+    pub writer: crate::writer::Writer,
 }
 
 impl Posts {
@@ -93,51 +92,12 @@ impl Posts {
         Ok(posts)
     }
 
-    /// Stores validated posts in one transaction; a post already accepted answers with the
-    /// original's id and `duplicate`.
+    /// Stores validated posts (with concurrent submissions, in one transaction: see
+    /// [`crate::writer`]); a post already accepted answers with the original's id and `duplicate`.
     #[tracing::instrument(name = "ingest.accept", skip_all, fields(%tenant, posts = posts.len()))]
-    pub async fn accept(&self, tenant: &Tenant, posts: &[Post]) -> Result<Vec<pb::SubmitPostResponse>> {
-        let now = self.clock.now_ms();
+    pub async fn accept(&self, tenant: &Tenant, posts: Vec<Post>) -> Result<Vec<pb::SubmitPostResponse>> {
         let trace_parent = earshot_trace::current_traceparent();
-        let txn = self.db.begin().await?;
-        let mut results = Vec::with_capacity(posts.len());
-        let mut inserted = false;
-        for post in posts {
-            let id = new_id('p');
-            let row = post::ActiveModel {
-                id: Set(id.clone()),
-                tenant: Set(tenant.as_str().to_owned()),
-                channel: Set(post.channel.as_str().to_owned()),
-                external_id: Set(post.external_id.clone()),
-                body: Set(post.to_wire().encode_to_vec()),
-                state: Set(states::RECEIVED.to_owned()),
-                classification: Set(None),
-                case_id: Set(None),
-                received_at_ms: Set(now),
-                attempts: Set(0),
-                last_error: Set(None),
-                trace_parent: Set(trace_parent.clone()),
-                routed_at_ms: Set(None),
-            };
-            let outcome = post::Entity::insert(row)
-                .on_conflict_do_nothing_on([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])
-                .exec_without_returning(&txn)
-                .await?;
-            if matches!(outcome, TryInsertResult::Inserted(rows) if rows > 0) {
-                inserted = true;
-                results.push(pb::SubmitPostResponse { post_id: id, duplicate: false });
-            } else {
-                let original = find_by_key(&txn, tenant, post).await?;
-                results.push(pb::SubmitPostResponse { post_id: original.id, duplicate: true });
-            }
-        }
-        txn.commit().await?;
-        let duplicates = results.iter().filter(|result| result.duplicate).count();
-        self.metrics.stored((results.len() - duplicates) as u64, duplicates as u64);
-        if inserted {
-            self.accepted.notify_one();
-        }
-        Ok(results)
+        self.writer.write(tenant.clone(), posts, trace_parent).await
     }
 
     /// A stored post of the tenant with its pipeline state.
@@ -152,7 +112,8 @@ impl Posts {
     }
 }
 
-async fn find_by_key(db: &impl ConnectionTrait, tenant: &Tenant, post: &Post) -> Result<post::Model> {
+/// The stored post with `post`'s tenant, channel and external id.
+pub(crate) async fn find_by_key(db: &impl ConnectionTrait, tenant: &Tenant, post: &Post) -> Result<post::Model> {
     post::Entity::find()
         .filter(post::Column::Tenant.eq(tenant.as_str()))
         .filter(post::Column::Channel.eq(post.channel.as_str()))

@@ -118,6 +118,36 @@ async fn a_duplicate_submit_is_flagged_and_creates_no_second_case() {
     assert_eq!(queue.iter().filter(|c| c.case_id == record.case_id).count(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_share_commits_and_store_a_repeated_post_once() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    // Forty calls at once: twenty of one post, twenty of posts of their own. Calls that arrive
+    // together are written in one commit; the repeated post must still be stored exactly once.
+    let calls = (0..40).map(|i| {
+        let services = &services;
+        async move {
+            let post = if i % 2 == 0 {
+                post("same-1", "eager", 10, "where is my refund")
+            } else {
+                post(&format!("own-{i}"), &format!("c{i}"), 10, "where is my refund")
+            };
+            (i, services.submit(post).await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let (same, own): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(i, _)| i % 2 == 0);
+    assert_eq!(same.iter().filter(|(_, answer)| !answer.duplicate).count(), 1, "{same:?}");
+    let ids: std::collections::BTreeSet<&str> = same.iter().map(|(_, answer)| answer.post_id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "every repeat names the one stored post: {ids:?}");
+    assert!(own.iter().all(|(_, answer)| !answer.duplicate), "{own:?}");
+    let own_ids: std::collections::BTreeSet<&str> = own.iter().map(|(_, answer)| answer.post_id.as_str()).collect();
+    assert_eq!(own_ids.len(), 20);
+    for id in ids.into_iter().chain(own_ids) {
+        services.routed(id).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
     let stack = Stack::new().await.unwrap();
