@@ -35,6 +35,32 @@ fn rescore_detail(before: i32, after: i32, why: &str) -> String {
     format!("priority {before} → {after}: {why}; same place in line")
 }
 
+/// The post's result and the case event escalation must hear.
+fn outcome(
+    item: Checked,
+    case: &case::Model,
+    routed: case_post::Model,
+    follow_up: bool,
+) -> (pb::RouteResult, pb::CaseEvent) {
+    let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
+    let mut case_event = event(kind, &case.id, routed.created_at_ms);
+    case_event.post_id = item.post_id.clone();
+    case_event.priority = u32::try_from(case.priority).unwrap_or(0);
+    case_event.queue = case.queue.clone();
+    case_event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
+    case_event.classification = Some(item.classification.clone());
+    case_event.customer = case.customer.clone();
+    case_event.author_followers = item.author.followers;
+    let result = pb::RouteResult {
+        post_id: item.post_id,
+        case_id: case.id.clone(),
+        queue: routed.queue,
+        priority: u32::try_from(routed.case_priority).unwrap_or(0),
+        follow_up,
+    };
+    (result, case_event)
+}
+
 /// The queue for a topic.
 fn queue_for(topic: &str) -> String {
     if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
@@ -93,7 +119,8 @@ impl Routing {
         // Each case once, read after the batch committed (a later post of the batch may have
         // changed it), and queued (again, on a retry: the same score is a no-op) in one round
         // trip unless it is resolved.
-        let case_ids: Vec<String> = recorded.iter().map(|(_, case_id, _, _)| case_id.clone()).collect();
+        let case_ids: std::collections::BTreeSet<String> =
+            recorded.iter().map(|(_, case_id, _, _)| case_id.clone()).collect();
         let mut cases: HashMap<String, case::Model> = case::Entity::find()
             .filter(case::Column::Id.is_in(case_ids))
             .all(&self.db)
@@ -122,7 +149,7 @@ impl Routing {
                 }
                 _ => case,
             };
-            let (result, event) = self.outcome(item, &case, routed, follow_up);
+            let (result, event) = outcome(item, &case, routed, follow_up);
             cases.insert(case.id.clone(), case);
             results.push(result);
             events.push(event);
@@ -162,33 +189,6 @@ impl Routing {
             self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
         }
         Ok(case)
-    }
-
-    /// The post's result and the case event escalation must hear.
-    fn outcome(
-        &self,
-        item: Checked,
-        case: &case::Model,
-        routed: case_post::Model,
-        follow_up: bool,
-    ) -> (pb::RouteResult, pb::CaseEvent) {
-        let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
-        let mut case_event = event(kind, &case.id, routed.created_at_ms);
-        case_event.post_id = item.post_id.clone();
-        case_event.priority = u32::try_from(case.priority).unwrap_or(0);
-        case_event.queue = case.queue.clone();
-        case_event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
-        case_event.classification = Some(item.classification.clone());
-        case_event.customer = case.customer.clone();
-        case_event.author_followers = item.author.followers;
-        let result = pb::RouteResult {
-            post_id: item.post_id,
-            case_id: case.id.clone(),
-            queue: routed.queue,
-            priority: u32::try_from(routed.case_priority).unwrap_or(0),
-            follow_up,
-        };
-        (result, case_event)
     }
 
     /// Marks the case of each post whose event raised escalations escalated (once per case).
