@@ -1,5 +1,6 @@
-//! The classifier: language (lingua), then the language's cues, then risk and priority from the
-//! configured weights. Everything is loaded once at start; classifying allocates only per post.
+//! The classifier: language (lingua), then the language's cues and the learned model, fused into
+//! sentiment and complaint evidence, then risk and priority from the configured weights.
+//! Everything is loaded once at start; classifying allocates only per post.
 
 use std::path::Path;
 
@@ -8,9 +9,10 @@ use earshot_proto::v1 as pb;
 use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
 
 use crate::analysis::{Analysis, analyze_words};
-use crate::cues::{self, BUILT_IN, CueError, CueSet, TOPICS};
+use crate::cues::{self, BUILT_IN, CueError, CueSet, Lexicons, TOPICS};
 use crate::language;
-use crate::text::{letter_count, tokenize};
+use crate::model::{Features, LexiconReading, Model, ModelError, Reading};
+use crate::text::{Token, letter_count, tokenize};
 use crate::vader::Vader;
 
 /// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
@@ -31,12 +33,27 @@ const INTENT_FLOOR: f32 = 0.05;
 /// Complaint evidence at or above this makes the post a complaint.
 const COMPLAINT_THRESHOLD: f32 = 0.5;
 
+/// The word n-grams named in the model's reason.
+const MODEL_REASON_NGRAMS: usize = 2;
+
 /// Classifies posts; share one per process (it is `Sync`).
 pub struct Classifier {
     detector: LanguageDetector,
     vader: Vader,
     cues: CueSet,
     weights: Weights,
+    model: Model,
+}
+
+/// What a classifier could not be built from.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A cue file.
+    #[error(transparent)]
+    Cues(#[from] CueError),
+    /// The model's weights.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 fn code(language: Language) -> String {
@@ -44,10 +61,21 @@ fn code(language: Language) -> String {
 }
 
 impl Classifier {
-    /// Loads the language models, the built-in cues plus those in `extra_cues`, and `weights`.
-    pub fn new(weights: Weights, extra_cues: Option<&Path>) -> Result<Self, CueError> {
+    /// Loads the language models, the built-in cues plus those in `extra_cues`, `weights` and the
+    /// built-in learned model.
+    pub fn new(weights: Weights, extra_cues: Option<&Path>) -> Result<Self, LoadError> {
+        Ok(Self::with_model(weights, extra_cues, Model::built_in()?)?)
+    }
+
+    /// [`Classifier::new`] with another learned model.
+    pub fn with_model(weights: Weights, extra_cues: Option<&Path>, model: Model) -> Result<Self, CueError> {
         let detector = LanguageDetectorBuilder::from_languages(&LANGUAGES).with_preloaded_language_models().build();
-        Ok(Self { detector, vader: Vader::new(), cues: cues::load(extra_cues)?, weights })
+        Ok(Self { detector, vader: Vader::new(), cues: cues::load(extra_cues)?, weights, model })
+    }
+
+    /// The learned model in use.
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// Language code and confidence; `und` when the text has too few letters and no usable hint.
@@ -95,11 +123,18 @@ impl Classifier {
         let tokens = tokenize(&post.text);
         let words: Vec<String> = tokens.iter().map(|t| t.norm.clone()).collect();
         let (language, language_confidence) = self.language(post, &words);
-        let lexicon = lexicons.get(language.as_str()).or_else(|| lexicons.get("en"));
-        let mut analysis = lexicon.map(|l| analyze_words(l, &post.text, &tokens, &words)).unwrap_or_default();
-        if language == "en" || language == "und" {
-            // English sentiment is VADER's (the cue lexicons carry it for the other languages).
-            analysis.compound = self.vader.sentiment(&post.text) as f32;
+        let mut analysis = self.lexicon_analysis(lexicons, &language, &post.text, &tokens, &words);
+        let lexicon = analysis.compound;
+
+        let mut features = Features::default();
+        features.extract(&words, self.model.language_index(&language), LexiconReading { compound: lexicon });
+        let reading = self.model.read(&features);
+        let calibration = &self.model.calibration;
+        analysis.compound = calibration.fuse(&language, lexicon, &reading);
+        let threshold = calibration.threshold(&language);
+        if reading.negative >= threshold {
+            let cue = model_cue(&reading, &self.model.negative_ngrams(&features, &words, MODEL_REASON_NGRAMS));
+            analysis.add_intent(Intent::Complaint, model_evidence(reading.negative, threshold), &cue);
         }
         read_context(&mut analysis, &post.text);
 
@@ -132,7 +167,57 @@ impl Classifier {
             escalate_now: !assessment.escalate.is_empty(),
             reasons: assessment.reasons.iter().map(pb::Reason::from).collect(),
             escalations: assessment.escalate,
+            sentiment_evidence: Some(pb::SentimentEvidence {
+                lexicon,
+                model_negative: reading.negative,
+                model_positive: reading.positive,
+                model_threshold: threshold,
+            }),
         }
+    }
+
+    /// The cues' reading of a text in `language` (English sentiment is VADER's; the cue lexicons
+    /// carry it for the other languages).
+    fn lexicon_analysis(
+        &self,
+        lexicons: &Lexicons,
+        language: &str,
+        text: &str,
+        tokens: &[Token],
+        words: &[String],
+    ) -> Analysis {
+        let lexicon = lexicons.get(language).or_else(|| lexicons.get("en"));
+        let mut analysis = lexicon.map(|l| analyze_words(l, text, tokens, words)).unwrap_or_default();
+        if language == "en" || language == "und" {
+            analysis.compound = self.vader.sentiment(text) as f32;
+        }
+        analysis
+    }
+
+    /// A text's words and the shared cues' sentiment in `language`, exactly as classification
+    /// feeds them to the model: what training needs to learn from.
+    pub fn model_input(&self, text: &str, language: &str) -> (Vec<String>, LexiconReading) {
+        let tokens = tokenize(text);
+        let words: Vec<String> = tokens.iter().map(|t| t.norm.clone()).collect();
+        let analysis = self.lexicon_analysis(self.cues.for_tenant(""), language, text, &tokens, &words);
+        (words, LexiconReading { compound: analysis.compound })
+    }
+}
+
+/// Complaint evidence from the model's negativity: enough to flag a complaint with the weakest
+/// cue once the model is clearly past its threshold, all of it at certainty.
+fn model_evidence(negative: f32, threshold: f32) -> f32 {
+    let beyond = ((negative - threshold) / (1.0 - threshold).max(1e-3)).clamp(0.0, 1.0);
+    0.3 + 0.6 * beyond
+}
+
+/// The model as the reason behind complaint evidence: `model 0.86: 'still waiting', 'nobody'`.
+fn model_cue(reading: &Reading, ngrams: &[String]) -> String {
+    let quoted: Vec<String> = ngrams.iter().map(|n| format!("'{n}'")).collect();
+    if quoted.is_empty() {
+        format!("{}{:.2}", earshot_core::scoring::MODEL_CUE, reading.negative)
+    } else {
+        format!("{}{:.2}: {}", earshot_core::scoring::MODEL_CUE, reading.negative, quoted.join(", "))
     }
 }
 

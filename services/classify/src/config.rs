@@ -18,6 +18,9 @@ pub struct Config {
     /// Risk weights (TOML, like shared/core/weights.toml); the built-in weights when unset.
     #[arg(long, env = "EARSHOT_WEIGHTS")]
     pub weights: Option<PathBuf>,
+    /// The learned model's weights file (made by `earshotctl train`); the built-in one when unset.
+    #[arg(long, env = "EARSHOT_MODEL")]
+    pub model: Option<PathBuf>,
     /// Folder of extra cue files (`<lang>.tsv`) added to the built-in ones.
     #[arg(long, env = "EARSHOT_CUES_DIR")]
     pub cues_dir: Option<PathBuf>,
@@ -46,6 +49,7 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             admin_listen: String::new(),
             weights: None,
+            model: None,
             cues_dir: None,
             input: Default::default(),
             redis_url: "redis://127.0.0.1:6379".into(),

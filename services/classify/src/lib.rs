@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod config;
 pub mod cues;
 pub mod language;
+pub mod model;
 pub mod text;
 pub mod vader;
 
@@ -28,9 +29,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let weights = config.weights()?;
     let cues_dir = config.cues_dir.clone();
-    let classifier = tokio::task::spawn_blocking(move || Classifier::new(weights, cues_dir.as_deref()))
-        .await
-        .context("loading the classifier")??;
+    let model_path = config.model.clone();
+    let classifier = tokio::task::spawn_blocking(move || {
+        let model = model::Model::load(model_path.as_deref())?;
+        anyhow::Ok(Classifier::with_model(weights, cues_dir.as_deref(), model)?)
+    })
+    .await
+    .context("loading the classifier")??;
     let tenants_with_cues: Vec<&str> = classifier.tenants_with_own_cues().collect();
     if !tenants_with_cues.is_empty() {
         tracing::info!(tenants = ?tenants_with_cues, "tenants with cues of their own");

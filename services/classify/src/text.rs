@@ -83,6 +83,33 @@ pub fn tokenize(text: &str) -> Vec<Token> {
     tokens
 }
 
+/// Decodes `\uXXXX` escapes left in text by its packaging (TweetEval writes `\u002c` for a comma);
+/// anything that is not a valid escape stays as written.
+pub fn decode_escapes(text: &str) -> String {
+    if !text.contains("\\u") {
+        return text.to_owned();
+    }
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\u") {
+        decoded.push_str(&rest[..at]);
+        let escape =
+            rest.get(at + 2..at + 6).and_then(|hex| u32::from_str_radix(hex, 16).ok()).and_then(char::from_u32);
+        match escape {
+            Some(c) => {
+                decoded.push(c);
+                rest = &rest[at + 6..];
+            }
+            None => {
+                decoded.push_str("\\u");
+                rest = &rest[at + 2..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded
+}
+
 /// Letters in the text (language detection needs a few).
 pub fn letter_count(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphabetic()).count()
@@ -104,5 +131,12 @@ mod tests {
         );
         let shouted: Vec<bool> = tokenize("NEVER again I").into_iter().map(|t| t.shouted).collect();
         assert_eq!(shouted, [true, false, false]);
+    }
+
+    #[test]
+    fn escapes_decode_and_broken_ones_stay() {
+        assert_eq!(decode_escapes("a\\u002c b didn\\u2019t"), "a, b didn’t");
+        assert_eq!(decode_escapes("C:\\users \\u12"), "C:\\users \\u12");
+        assert_eq!(decode_escapes("plain"), "plain");
     }
 }

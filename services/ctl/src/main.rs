@@ -32,6 +32,7 @@ mod keys;
 mod posts;
 mod print;
 mod replay;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -80,6 +81,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the classifier on labelled posts and on human sentiment ratings.
     Eval(eval::EvalArgs),
+    /// Train the classifier's learned model on labelled posts and write its weights file.
+    Train(train::TrainArgs),
     /// Replay posts through an Earshot of its own with simulated agents; report time to offer per
     /// priority band, against first come, first served.
     Replay(replay::ReplayArgs),
@@ -104,6 +107,7 @@ async fn main() -> Result<()> {
         Command::Keys(command) => keys::run(&connect, command).await,
         Command::Demo(args) => demo::run(&connect, args).await,
         Command::Eval(args) => eval::run(&connect, args).await,
+        Command::Train(args) => train::run(args),
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }

@@ -37,11 +37,16 @@ fn triggers(event: &pb::CaseEvent, policy: &Policy) -> Vec<(&'static str, String
         let reason = |factor: &str| {
             classification.reasons.iter().find(|r| r.factor == factor).map(|r| r.detail.clone()).unwrap_or_default()
         };
-        if classification.escalations.iter().any(|e| e == "legal") {
-            found.push(("legal", format!("legal threat {}", reason("legal_threat"))));
-        }
-        if classification.escalations.iter().any(|e| e == "safety") {
-            found.push(("safety", format!("safety risk {}", reason("safety"))));
+        let immediate = [
+            ("legal", "legal threat", "legal_threat"),
+            ("safety", "safety risk", "safety"),
+            ("publicity", "threatens to go public", "publicity_threat"),
+            ("supervisor", "demands a supervisor", "supervisor_demand"),
+        ];
+        for (trigger, what, factor) in immediate {
+            if classification.escalations.iter().any(|e| e == trigger) {
+                found.push((trigger, format!("{what} {}", reason(factor))));
+            }
         }
         if classification.risk >= policy.risk_threshold {
             let detail = format!(

@@ -55,7 +55,8 @@ pub struct Binary {
 }
 
 impl Binary {
-    fn add(&mut self, truth: bool, predicted: bool) {
+    /// Counts one decision.
+    pub fn add(&mut self, truth: bool, predicted: bool) {
         match (truth, predicted) {
             (true, true) => self.tp += 1,
             (false, true) => self.fp += 1,

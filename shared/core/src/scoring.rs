@@ -30,11 +30,15 @@ pub enum Intent {
     Outage,
     /// Advertising, scams, noise.
     Spam,
+    /// Says they will go public: post it online, tell the press, leave a review.
+    PublicityThreat,
+    /// Asks for a manager or a supervisor.
+    SupervisorDemand,
 }
 
 impl Intent {
     /// Every intent, in wire order.
-    pub const ALL: [Intent; 9] = [
+    pub const ALL: [Intent; 11] = [
         Intent::Complaint,
         Intent::Question,
         Intent::Praise,
@@ -44,6 +48,8 @@ impl Intent {
         Intent::Safety,
         Intent::Outage,
         Intent::Spam,
+        Intent::PublicityThreat,
+        Intent::SupervisorDemand,
     ];
 
     /// The wire name, e.g. `legal_threat`.
@@ -58,6 +64,8 @@ impl Intent {
             Intent::Safety => "safety",
             Intent::Outage => "outage",
             Intent::Spam => "spam",
+            Intent::PublicityThreat => "publicity_threat",
+            Intent::SupervisorDemand => "supervisor_demand",
         }
     }
 
@@ -66,6 +74,10 @@ impl Intent {
         Intent::ALL.into_iter().find(|i| i.as_str() == value)
     }
 }
+
+/// How the classifier's learned model names itself as the cue behind complaint evidence, e.g.
+/// `model 0.86: 'still waiting', 'nobody'` (shown as it is, not quoted as a phrase).
+pub const MODEL_CUE: &str = "model ";
 
 /// Weights of the risk factors; see `weights.toml` for their meaning.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -110,7 +122,8 @@ pub struct EscalateThresholds {
     pub risk: f32,
     /// A negative post from an author with at least this many followers escalates.
     pub reach_followers: u64,
-    /// Legal or safety intent score at or above which a post escalates.
+    /// Score of a legal, safety or publicity threat, or a supervisor demand, at or above which a
+    /// post escalates.
     pub threat_score: f32,
 }
 
@@ -197,7 +210,8 @@ pub struct Assessment {
     pub priority: u32,
     /// Factors, largest contribution first.
     pub reasons: Vec<Reason>,
-    /// Immediate escalation triggers, e.g. `legal`, `safety`, `risk`, `reach`; empty when none.
+    /// Immediate escalation triggers (`legal`, `safety`, `publicity`, `supervisor`, `risk`,
+    /// `reach`); empty when none.
     pub escalate: Vec<String>,
 }
 
@@ -230,6 +244,7 @@ impl Weights {
         if signals.complaint {
             let cue = signals.intents.iter().find(|(intent, _, _)| *intent == Intent::Complaint).map(|(_, _, cue)| cue);
             let detail = match cue {
+                Some(cue) if cue.starts_with(MODEL_CUE) => cue.clone(),
                 Some(cue) if !cue.is_empty() && cue != "negative tone" && cue != "negation" => format!("'{cue}'"),
                 _ => "reports a service failure".to_owned(),
             };
@@ -279,6 +294,12 @@ impl Weights {
         }
         if threat(Intent::Safety) {
             escalate.push("safety".to_owned());
+        }
+        if threat(Intent::PublicityThreat) {
+            escalate.push("publicity".to_owned());
+        }
+        if threat(Intent::SupervisorDemand) {
+            escalate.push("supervisor".to_owned());
         }
         if risk >= self.escalate.risk {
             escalate.push("risk".to_owned());
