@@ -148,7 +148,7 @@ async fn eval_corpus(connect: &Endpoints, args: &EvalArgs, corpus: &str) -> Resu
                 SplitScore { language: split.language.to_owned(), posts: examples.len(), ..Default::default() };
             for (example, c) in examples.iter().zip(&classifications) {
                 let negative = example.label == Label::Negative;
-                let evidence = c.sentiment_evidence.clone().unwrap_or_default();
+                let evidence = c.sentiment_evidence.unwrap_or_default();
                 score.cues.add(negative, evidence.lexicon <= -0.05);
                 score.model.add(negative, evidence.model_negative >= evidence.model_threshold);
                 score.fused.add(negative, c.sentiment <= -0.05);

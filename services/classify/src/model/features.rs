@@ -8,8 +8,8 @@ use std::ops::Range;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const SEED_WORD: u64 = 0x5745_4f52_4453;
-const SEED_CHAR: u64 = 0x4348_4152_53;
-const SEED_DENSE: u64 = 0x4445_4e53_45;
+const SEED_CHAR: u64 = 0x0043_4841_5253;
+const SEED_DENSE: u64 = 0x0044_454e_5345;
 /// Lengths of the character n-grams, in characters, of `<word>`.
 const CHAR_NGRAMS: Range<usize> = 2..6;
 /// Longer tokens (links, hashes, run-together text) carry no useful character n-grams.
