@@ -158,7 +158,7 @@ impl Default for Options {
             l2: 1e-6,
             seed: 20_261_202,
             folds: 5,
-            min_lexicon_shares: [("en".to_owned(), 0.3)].into(),
+            min_lexicon_shares: [("en".to_owned(), 0.5)].into(),
         }
     }
 }
@@ -253,7 +253,7 @@ pub fn train(
         let least_share = options.min_lexicon_shares.get(language).copied().unwrap_or(0.0);
         let mut best = (least_share, 1.0, 0.0, -1.0);
         // Larger positive weights first, so a tie keeps the model's full valence.
-        let grid = (0..=4).rev().flat_map(|p| (0..=5).map(move |s| (p as f32 / 4.0, s as f32 / 10.0)));
+        let grid = (0..=4).rev().flat_map(|p| (0..=8).map(move |s| (p as f32 / 4.0, s as f32 / 10.0)));
         for (positive_weight, share) in grid {
             if share < least_share {
                 continue;
