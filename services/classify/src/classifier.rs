@@ -322,6 +322,44 @@ mod tests {
     }
 
     #[test]
+    fn going_public_and_asking_for_a_supervisor_escalate_in_every_language() {
+        let classifier = Classifier::new(Weights::default(), None).unwrap();
+        let cases = [
+            ("en", "I'm going to post this online and tell everyone how you treat customers", "publicity"),
+            (
+                "en",
+                "Caller reports being disconnected four times while on hold, says will post recording online.",
+                "publicity",
+            ),
+            ("en", "Let me speak to a manager right now", "supervisor"),
+            ("en", "Customer demands a supervisor after the third transfer", "supervisor"),
+            ("es", "Voy a publicar esto en redes y todo el mundo se va a enterar", "publicity"),
+            ("es", "El cliente exige un supervisor y amenaza con ir a la prensa", "supervisor"),
+            ("fr", "Je vais publier ça sur les réseaux, tout le monde saura", "publicity"),
+            ("fr", "Le client exige de parler à un responsable", "supervisor"),
+            ("de", "Ich werde das posten und an die Presse gehen", "publicity"),
+            ("de", "Der Kunde verlangt einen Vorgesetzten", "supervisor"),
+            ("pt", "Vou expor vocês no Reclame Aqui, todo mundo vai saber", "publicity"),
+            ("pt", "A cliente pede para falar com o gerente", "supervisor"),
+            ("it", "Lo pubblicherò sui social, lo sapranno tutti", "publicity"),
+            ("it", "Il cliente chiede di parlare con un responsabile", "supervisor"),
+            ("nl", "Ik ga dit posten, iedereen gaat het weten", "publicity"),
+            ("nl", "De klant eist een leidinggevende te spreken", "supervisor"),
+        ];
+        for (language, text, trigger) in cases {
+            let mut p = post(text, 50);
+            p.language_hint = language.into();
+            let c = classifier.classify(&p);
+            assert!(c.escalate_now && c.escalations.iter().any(|e| e == trigger), "{text}: {c:?}");
+            let factor = if trigger == "publicity" { "publicity_threat" } else { "supervisor_demand" };
+            assert!(c.reasons.iter().any(|r| r.factor == factor), "{text}: {:?}", c.reasons);
+        }
+        let thanks = classifier.classify(&post("Thanks so much, great help today!", 50));
+        let note = classifier.classify(&post(cases[1].1, 50));
+        assert!(note.priority > thanks.priority + 20, "{note:?} vs {thanks:?}");
+    }
+
+    #[test]
     fn hints_and_tiny_texts() {
         let classifier = Classifier::new(Weights::default(), None).unwrap();
         assert_eq!(classifier.classify(&post("配達完了になっているのに届いていません", 10)).language, "und");
