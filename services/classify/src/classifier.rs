@@ -73,11 +73,6 @@ impl Classifier {
         Ok(Self { detector, vader: Vader::new(), cues: cues::load(extra_cues)?, weights, model })
     }
 
-    /// The learned model in use.
-    pub fn model(&self) -> &Model {
-        &self.model
-    }
-
     /// Language code and confidence; `und` when the text has too few letters and no usable hint.
     ///
     /// Lingua is the expensive step, so it runs only when nothing cheaper decides: a served hint

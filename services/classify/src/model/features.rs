@@ -147,10 +147,10 @@ impl Features {
     }
 
     /// Each word n-gram with its features.
-    pub fn word_ngrams(&self) -> impl Iterator<Item = (WordNgram, Vec<(u32, f32)>)> + '_ {
+    pub fn word_ngrams(&self) -> impl Iterator<Item = (WordNgram, impl Iterator<Item = (u32, f32)> + '_)> + '_ {
         self.word_ngrams.iter().map(|(ngram, range)| {
             let features = self.ids[range.clone()].iter().copied().zip(self.values[range.clone()].iter().copied());
-            (*ngram, features.collect())
+            (*ngram, features)
         })
     }
 

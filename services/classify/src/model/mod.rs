@@ -93,6 +93,18 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// The reading of `features` under `weights` (`buckets × OUTPUTS`, `mask` = buckets − 1): one
+/// home for serving and for training, which reads with weights still being learned.
+fn read_weights(weights: &[f32], mask: u32, features: impl Iterator<Item = (u32, f32)>) -> Reading {
+    let mut z = [0.0f32; OUTPUTS];
+    for (id, value) in features {
+        let at = ((id & mask) as usize) * OUTPUTS;
+        z[NEGATIVE] += weights[at + NEGATIVE] * value;
+        z[POSITIVE] += weights[at + POSITIVE] * value;
+    }
+    Reading { negative: sigmoid(z[NEGATIVE]), positive: sigmoid(z[POSITIVE]) }
+}
+
 impl Model {
     /// The built-in model.
     pub fn built_in() -> Result<Self, ModelError> {
@@ -143,20 +155,9 @@ impl Model {
         &self.weights[at..at + OUTPUTS]
     }
 
-    fn logits(&self, features: &Features) -> [f32; OUTPUTS] {
-        let mut z = [0.0f32; OUTPUTS];
-        for (id, value) in features.iter() {
-            let row = self.row(id);
-            z[NEGATIVE] += row[NEGATIVE] * value;
-            z[POSITIVE] += row[POSITIVE] * value;
-        }
-        z
-    }
-
     /// Reads `features` (made by [`Features::extract`] with this model's language index).
     pub fn read(&self, features: &Features) -> Reading {
-        let z = self.logits(features);
-        Reading { negative: sigmoid(z[NEGATIVE]), positive: sigmoid(z[POSITIVE]) }
+        read_weights(&self.weights, self.mask, features.iter())
     }
 
     /// The word n-grams that pushed the post most towards negative, strongest first (at most
@@ -165,7 +166,7 @@ impl Model {
         let mut weighed: Vec<(f32, String)> = features
             .word_ngrams()
             .map(|(ngram, contributions)| {
-                let push: f32 = contributions.iter().map(|(id, value)| self.row(*id)[NEGATIVE] * value).sum();
+                let push: f32 = contributions.map(|(id, value)| self.row(id)[NEGATIVE] * value).sum();
                 (push, ngram.text(words))
             })
             .filter(|(push, _)| *push > 0.0)

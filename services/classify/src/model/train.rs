@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Calibration, Features, LexiconReading, Model, NEGATIVE, OUTPUTS, POSITIVE, Reading};
+use super::{Calibration, Features, LexiconReading, Model, OUTPUTS, Reading};
 use crate::text::decode_escapes;
 
 /// How much more negative the model must read a post in a language it has no training data for.
@@ -300,13 +300,8 @@ pub fn train(
 }
 
 fn read_with(weights: &[f32], features: &[(u32, f32)]) -> Reading {
-    let mut z = [0.0f32; OUTPUTS];
-    for (id, value) in features {
-        let at = *id as usize * OUTPUTS;
-        z[NEGATIVE] += weights[at + NEGATIVE] * value;
-        z[POSITIVE] += weights[at + POSITIVE] * value;
-    }
-    Reading { negative: super::sigmoid(z[NEGATIVE]), positive: super::sigmoid(z[POSITIVE]) }
+    let mask = (weights.len() / OUTPUTS) as u32 - 1;
+    super::read_weights(weights, mask, features.iter().copied())
 }
 
 /// AdaGrad over `chosen` examples; returns `buckets × OUTPUTS` weights.
