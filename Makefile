@@ -1,5 +1,5 @@
 # The commands CI and people run. `make run` starts Earshot with a demo; `make test` is what CI runs.
-.PHONY: run test lint fmt bench clean-data
+.PHONY: run test lint fmt bench model clean-data
 
 run:
 	scripts/run.sh
@@ -24,6 +24,11 @@ bench:
 	cargo build --release -p earshot-ctl
 	target/release/earshotctl bench $(if $(TWCS),--posts-file $(TWCS))
 	cargo bench -p earshot-classify --bench classify
+
+# Retrains the built-in sentiment model from the labelled corpora in ../shared/data/train
+# (seeded: the same data gives the same bytes). Rebuild earshot-classify afterwards: it embeds it.
+model:
+	cargo run -q -p earshot-ctl -- train --data ../shared/data/train --out services/classify/model/sentiment.model
 
 clean-data:
 	rm -rf data

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use earshot_core::scoring::NEGATIVE_SENTIMENT;
 use earshot_core::{Intent, Post, Signals, Tenant, Weights};
 use earshot_proto::v1 as pb;
 use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
@@ -269,7 +270,7 @@ fn topic(analysis: &Analysis) -> &'static str {
 fn sentiment_label(compound: f32) -> &'static str {
     if compound >= 0.05 {
         "positive"
-    } else if compound <= -0.05 {
+    } else if compound <= NEGATIVE_SENTIMENT {
         "negative"
     } else {
         "neutral"

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use earshot_classify::model::train::{Label, read_tsv, standard_splits};
 use earshot_core::eval::{Binary, Labelled, Predicted, Report};
+use earshot_core::scoring::NEGATIVE_SENTIMENT;
 use earshot_proto::v1 as pb;
 
 use crate::connect::{Endpoints, call_error};
@@ -149,9 +150,9 @@ async fn eval_corpus(connect: &Endpoints, args: &EvalArgs, corpus: &str) -> Resu
             for (example, c) in examples.iter().zip(&classifications) {
                 let negative = example.label == Label::Negative;
                 let evidence = c.sentiment_evidence.unwrap_or_default();
-                score.cues.add(negative, evidence.lexicon <= -0.05);
+                score.cues.add(negative, evidence.lexicon <= NEGATIVE_SENTIMENT);
                 score.model.add(negative, evidence.model_negative >= evidence.model_threshold);
-                score.fused.add(negative, c.sentiment <= -0.05);
+                score.fused.add(negative, c.sentiment <= NEGATIVE_SENTIMENT);
                 score.complaint.add(negative, c.complaint);
                 score.language_correct += usize::from(c.language == split.language);
             }

@@ -55,7 +55,8 @@ fn triggers(event: &pb::CaseEvent, policy: &Policy) -> Vec<(&'static str, String
             );
             found.push(("risk", detail));
         }
-        let negative = classification.sentiment <= -0.05 || classification.complaint;
+        let negative =
+            classification.sentiment <= earshot_core::scoring::NEGATIVE_SENTIMENT || classification.complaint;
         if negative && event.author_followers >= policy.reach_followers {
             found.push(("reach", format!("negative post, {}", followers_label(event.author_followers))));
         }

@@ -79,6 +79,10 @@ impl Intent {
 /// `model 0.86: 'still waiting', 'nobody'` (shown as it is, not quoted as a phrase).
 pub const MODEL_CUE: &str = "model ";
 
+/// A post whose sentiment is at or below this reads negative (VADER's convention, kept by the
+/// fused sentiment: the model moves posts across it, never the scale).
+pub const NEGATIVE_SENTIMENT: f32 = -0.05;
+
 /// Weights of the risk factors; see `weights.toml` for their meaning.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -304,7 +308,7 @@ impl Weights {
         if risk >= self.escalate.risk {
             escalate.push("risk".to_owned());
         }
-        let negative = signals.sentiment <= -0.05 || signals.complaint;
+        let negative = signals.sentiment <= NEGATIVE_SENTIMENT || signals.complaint;
         if negative && followers >= self.escalate.reach_followers {
             escalate.push("reach".to_owned());
         }

@@ -14,6 +14,8 @@ pub mod train;
 
 use std::collections::BTreeMap;
 
+use earshot_core::scoring::NEGATIVE_SENTIMENT;
+
 pub use features::{Features, LexiconReading};
 pub use file::ModelError;
 
@@ -24,6 +26,11 @@ pub const BUILT_IN: &[u8] = include_bytes!("../../model/sentiment.model");
 const OUTPUTS: usize = 2;
 const NEGATIVE: usize = 0;
 const POSITIVE: usize = 1;
+
+/// How far past [`NEGATIVE_SENTIMENT`] a post lands whose lexicon verdict the model overruled.
+/// Small, because how strongly such a post feels is unknown: measured against people's ratings
+/// (`earshotctl eval --sentiment-truth`), larger overruled values cost Pearson r.
+pub const OVERRULED_MARGIN: f32 = 0.03;
 
 /// How the model's reading and the lexicon's are fused into the post's sentiment, and where a
 /// language's decisions lie. Chosen by `train` on out-of-fold predictions of the training data.
@@ -56,13 +63,22 @@ impl Calibration {
         self.thresholds.get(language).copied().unwrap_or(self.fallback_threshold)
     }
 
-    /// The fused sentiment of a post in `language`.
+    /// The fused sentiment of a post in `language`. The blend of lexicon and model decides which
+    /// side of [`NEGATIVE_SENTIMENT`] the post falls on; where the lexicon already falls on that
+    /// side its compound is kept, so the scale people read (VADER's, in English) is untouched;
+    /// a post whose verdict the model overruled sits just across the cut (within
+    /// [`OVERRULED_MARGIN`]), since the lexicon's strength was wrong and the model has no scale.
     pub fn fuse(&self, language: &str, lexicon: f32, reading: &Reading) -> f32 {
         let offset = self.offsets.get(language).copied().unwrap_or(self.fallback_offset);
         let share = self.lexicon_shares.get(language).copied().unwrap_or(self.fallback_lexicon_share);
         let positive_weight = self.positive_weights.get(language).copied().unwrap_or(self.fallback_positive_weight);
         let valence = positive_weight * reading.positive - reading.negative;
-        (share * lexicon + (1.0 - share) * valence + offset).clamp(-1.0, 1.0)
+        let blend = (share * lexicon + (1.0 - share) * valence + offset).clamp(-1.0, 1.0);
+        if (blend <= NEGATIVE_SENTIMENT) == (lexicon <= NEGATIVE_SENTIMENT) {
+            lexicon
+        } else {
+            NEGATIVE_SENTIMENT + (blend - NEGATIVE_SENTIMENT).clamp(-OVERRULED_MARGIN, OVERRULED_MARGIN)
+        }
     }
 }
 
@@ -223,5 +239,19 @@ mod tests {
             let fused = c.fuse("nl", lexicon, &angry);
             assert!((-1.0..=1.0).contains(&fused));
         }
+    }
+
+    #[test]
+    fn fusion_keeps_the_lexicon_scale_where_the_verdict_stands() {
+        let model = Model::built_in().unwrap();
+        let c = &model.calibration;
+        let furious = Reading { negative: 0.99, positive: 0.0 };
+        let delighted = Reading { negative: 0.0, positive: 0.99 };
+        assert_eq!(c.fuse("en", -0.93, &furious), -0.93);
+        assert_eq!(c.fuse("en", 0.88, &delighted), 0.88);
+        let overruled = c.fuse("en", 0.3, &furious);
+        assert!((NEGATIVE_SENTIMENT - OVERRULED_MARGIN..=NEGATIVE_SENTIMENT).contains(&overruled), "{overruled}");
+        let lifted = c.fuse("en", -0.3, &delighted);
+        assert!(lifted > NEGATIVE_SENTIMENT && lifted - NEGATIVE_SENTIMENT <= OVERRULED_MARGIN, "{lifted}");
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use earshot_core::scoring::NEGATIVE_SENTIMENT;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -266,7 +267,7 @@ pub fn train(
                     calibration.offsets.insert(language.clone(), offset);
                     of_language
                         .iter()
-                        .map(|i| calibration.fuse(language, prepared[*i].lexicon, &readings[*i]) <= -0.05)
+                        .map(|i| calibration.fuse(language, prepared[*i].lexicon, &readings[*i]) <= NEGATIVE_SENTIMENT)
                         .collect()
                 },
                 -0.6,
@@ -280,7 +281,7 @@ pub fn train(
         calibration.lexicon_shares.insert(language.clone(), share);
         calibration.positive_weights.insert(language.clone(), positive_weight);
         calibration.offsets.insert(language.clone(), offset);
-        let lexicon: Vec<bool> = of_language.iter().map(|i| prepared[*i].lexicon <= -0.05).collect();
+        let lexicon: Vec<bool> = of_language.iter().map(|i| prepared[*i].lexicon <= NEGATIVE_SENTIMENT).collect();
         let lexicon_f1 = f1(&truth, &lexicon);
         scores.insert(language.clone(), FoldScore { examples: of_language.len(), model_f1, fused_f1, lexicon_f1 });
     }
