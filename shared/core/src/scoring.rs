@@ -89,7 +89,7 @@ pub const NEGATIVE_SENTIMENT: f32 = -0.05;
 pub struct Weights {
     /// × max(0, -sentiment).
     pub negativity: f32,
-    /// When the post is a complaint.
+    /// When the post is a complaint, times its complaint evidence.
     pub complaint: f32,
     /// × normalised log of followers.
     pub reach: f32,
@@ -246,13 +246,15 @@ impl Weights {
             add("negativity", self.negativity * -signals.sentiment, format!("sentiment {:.2}", signals.sentiment));
         }
         if signals.complaint {
-            let cue = signals.intents.iter().find(|(intent, _, _)| *intent == Intent::Complaint).map(|(_, _, cue)| cue);
+            let evidence = signals.intents.iter().find(|(intent, _, _)| *intent == Intent::Complaint);
+            let confidence = evidence.map_or(1.0, |(_, score, _)| score.clamp(0.0, 1.0));
+            let cue = evidence.map(|(_, _, cue)| cue);
             let detail = match cue {
                 Some(cue) if cue.starts_with(MODEL_CUE) => cue.clone(),
                 Some(cue) if !cue.is_empty() && cue != "negative tone" && cue != "negation" => format!("'{cue}'"),
                 _ => "reports a service failure".to_owned(),
             };
-            add("complaint", self.complaint, detail);
+            add("complaint", self.complaint * confidence, detail);
         }
         for (intent, score, cue) in &signals.intents {
             if *intent == Intent::Complaint {
@@ -370,10 +372,27 @@ mod tests {
             &Signals { sentiment: 0.0, complaint: false, intents: vec![(Intent::Question, 0.8, String::new())] },
         );
         assert!(angry.priority > question.priority + 30, "{angry:?} vs {question:?}");
-        assert_eq!(angry.escalate, vec!["reach".to_owned()]);
+        assert!(angry.escalate.contains(&"reach".to_owned()), "{angry:?}");
         assert!(question.escalate.is_empty());
-        assert_eq!(angry.reasons[0].factor, "negativity");
+        assert_eq!(angry.reasons[0].factor, "complaint");
         assert!(angry.reasons.iter().any(|r| r.detail == "182k followers"));
+    }
+
+    #[test]
+    fn a_confident_complaint_lands_in_the_upper_half_and_a_hesitant_one_below_it() {
+        let weights = Weights::default();
+        let complaint = |evidence: f32| {
+            let signals = Signals {
+                sentiment: -0.1,
+                complaint: true,
+                intents: vec![(Intent::Complaint, evidence, "model 0.90".into())],
+            };
+            weights.assess(&post(0, Visibility::Reply), &signals)
+        };
+        let (confident, hesitant) = (complaint(0.95), complaint(0.5));
+        assert!(confident.priority >= 50, "{confident:?}");
+        assert!(hesitant.priority < 50 && hesitant.priority < confident.priority, "{hesitant:?}");
+        assert_eq!(confident.reasons[0].detail, "model 0.90");
     }
 
     #[test]
