@@ -13,7 +13,7 @@ use crate::analysis::{Analysis, analyze_words};
 use crate::cues::{self, BUILT_IN, CueError, CueSet, Lexicons, TOPICS};
 use crate::language;
 use crate::model::{Features, LexiconReading, Model, ModelError, Reading};
-use crate::text::{Token, letter_count, tokenize};
+use crate::text::{self, Token, letter_count, tokenize};
 use crate::vader::Vader;
 
 /// Languages lingua tells apart (each needs its lingua feature in the workspace manifest).
@@ -36,6 +36,11 @@ const COMPLAINT_THRESHOLD: f32 = 0.5;
 
 /// The word n-grams named in the model's reason.
 const MODEL_REASON_NGRAMS: usize = 2;
+
+thread_local! {
+    /// The model's feature buffers, kept per thread so classifying a post allocates none.
+    static FEATURES: std::cell::RefCell<Features> = std::cell::RefCell::new(Features::default());
+}
 
 /// Classifies posts; share one per process (it is `Sync`).
 pub struct Classifier {
@@ -82,20 +87,21 @@ impl Classifier {
     fn language(&self, post: &Post, words: &[String]) -> (String, f32) {
         let hint = cues::language_code(&post.language_hint);
         let hint_served = BUILT_IN.iter().any(|(served, _)| *served == hint);
-        if letter_count(&post.text) < MIN_LETTERS {
+        let prose = text::prose(&post.text);
+        if letter_count(&prose) < MIN_LETTERS {
             return if hint_served { (hint, 1.0) } else { ("und".to_owned(), 0.0) };
         }
-        if language::mostly_non_latin(&post.text) {
+        if language::mostly_non_latin(&prose) {
             return ("und".to_owned(), 0.0);
         }
-        let marked = language::by_markers(words, post.text.chars().count());
+        let marked = language::by_markers(words, prose.chars().count());
         if hint_served && marked.is_none_or(|m| m == hint) {
             return (hint, 1.0);
         }
         if let Some(marked) = marked {
             return (marked.to_owned(), 1.0);
         }
-        let confidences = self.detector.compute_language_confidence_values(post.text.as_str());
+        let confidences = self.detector.compute_language_confidence_values(prose.as_str());
         // No served language at all (e.g. Japanese) gives every language zero confidence.
         match confidences.first() {
             Some((language, confidence)) if *confidence > 0.0 => (code(*language), *confidence as f32),
@@ -122,14 +128,17 @@ impl Classifier {
         let mut analysis = self.lexicon_analysis(lexicons, &language, &post.text, &tokens, &words);
         let lexicon = analysis.compound;
 
-        let mut features = Features::default();
-        features.extract(&words, self.model.language_index(&language), LexiconReading { compound: lexicon });
-        let reading = self.model.read(&features);
         let calibration = &self.model.calibration;
-        analysis.compound = calibration.fuse(&language, lexicon, &reading);
         let threshold = calibration.threshold(&language);
-        if reading.negative >= threshold {
-            let cue = model_cue(&reading, &self.model.negative_ngrams(&features, &words, MODEL_REASON_NGRAMS));
+        let (reading, model_reason) = FEATURES.with_borrow_mut(|features| {
+            features.extract(&words, self.model.language_index(&language), LexiconReading { compound: lexicon });
+            let reading = self.model.read(features);
+            let reason = (reading.negative >= threshold)
+                .then(|| model_cue(&reading, &self.model.negative_ngrams(features, &words, MODEL_REASON_NGRAMS)));
+            (reading, reason)
+        });
+        analysis.compound = calibration.fuse(&language, lexicon, &reading);
+        if let Some(cue) = model_reason {
             analysis.add_intent(Intent::Complaint, model_evidence(reading.negative, threshold), &cue);
         }
         read_context(&mut analysis, &post.text);

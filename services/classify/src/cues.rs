@@ -2,7 +2,7 @@
 //! They are data (`cues/*.tsv`, format in `cues/README.md`), embedded at build time and extendable
 //! from a directory at start.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 
 use earshot_core::Intent;

@@ -110,6 +110,27 @@ pub fn decode_escapes(text: &str) -> String {
     decoded
 }
 
+/// The text a language detector should read: without @handles, links and HTML entities, which
+/// belong to no language, can outnumber the words ("@Tesco @AldiUK @sainsburys … thanks!") and
+/// cost lingua as much as real words do.
+pub fn prose(text: &str) -> String {
+    let mut prose = String::with_capacity(text.len());
+    for piece in text.split_whitespace() {
+        let is_markup = piece.trim_start_matches('.').starts_with('@')
+            || piece.starts_with("http://")
+            || piece.starts_with("https://")
+            || piece.starts_with("www.")
+            || (piece.starts_with('&') && piece.ends_with(';'));
+        if !is_markup {
+            if !prose.is_empty() {
+                prose.push(' ');
+            }
+            prose.push_str(piece);
+        }
+    }
+    prose
+}
+
 /// Letters in the text (language detection needs a few).
 pub fn letter_count(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphabetic()).count()
@@ -121,6 +142,13 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         tokenize(text).into_iter().map(|t| t.norm).collect()
+    }
+
+    #[test]
+    fn prose_leaves_out_handles_links_and_entities() {
+        assert_eq!(prose(".@Tesco @AldiUK thanks &amp; bye https://t.co/x www.a.com :)"), "thanks bye :)");
+        assert_eq!(prose("@116407  https://t.co/1T9NYDfbuw"), "");
+        assert_eq!(prose("mail me at a@b.com"), "mail me at a@b.com");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the corrections in [`LEXICON_CORRECTIONS`]); its scoring code is not used, because it departs
 //! from the reference (no "no" rule, ASCII-only capitals, byte-length tokens).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Mean intensity added by a booster word (and removed by a dampener).
 const B_INCR: f64 = 0.293;
