@@ -89,6 +89,8 @@ pub trait Pipeline {
     async fn routed(&self, post_id: &str) -> Result<pb::PostRecord>;
     /// Submits a post and waits until it is routed.
     async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord>;
+    /// Whether the post a client presenting `key` submitted is routed within `deadline`.
+    async fn routed_within(&self, key: &Bearer, post_id: &str, deadline: Duration) -> bool;
     /// Registers an available agent for every default queue.
     async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView>;
     /// The case `NextCase` offers the agent, if any.
@@ -118,6 +120,19 @@ impl Pipeline for Services {
     async fn submit_routed(&self, post: pb::Post) -> Result<pb::PostRecord> {
         let accepted = self.submit(post).await?;
         self.routed(&accepted.post_id).await
+    }
+
+    async fn routed_within(&self, key: &Bearer, post_id: &str, deadline: Duration) -> bool {
+        let client = self.ingest_client_as(key);
+        earshot_testkit::wait_until(deadline, || {
+            let mut client = client.clone();
+            let post_id = post_id.to_owned();
+            async move {
+                client.get_post(pb::GetPostRequest { post_id }).await.is_ok_and(|r| r.into_inner().state == "routed")
+            }
+        })
+        .await
+        .is_ok()
     }
 
     async fn register_agent(&self, agent_id: &str, capacity: u32, languages: &[&str]) -> Result<pb::AgentView> {

@@ -36,6 +36,9 @@ pub struct Config {
     /// How often due SLA timers are checked, in milliseconds.
     #[arg(long, env = "EARSHOT_TICK_MS", default_value_t = 1_000)]
     pub tick_ms: u64,
+    /// Message size, batch size and text length callers may send (the same flags every service has).
+    #[command(flatten)]
+    pub input: earshot_telemetry::args::InputArgs,
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
@@ -61,6 +64,7 @@ impl Config {
             sla_low_min: 240,
             repeat_contact_escalates: 3,
             tick_ms: 100,
+            input: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),
             telemetry: Default::default(),

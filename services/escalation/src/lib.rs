@@ -60,7 +60,9 @@ pub async fn run(
     let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
     let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());
     let _webhooks = earshot_telemetry::TaskGuard::spawn(escalations.clone().deliver_forever(config.tick()));
-    let routes = tonic::service::Routes::new(health_service).add_service(EscalationServiceServer::new(escalations));
+    let routes = tonic::service::Routes::new(health_service).add_service(
+        EscalationServiceServer::new(escalations).max_decoding_message_size(config.input.max_message_bytes),
+    );
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     health.set_serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");

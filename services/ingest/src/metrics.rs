@@ -1,5 +1,5 @@
 //! What ingest measures: posts accepted, duplicate and rejected (invalid or over the key's rate),
-//! the pipeline's backlog (posts stored but not yet in a queue) and each post's time from
+//! the pipeline's backlog (posts stored but not yet in a queue), posts it set aside as failed and each post's time from
 //! accepted to offerable (stored → routed into a queue an agent can be offered from).
 
 use opentelemetry::KeyValue;
@@ -20,6 +20,7 @@ pub struct IngestMetrics {
     accepted: Counter<u64>,
     duplicate: Counter<u64>,
     rejected: Counter<u64>,
+    failed: Counter<u64>,
     backlog: Gauge<u64>,
     time_to_offer: Histogram<f64>,
 }
@@ -38,6 +39,10 @@ impl Default for IngestMetrics {
             rejected: meter
                 .u64_counter("earshot.posts.rejected")
                 .with_description("Posts refused and not stored, by reason (invalid, rate_limited)")
+                .build(),
+            failed: meter
+                .u64_counter("earshot.pipeline.failed")
+                .with_description("Posts the pipeline set aside as failed (invalid, too large, or failing alone)")
                 .build(),
             backlog: meter
                 .u64_gauge("earshot.pipeline.backlog")
@@ -65,6 +70,11 @@ impl IngestMetrics {
             Rejection::RateLimited => "rate_limited",
         };
         self.rejected.add(posts, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// Counts a post set aside as failed.
+    pub fn failed(&self) {
+        self.failed.add(1, &[]);
     }
 
     /// Records the number of posts waiting for the pipeline.

@@ -2,6 +2,11 @@
 //! yet routed, oldest first, classifies them in batches, routes them in batches (per tenant), and
 //! records each step. A post is never lost: until it is `routed` it is picked up again, also after
 //! a restart; `Route` is idempotent by post id, so a retry never queues it twice.
+//!
+//! Nothing one post does stops the others: requests are sized to the peers' message limit, a batch
+//! a peer refuses for anything but its own trouble (down, overloaded, out of time) is halved until
+//! the post at fault is alone, and that post is set aside as `failed` with its reason, at once when
+//! invalid or too large, after [`MAX_ATTEMPTS`] otherwise.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +29,10 @@ use crate::posts::{Posts, decode_classification, decode_post, states};
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// When idle, look for work this often even without a wake-up (e.g. after a restart).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Failed attempts after which a post that peers refuse on its own is set aside as `failed`.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// Bytes a request spends on one post beyond its encoding (field tags, lengths).
+const ITEM_OVERHEAD_BYTES: usize = 16;
 
 /// Drives accepted posts through classify and routing.
 pub struct Pipeline {
@@ -31,6 +40,8 @@ pub struct Pipeline {
     classify: ClassifierServiceClient<AuthChannel>,
     routing: RoutingServiceClient<AuthChannel>,
     batch: u64,
+    /// Most bytes of posts in one request: half the peers' message limit, the rest headroom.
+    batch_bytes: usize,
     wait: Duration,
 }
 
@@ -45,7 +56,9 @@ enum Pass {
 impl Pipeline {
     /// A pipeline over the post store and the two peers.
     pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
+        let batch_bytes = posts.limits.max_message_bytes / 2;
         Self {
+            batch_bytes,
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
             routing: RoutingServiceClient::new(routing).max_decoding_message_size(64 * 1024 * 1024),
@@ -92,10 +105,11 @@ impl Pipeline {
         for row in waiting.iter().filter(|p| p.state == states::RECEIVED) {
             to_classify.entry(row.tenant.as_str()).or_default().push(row);
         }
+        let mut pass = PassLog::default();
         for rows in to_classify.values() {
             let span = tracing::info_span!("pipeline.classify", posts = rows.len());
             earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
-            self.classify(rows).instrument(span).await?;
+            self.classify(rows, &mut pass).instrument(span).await?;
         }
         // Reload: classification just changed these rows.
         let ids: Vec<String> = waiting.iter().map(|p| p.id.clone()).collect();
@@ -113,8 +127,9 @@ impl Pipeline {
         for (tenant, rows) in by_tenant {
             let span = tracing::info_span!("pipeline.route", posts = rows.len());
             earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
-            self.route(&tenant, rows).instrument(span).await?;
+            self.route(&tenant, &rows, &mut pass).instrument(span).await?;
         }
+        self.settle(pass).await?;
         Ok(Pass::Progress)
     }
 
@@ -134,16 +149,28 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Classifies rows of one tenant.
-    async fn classify(&mut self, rows: &[&post::Model]) -> std::result::Result<(), PassError> {
+    /// Classifies rows of one tenant, in requests that fit the peers' message limit.
+    async fn classify(&mut self, rows: &[&post::Model], pass: &mut PassLog) -> std::result::Result<(), PassError> {
         let Some(first) = rows.first() else {
             return Ok(());
         };
         let tenant = Tenant::parse(&first.tenant).map_err(|e| PassError::Ingest(e.into()))?;
+        for chunk in by_bytes(rows, self.batch_bytes, |row| row.body.len() + ITEM_OVERHEAD_BYTES) {
+            self.classify_batch(&tenant, chunk, pass).await?;
+        }
+        Ok(())
+    }
+
+    async fn classify_batch(
+        &mut self,
+        tenant: &Tenant,
+        rows: &[&post::Model],
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
         let posts = rows.iter().map(|row| decode_post(row)).collect::<Result<Vec<_>>>()?;
         let mut request = tonic::Request::new(pb::ClassifyBatchRequest { posts });
         tenant.attach(&mut request);
-        match self.classify.classify_batch(request).await {
+        let status = match self.classify.classify_batch(request).await {
             Ok(response) => {
                 let classifications = response.into_inner().classifications;
                 if classifications.len() != rows.len() {
@@ -160,27 +187,46 @@ impl Pipeline {
                     .exec(&self.posts.db)
                     .await
                     .map_err(crate::Error::from)?;
-                Ok(())
+                pass.delivered += rows.len();
+                return Ok(());
             }
-            // One bad post must not hold back the rest: find it alone and set it aside.
-            Err(status) if status.code() == tonic::Code::InvalidArgument && rows.len() > 1 => {
-                for row in rows {
-                    Box::pin(self.classify(&[*row])).await?;
-                }
-                Ok(())
+            Err(status) => status,
+        };
+        match Refusal::of(&status, rows.len()) {
+            Refusal::Split => {
+                let (left, right) = rows.split_at(rows.len() / 2);
+                Box::pin(self.classify_batch(tenant, left, pass)).await?;
+                Box::pin(self.classify_batch(tenant, right, pass)).await
             }
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                self.fail(rows[0], &status).await?;
-                Ok(())
-            }
-            Err(status) => Err(PassError::Peer(status)),
+            refusal => self.refused(refusal, rows[0], status, pass).await,
         }
     }
 
-    async fn route(&mut self, tenant: &str, rows: Vec<post::Model>) -> std::result::Result<(), PassError> {
+    /// Routes classified rows of one tenant, in requests that fit the peers' message limit.
+    async fn route(
+        &mut self,
+        tenant: &str,
+        rows: &[post::Model],
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
         let tenant = Tenant::parse(tenant).map_err(|e| PassError::Ingest(e.into()))?;
+        let size = |row: &post::Model| {
+            row.body.len() + row.classification.as_ref().map_or(0, Vec::len) + row.id.len() + ITEM_OVERHEAD_BYTES
+        };
+        for chunk in by_bytes(rows, self.batch_bytes, size) {
+            self.route_batch(&tenant, chunk, pass).await?;
+        }
+        Ok(())
+    }
+
+    async fn route_batch(
+        &mut self,
+        tenant: &Tenant,
+        rows: &[post::Model],
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
         let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             items.push(pb::RouteItem {
                 post_id: row.id.clone(),
                 post: Some(decode_post(row)?),
@@ -191,18 +237,18 @@ impl Pipeline {
         tenant.attach(&mut request);
         let results = match self.routing.route(request).await {
             Ok(response) => response.into_inner().results,
-            Err(status) if status.code() == tonic::Code::InvalidArgument && rows.len() > 1 => {
-                for row in rows {
-                    Box::pin(self.route(tenant.as_str(), vec![row])).await?;
-                }
-                return Ok(());
+            Err(status) => {
+                return match Refusal::of(&status, rows.len()) {
+                    Refusal::Split => {
+                        let (left, right) = rows.split_at(rows.len() / 2);
+                        Box::pin(self.route_batch(tenant, left, pass)).await?;
+                        Box::pin(self.route_batch(tenant, right, pass)).await
+                    }
+                    refusal => self.refused(refusal, &rows[0], status, pass).await,
+                };
             }
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                self.fail(&rows[0], &status).await?;
-                return Ok(());
-            }
-            Err(status) => return Err(PassError::Peer(status)),
         };
+        pass.delivered += rows.len();
         let routed_at_ms = self.posts.clock.now_ms();
         let received: std::collections::HashMap<&str, i64> =
             rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
@@ -227,22 +273,126 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Sets a post aside that a peer rejected as invalid, with the reason, for operators.
-    async fn fail(&self, row: &post::Model, status: &tonic::Status) -> std::result::Result<(), PassError> {
+    /// Acts on a refusal of `row` alone (or of the peer itself): wait, set it aside, or suspect it.
+    async fn refused(
+        &self,
+        refusal: Refusal,
+        row: &post::Model,
+        status: tonic::Status,
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
+        match refusal {
+            Refusal::Transient | Refusal::Split => Err(PassError::Peer(status)),
+            Refusal::Invalid => self.fail(row, status.message()).await,
+            Refusal::Suspect => {
+                pass.suspects.push((row.clone(), status));
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a failed attempt against each post a peer refused alone while it served others, and
+    /// sets aside the ones that reached [`MAX_ATTEMPTS`]. When the peer served nobody in the pass,
+    /// the fault is not the posts': the pass fails and is retried after a pause, counting nothing.
+    async fn settle(&self, mut pass: PassLog) -> std::result::Result<(), PassError> {
+        use sea_orm::ExprTrait as _;
+        if pass.delivered == 0 && !pass.suspects.is_empty() {
+            let (_, status) = pass.suspects.swap_remove(0);
+            return Err(PassError::Peer(status));
+        }
+        for (row, status) in pass.suspects {
+            if row.attempts + 1 >= MAX_ATTEMPTS {
+                let reason = format!("{} attempts failed; the last: {}", row.attempts + 1, status.message());
+                self.fail(&row, &reason).await?;
+                continue;
+            }
+            tracing::warn!(post_id = %row.id, attempts = row.attempts + 1, code = ?status.code(), "post refused alone; will retry");
+            post::Entity::update_many()
+                .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))
+                .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
+                .filter(post::Column::Id.eq(row.id.clone()))
+                .exec(&self.posts.db)
+                .await
+                .map_err(crate::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// Sets a post aside with the reason, for operators: a peer refused it as invalid, or it kept
+    /// failing alone. It is never retried, so it blocks nothing.
+    async fn fail(&self, row: &post::Model, reason: &str) -> std::result::Result<(), PassError> {
         // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
         use sea_orm::ExprTrait as _;
-        let message = earshot_core::pii::mask(status.message());
-        tracing::error!(post_id = %row.id, %message, "post rejected downstream; set aside");
+        let masked = earshot_core::pii::mask(reason);
+        tracing::error!(post_id = %row.id, reason = %masked, "post set aside as failed");
         post::Entity::update_many()
             .col_expr(post::Column::State, Expr::value(states::FAILED))
-            .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))
+            .col_expr(post::Column::LastError, Expr::value(reason.to_owned()))
             .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
             .filter(post::Column::Id.eq(row.id.clone()))
             .exec(&self.posts.db)
             .await
             .map_err(crate::Error::from)?;
+        self.posts.metrics.failed();
         Ok(())
     }
+}
+
+/// What a peer's refusal of a batch calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The peer is down, overloaded, out of time or refusing the credential: retry the pass later.
+    Transient,
+    /// Something in the batch: try each half, until the post at fault is alone.
+    Split,
+    /// The post alone is invalid or too large for the peer: set it aside now.
+    Invalid,
+    /// The post alone failed otherwise: count an attempt ([`Pipeline::settle`]).
+    Suspect,
+}
+
+impl Refusal {
+    fn of(status: &tonic::Status, posts: usize) -> Self {
+        use tonic::Code;
+        match status.code() {
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Unauthenticated
+            | Code::PermissionDenied => Self::Transient,
+            _ if posts > 1 => Self::Split,
+            Code::InvalidArgument | Code::OutOfRange => Self::Invalid,
+            _ => Self::Suspect,
+        }
+    }
+}
+
+/// What the peers did in one pass: posts they served, and posts they refused alone.
+#[derive(Default)]
+struct PassLog {
+    delivered: usize,
+    suspects: Vec<(post::Model, tonic::Status)>,
+}
+
+/// Cuts `rows` into runs, in order, whose sizes add up to at most `budget` (a row larger than the
+/// budget goes alone, and the peer decides).
+fn by_bytes<T>(rows: &[T], budget: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (at, row) in rows.iter().enumerate() {
+        let row_bytes = size(row);
+        if at > start && bytes + row_bytes > budget {
+            runs.push(&rows[start..at]);
+            (start, bytes) = (at, 0);
+        }
+        bytes += row_bytes;
+    }
+    if start < rows.len() {
+        runs.push(&rows[start..]);
+    }
+    runs
 }
 
 /// A value per post in one `UPDATE` (`CASE WHEN id = … THEN … END`): a batch's rows change in one
@@ -263,4 +413,31 @@ enum PassError {
     Ingest(#[from] crate::Error),
     #[error("peer: {0}")]
     Peer(tonic::Status),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_fit_the_budget_in_order_and_an_oversized_row_goes_alone() {
+        let sizes = [3, 4, 2, 9, 1, 1, 5];
+        let runs = by_bytes(&sizes, 7, |size| *size);
+        assert_eq!(runs, [&[3, 4][..], &[2], &[9], &[1, 1, 5]]);
+        assert!(by_bytes(&[] as &[usize], 7, |size| *size).is_empty());
+    }
+
+    #[test]
+    fn only_a_post_alone_is_blamed_and_a_peer_in_trouble_is_waited_for() {
+        let status = |code| tonic::Status::new(code, "x");
+        assert_eq!(Refusal::of(&status(tonic::Code::OutOfRange), 256), Refusal::Split);
+        assert_eq!(Refusal::of(&status(tonic::Code::Internal), 2), Refusal::Split);
+        assert_eq!(Refusal::of(&status(tonic::Code::OutOfRange), 1), Refusal::Invalid);
+        assert_eq!(Refusal::of(&status(tonic::Code::InvalidArgument), 1), Refusal::Invalid);
+        assert_eq!(Refusal::of(&status(tonic::Code::Internal), 1), Refusal::Suspect);
+        for code in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded, tonic::Code::ResourceExhausted] {
+            assert_eq!(Refusal::of(&status(code), 256), Refusal::Transient);
+            assert_eq!(Refusal::of(&status(code), 1), Refusal::Transient);
+        }
+    }
 }

@@ -20,7 +20,8 @@ pub mod states {
     pub const CLASSIFIED: &str = "classified";
     /// In a case.
     pub const ROUTED: &str = "routed";
-    /// Rejected by a downstream service as invalid; kept for operators, not retried.
+    /// Set aside by the pipeline (invalid, too large for a peer, or failing alone); kept with its
+    /// reason for operators, not retried.
     pub const FAILED: &str = "failed";
 }
 
@@ -142,6 +143,8 @@ fn record(row: post::Model) -> Result<pb::PostRecord> {
         classification: decode_classification(&row)?,
         state: row.state.clone(),
         case_id: row.case_id.clone().unwrap_or_default(),
+        attempts: u32::try_from(row.attempts).unwrap_or_default(),
+        last_error: row.last_error.clone().unwrap_or_default(),
         post_id: row.id,
     })
 }

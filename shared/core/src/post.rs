@@ -151,11 +151,15 @@ pub struct Limits {
     pub max_text_chars: usize,
     /// Most posts in one batch request.
     pub max_batch: usize,
+    /// Largest gRPC message a service accepts, in bytes. Every service takes the same value, and
+    /// the pipeline sizes its batches to it, so a batch ingest sends always fits what its peers
+    /// accept.
+    pub max_message_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_text_chars: 10_000, max_batch: 1_000 }
+        Self { max_text_chars: 10_000, max_batch: 1_000, max_message_bytes: 16 * 1024 * 1024 }
     }
 }
 

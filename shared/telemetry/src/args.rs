@@ -1,4 +1,4 @@
-//! Flags shared by the services that accept posts from clients.
+//! Flags every service shares: how much a caller may send, and how the service reports on itself.
 
 use earshot_core::Limits;
 
@@ -6,27 +6,35 @@ use earshot_core::Limits;
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// Longest post text, in characters.
-    #[arg(long, env = "EARSHOT_MAX_TEXT_CHARS", default_value_t = 10_000)]
+    #[arg(long, env = "EARSHOT_MAX_TEXT_CHARS", default_value_t = Limits::default().max_text_chars)]
     pub max_text_chars: usize,
     /// Most posts in one batch request.
-    #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = 1_000)]
+    #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = Limits::default().max_batch)]
     pub max_batch: usize,
     /// Largest request message, in bytes.
-    #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
 }
 
 impl Default for InputArgs {
     fn default() -> Self {
         let limits = Limits::default();
-        Self { max_text_chars: limits.max_text_chars, max_batch: limits.max_batch, max_message_bytes: 16 * 1024 * 1024 }
+        Self {
+            max_text_chars: limits.max_text_chars,
+            max_batch: limits.max_batch,
+            max_message_bytes: limits.max_message_bytes,
+        }
     }
 }
 
 impl InputArgs {
     /// The validation limits.
     pub fn limits(&self) -> Limits {
-        Limits { max_text_chars: self.max_text_chars, max_batch: self.max_batch }
+        Limits {
+            max_text_chars: self.max_text_chars,
+            max_batch: self.max_batch,
+            max_message_bytes: self.max_message_bytes,
+        }
     }
 }
 

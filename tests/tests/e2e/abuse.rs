@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use earshot_core::Tenant;
-use earshot_e2e::{Bearer, PIPELINE_DEADLINE, Services, Stack, post};
+use earshot_e2e::{Bearer, PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
 use earshot_proto::v1 as pb;
-use earshot_testkit::wait_until;
 use tonic::Code;
 
 /// How long the abusive client hammers, and its bound on calls.
@@ -88,16 +87,7 @@ async fn a_client_over_its_rate_is_refused_and_other_tenants_are_unaffected() {
     assert!(accepted <= allowance, "{accepted} accepted; the rate allows {allowance}");
 
     for (key, post_id) in &polite_posts {
-        let client = services.ingest_client_as(key);
-        wait_until(PIPELINE_DEADLINE, || {
-            let mut client = client.clone();
-            let post_id = post_id.clone();
-            async move {
-                client.get_post(pb::GetPostRequest { post_id }).await.is_ok_and(|r| r.into_inner().state == "routed")
-            }
-        })
-        .await
-        .unwrap();
+        assert!(services.routed_within(key, post_id, PIPELINE_DEADLINE).await, "{post_id} was not routed");
     }
 
     // A refused post was not stored: once the bucket refills, sending it again is new.

@@ -5,6 +5,7 @@
 mod abuse;
 mod auth;
 mod bad_input;
+mod drills;
 mod pipeline;
 mod rules;
 mod supervisors;
