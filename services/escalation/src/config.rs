@@ -36,6 +36,10 @@ pub struct Config {
     /// How often due SLA timers are checked, in milliseconds.
     #[arg(long, env = "EARSHOT_TICK_MS", default_value_t = 1_000)]
     pub tick_ms: u64,
+    /// Internal addresses and CIDR ranges webhooks may target anyway (comma-separated, e.g.
+    /// `10.0.0.0/8,127.0.0.1` for an on-premise receiver); otherwise only public addresses.
+    #[arg(long, env = "EARSHOT_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
     /// Message size, batch size and text length callers may send (the same flags every service has).
     #[command(flatten)]
     pub input: earshot_telemetry::args::InputArgs,
@@ -64,6 +68,7 @@ impl Config {
             sla_low_min: 240,
             repeat_contact_escalates: 3,
             tick_ms: 100,
+            webhook_allow: String::new(),
             input: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),

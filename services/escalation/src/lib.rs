@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod policies;
 pub mod policy;
 pub mod state;
+pub mod targets;
 pub mod ticker;
 
 use anyhow::Context;
@@ -56,6 +57,9 @@ pub async fn run(
         clock,
         builtin: std::sync::Arc::new(config.builtin().policy()),
         outbox_ready: std::sync::Arc::default(),
+        webhook_targets: std::sync::Arc::new(
+            targets::TargetPolicy::parse(&config.webhook_allow).context("--webhook-allow")?,
+        ),
     };
     let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
     let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());

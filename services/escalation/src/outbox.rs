@@ -1,7 +1,10 @@
 //! From the outbox to the world: every escalation event goes on the tenant's stream exactly once
 //! (in outbox order), and to the tenant's webhook, signed, retried with backoff. Both run beside
-//! the service, so a slow or broken webhook never holds up a case event.
+//! the service, so a slow or broken webhook never holds up a case event; tenants' webhooks are
+//! delivered side by side, each exchange bounded in time and size, so one tenant's slow or huge
+//! receiver never holds up another's; and only to addresses [`crate::targets`] permits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use earshot_core::{InvalidArgument, Tenant};
@@ -19,6 +22,7 @@ use sea_orm::{
 
 use crate::error::Result;
 use crate::state::Escalations;
+use crate::targets::{GuardedResolver, TargetPolicy};
 
 /// Events published per round.
 const PUBLISH_BATCH: u64 = 200;
@@ -26,20 +30,31 @@ const PUBLISH_BATCH: u64 = 200;
 const DELIVERY_BATCH: u64 = 50;
 /// A delivery is given up after this many attempts (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 16;
-/// Longest wait for a webhook's answer.
+/// Longest a delivery may take, from connecting to the end of the answer.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most of a webhook's answer read (to reuse the connection); the rest is dropped with it.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Tenants whose webhooks are delivered at the same time; each tenant's in order, one at a time.
+const CONCURRENT_TENANTS: usize = 16;
 /// The signature header: `sha256=<hex HMAC-SHA256 of the body>`.
 pub const SIGNATURE_HEADER: &str = "x-earshot-signature";
 /// The event id header, for receivers that drop redeliveries.
 pub const EVENT_ID_HEADER: &str = "x-earshot-event-id";
 
 /// The HTTP client webhooks go out on (http and https).
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
 
-/// A client for `http://` and `https://` webhooks (public CA roots).
-pub fn http_client() -> HttpClient {
-    let connector =
-        hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+/// A client for `http://` and `https://` webhooks (public CA roots) that connects only to
+/// addresses `targets` permits.
+pub fn http_client(targets: Arc<TargetPolicy>) -> HttpClient {
+    let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(targets));
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(DELIVERY_TIMEOUT));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
@@ -93,8 +108,11 @@ impl Escalations {
         }
     }
 
-    /// Attempts every webhook delivery that is due; returns how many succeeded.
+    /// Attempts every webhook delivery that is due; returns how many succeeded. Tenants are served
+    /// side by side, each in event order, so a slow or failing receiver delays only its own tenant:
+    /// once one of its deliveries fails, the rest of its events wait for the next round.
     pub async fn deliver_due(&self, http: &HttpClient) -> Result<usize> {
+        use futures::StreamExt as _;
         let now = self.clock.now_ms();
         let due = outbox::Entity::find()
             .filter(outbox::Column::Webhook.eq("pending"))
@@ -103,14 +121,32 @@ impl Escalations {
             .limit(DELIVERY_BATCH)
             .all(&self.db)
             .await?;
-        let mut delivered = 0;
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<outbox::Model>> = Default::default();
         for event in due {
-            let hook = webhook::Entity::find_by_id(event.tenant.clone()).one(&self.db).await?;
+            by_tenant.entry(event.tenant.clone()).or_default().push(event);
+        }
+        let rounds: Vec<Result<usize>> = futures::stream::iter(by_tenant.into_values())
+            .map(|events| self.deliver_in_order(http, events, now))
+            .buffer_unordered(CONCURRENT_TENANTS)
+            .collect()
+            .await;
+        rounds.into_iter().sum()
+    }
+
+    /// Delivers one tenant's due events in order, stopping at the first that fails.
+    async fn deliver_in_order(&self, http: &HttpClient, events: Vec<outbox::Model>, now: i64) -> Result<usize> {
+        let Some(first) = events.first() else {
+            return Ok(0);
+        };
+        let hook = webhook::Entity::find_by_id(first.tenant.clone()).one(&self.db).await?;
+        let mut delivered = 0;
+        for event in events {
             let outcome = match &hook {
                 None => Err("webhook removed".to_owned()),
-                Some(hook) => post(http, hook, &event).await,
+                Some(hook) => post(http, &self.webhook_targets, hook, &event).await,
             };
             let attempts = event.attempts + 1;
+            let failed = outcome.is_err();
             let mut active = event.clone().into_active_model();
             active.attempts = Set(attempts);
             match outcome {
@@ -129,13 +165,16 @@ impl Escalations {
                 }
             }
             active.update(&self.db).await?;
+            if failed && hook.is_some() {
+                break;
+            }
         }
         Ok(delivered)
     }
 
     /// Delivers webhooks every `interval` until the task is dropped.
     pub async fn deliver_forever(self, interval: Duration) {
-        let http = http_client();
+        let http = http_client(self.webhook_targets.clone());
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -147,23 +186,35 @@ impl Escalations {
     }
 }
 
-/// One signed POST; any 2xx answer is a delivery.
-async fn post(http: &HttpClient, hook: &webhook::Model, event: &outbox::Model) -> std::result::Result<(), String> {
+/// One signed POST; any 2xx answer is a delivery. The whole exchange is bounded in time, and the
+/// answer in size.
+async fn post(
+    http: &HttpClient,
+    targets: &TargetPolicy,
+    hook: &webhook::Model,
+    event: &outbox::Model,
+) -> std::result::Result<(), String> {
+    let uri: hyper::Uri = hook.url.parse().map_err(|e| format!("bad url: {e}"))?;
+    targets.check_literal(&uri)?;
     let body = Bytes::from(event.payload.clone());
-    let request = hyper::Request::post(&hook.url)
+    let request = hyper::Request::post(uri)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, concat!("earshot/", env!("CARGO_PKG_VERSION")))
         .header(SIGNATURE_HEADER, signature(&hook.secret, &body))
         .header(EVENT_ID_HEADER, &event.event_id)
         .body(Full::new(body))
         .map_err(|e| format!("bad request: {e}"))?;
-    let response = tokio::time::timeout(DELIVERY_TIMEOUT, http.request(request))
+    let exchange = async {
+        let response = http.request(request).await.map_err(|e| format!("{e}"))?;
+        let status = response.status();
+        // Read a bounded part of the answer so the connection can be reused; a larger one is
+        // dropped with its connection.
+        let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await;
+        Ok::<_, String>(status)
+    };
+    let status = tokio::time::timeout(DELIVERY_TIMEOUT, exchange)
         .await
-        .map_err(|_| format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs()))?
-        .map_err(|e| format!("{e}"))?;
-    let status = response.status();
-    // Read (and drop) the body so the connection can be reused.
-    let _ = response.into_body().collect().await;
+        .map_err(|_| format!("no complete answer within {} s", DELIVERY_TIMEOUT.as_secs()))??;
     if status.is_success() { Ok(()) } else { Err(format!("answered {status}")) }
 }
 
@@ -184,6 +235,7 @@ impl Escalations {
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err(InvalidArgument::new("url", "must not carry credentials; the signature authenticates").into());
         }
+        self.webhook_targets.check(&uri).await?;
         let length = wire.secret.chars().count();
         if !(16..=256).contains(&length) {
             return Err(InvalidArgument::new("secret", "must be 16 to 256 characters").into());

@@ -60,6 +60,8 @@ pub struct Escalations {
     pub builtin: Arc<Policy>,
     /// Woken when the outbox has new events to publish.
     pub outbox_ready: Arc<Notify>,
+    /// Where webhooks may go.
+    pub webhook_targets: Arc<crate::targets::TargetPolicy>,
 }
 
 /// What a new escalation says.

@@ -248,6 +248,12 @@ async fn the_bad_input_corpus_gets_clear_errors_and_stores_nothing() {
     expect("policy name", escalation.put_sla_policy(policy).await.map(drop), invalid, "name");
     let webhook = pb::Webhook { url: "file:///etc/passwd".into(), secret: "s".into() };
     expect("webhook that is no URL of ours", escalation.put_webhook(webhook).await.map(drop), invalid, "url");
+    let secret = "a-webhook-secret-of-length";
+    // Every form is in `targets.rs`'s tests; over the wire, one of each kind.
+    for internal in ["http://localhost:6379/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/"] {
+        let webhook = pb::Webhook { url: internal.into(), secret: secret.into() };
+        expect(internal, escalation.put_webhook(webhook).await.map(drop), invalid, "url");
+    }
     let listed = escalation
         .list_escalations(pb::ListEscalationsRequest { state: "nonsense".into(), ..Default::default() })
         .await;

@@ -57,6 +57,8 @@ impl Harness {
             clock: Arc::new(self.clock.clone()),
             builtin: Arc::new(Builtin::default().policy()),
             outbox_ready: Arc::default(),
+            // The test receivers listen on loopback.
+            webhook_targets: Arc::new(earshot_escalation::targets::TargetPolicy::parse("127.0.0.1").unwrap()),
         }
     }
 }
