@@ -78,6 +78,7 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         request: Request<pb::WatchEscalationsRequest>,
     ) -> Result<Response<Self::WatchEscalationsStream>, Status> {
         let tenant = tenant(&request)?;
+        let slot = self.watches.open(earshot_auth::Principal::of(&request)?)?;
         let cursor = request.into_inner().cursor;
         let mut cursor = if cursor.is_empty() {
             self.events.latest_cursor(tenant.as_str()).await.map_err(crate::Error::from)?
@@ -89,6 +90,7 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         let mut reader = events.reader().await.map_err(crate::Error::from)?;
         let (sender, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
+            let _slot = slot; // held while the stream is open
             while !sender.is_closed() {
                 let batch = match events.read_after(&mut reader, tenant.as_str(), &cursor, WATCH_BLOCK_MS).await {
                     Ok(batch) => batch,

@@ -40,6 +40,12 @@ pub struct Config {
     /// `10.0.0.0/8,127.0.0.1` for an on-premise receiver); otherwise only public addresses.
     #[arg(long, env = "EARSHOT_WEBHOOK_ALLOW", default_value = "")]
     pub webhook_allow: String,
+    /// Most `WatchEscalations` streams one key may keep open.
+    #[arg(long, env = "EARSHOT_MAX_WATCHES_PER_KEY", default_value_t = 8)]
+    pub max_watches_per_key: usize,
+    /// Most `WatchEscalations` streams open in all.
+    #[arg(long, env = "EARSHOT_MAX_WATCHES", default_value_t = 1_024)]
+    pub max_watches: usize,
     /// Message size, batch size and text length callers may send (the same flags every service has).
     #[command(flatten)]
     pub input: earshot_telemetry::args::InputArgs,
@@ -69,6 +75,8 @@ impl Config {
             repeat_contact_escalates: 3,
             tick_ms: 100,
             webhook_allow: String::new(),
+            max_watches_per_key: 8,
+            max_watches: 1_024,
             input: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),

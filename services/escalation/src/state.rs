@@ -62,6 +62,8 @@ pub struct Escalations {
     pub outbox_ready: Arc<Notify>,
     /// Where webhooks may go.
     pub webhook_targets: Arc<crate::targets::TargetPolicy>,
+    /// Open `WatchEscalations` streams, per key and in total.
+    pub watches: earshot_auth::StreamLimits,
 }
 
 /// What a new escalation says.

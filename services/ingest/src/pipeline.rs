@@ -3,7 +3,8 @@
 //! records each step. A post is never lost: until it is `routed` it is picked up again, also after
 //! a restart; `Route` is idempotent by post id, so a retry never queues it twice.
 //!
-//! Nothing one post does stops the others: requests are sized to the peers' message limit, a batch
+//! A pass shares its batch among the tenants with waiting posts, so no tenant's backlog keeps
+//! another's posts waiting. Nothing one post does stops the others: requests are sized to the peers' message limit, a batch
 //! a peer refuses for anything but its own trouble (down, overloaded, out of time) is halved until
 //! the post at fault is alone, and that post is set aside as `failed` with its reason, at once when
 //! invalid or too large, after [`MAX_ATTEMPTS`] otherwise.
@@ -40,6 +41,8 @@ pub struct Pipeline {
     classify: ClassifierServiceClient<AuthChannel>,
     routing: RoutingServiceClient<AuthChannel>,
     batch: u64,
+    /// Where the next pass starts in the turn of tenants with waiting posts.
+    next_tenant: usize,
     /// Most bytes of posts in one request: half the peers' message limit, the rest headroom.
     batch_bytes: usize,
     wait: Duration,
@@ -58,6 +61,7 @@ impl Pipeline {
     pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
         let batch_bytes = posts.limits.max_message_bytes / 2;
         Self {
+            next_tenant: 0,
             batch_bytes,
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
@@ -89,14 +93,8 @@ impl Pipeline {
 
     /// Classifies and routes one batch of waiting posts.
     async fn pass(&mut self) -> std::result::Result<Pass, PassError> {
-        let waiting = post::Entity::find()
-            .filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]))
-            .order_by_asc(post::Column::Id)
-            .limit(self.batch)
-            .all(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
-        self.record_backlog(waiting.len()).await?;
+        let (waiting, everything) = self.waiting().await?;
+        self.record_backlog(waiting.len(), everything).await?;
         if waiting.is_empty() {
             return Ok(Pass::Idle);
         }
@@ -133,10 +131,45 @@ impl Pipeline {
         Ok(Pass::Progress)
     }
 
-    /// Records how many posts wait: the batch just read, or a count when the batch is full.
-    async fn record_backlog(&self, read: usize) -> std::result::Result<(), PassError> {
+    /// Up to a batch of waiting posts, shared among the tenants that have some: each tenant's
+    /// oldest first, the tenants taken in turn from pass to pass, so one tenant's backlog holds
+    /// another tenant's posts back by a pass at most. Also says whether that is every waiting post.
+    async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool), PassError> {
+        let waiting = || post::Entity::find().filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]));
+        let tenants: Vec<String> = waiting()
+            .select_only()
+            .column(post::Column::Tenant)
+            .distinct()
+            .order_by_asc(post::Column::Tenant)
+            .into_tuple()
+            .all(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
+        let turns = tenants.len().clamp(1, usize::try_from(self.batch).unwrap_or(usize::MAX));
+        let share = (self.batch / turns as u64).max(1);
+        let start = self.next_tenant % tenants.len().max(1);
+        self.next_tenant = self.next_tenant.wrapping_add(1);
+        let mut rows = Vec::new();
+        let mut everything = turns >= tenants.len();
+        for tenant in tenants.iter().cycle().skip(start).take(turns) {
+            let mut mine = waiting()
+                .filter(post::Column::Tenant.eq(tenant.as_str()))
+                .order_by_asc(post::Column::Id)
+                .limit(share)
+                .all(&self.posts.db)
+                .await
+                .map_err(crate::Error::from)?;
+            everything &= (mine.len() as u64) < share;
+            rows.append(&mut mine);
+        }
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((rows, everything))
+    }
+
+    /// Records how many posts wait: the posts just read when they are all, else a count.
+    async fn record_backlog(&self, read: usize, everything: bool) -> std::result::Result<(), PassError> {
         use sea_orm::PaginatorTrait as _;
-        let waiting = if (read as u64) < self.batch {
+        let waiting = if everything {
             read as u64
         } else {
             post::Entity::find()

@@ -1,6 +1,7 @@
 //! Credentials for every Earshot service: API keys carrying a tenant and roles, checked in one
 //! tower layer ([`AuthLayer`]) against the access table ([`rules`]), rate-limited per key, and a
-//! service credential for the calls the services make to each other.
+//! service credential for the calls the services make to each other, and a bound on the server
+//! streams each key keeps open.
 //!
 //! The tenant of a request comes from its key. Only the service credential may name a tenant in
 //! `x-earshot-tenant`; from anyone else that header is ignored.
@@ -14,6 +15,7 @@ mod limit;
 mod principal;
 mod role;
 pub mod rules;
+mod streams;
 
 pub use client::{AuthChannel, Bearer};
 pub use config::{AuthArgs, load_or_create};
@@ -22,6 +24,7 @@ pub use key::{KeyGrant, MintedKey};
 pub use layer::{AuthLayer, Authenticated};
 pub use principal::Principal;
 pub use role::Role;
+pub use streams::{StreamLimits, StreamSlot, StreamsExhausted};
 
 /// Why a credential could not be checked or made.
 #[derive(Debug, thiserror::Error)]

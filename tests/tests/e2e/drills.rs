@@ -49,3 +49,62 @@ async fn a_tenant_sending_the_largest_posts_does_not_stall_another_tenant() {
     }
     eprintln!("all {HEAVY_POSTS} heavy posts routed after {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// `WatchEscalations` streams a key may keep open (escalation's default).
+const WATCHES_PER_KEY: usize = 8;
+
+/// Posts of a tenant with a backlog: several pipeline passes of them.
+const BACKLOG_POSTS: usize = 2_000;
+
+#[tokio::test]
+async fn a_tenant_with_a_backlog_does_not_keep_another_tenant_waiting_for_it() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let (_, busy) = services.create_key("busy", &["integration"], None).await.unwrap();
+    let (_, quiet) = services.create_key("quiet", &["integration"], None).await.unwrap();
+    let ingest = services.ingest_client_as(&busy);
+    let mut last_busy = String::new();
+    for chunk in 0..BACKLOG_POSTS / 500 {
+        let posts = (0..500)
+            .map(|i| {
+                let n = chunk * 500 + i;
+                post(&format!("busy-{n}"), &format!("customer-{n}"), 10, "where is my order?")
+            })
+            .collect();
+        let response = ingest.clone().submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap().into_inner();
+        last_busy = response.results.last().map(|r| r.post_id.clone()).unwrap_or_default();
+    }
+    let request = pb::SubmitPostRequest { post: Some(post("quiet-1", "someone", 10, "my parcel never arrived")) };
+    let quiet_id = services.ingest_client_as(&quiet).submit_post(request).await.unwrap().into_inner().post_id;
+
+    assert!(services.routed_within(&quiet, &quiet_id, PIPELINE_DEADLINE).await, "the quiet tenant's post waits");
+    let busy_last = ingest.clone().get_post(pb::GetPostRequest { post_id: last_busy.clone() }).await.unwrap();
+    assert_ne!(
+        busy_last.into_inner().state,
+        "routed",
+        "the quiet tenant's post, submitted after {BACKLOG_POSTS} of another tenant's, waited for all of them"
+    );
+    assert!(services.routed_within(&busy, &last_busy, PIPELINE_DEADLINE * 3).await, "the backlog drains");
+}
+
+#[tokio::test]
+async fn a_key_cannot_hold_more_watch_streams_than_its_share() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let (_, greedy) = services.create_key("greedy", &["supervisor"], None).await.unwrap();
+    let (_, other) = services.create_key("greedy", &["supervisor"], None).await.unwrap();
+    let watch = |key| {
+        let mut client = services.escalation_client_as(key);
+        async move { client.watch_escalations(pb::WatchEscalationsRequest { cursor: String::new() }).await }
+    };
+    let mut open = Vec::new();
+    for _ in 0..WATCHES_PER_KEY {
+        open.push(watch(&greedy).await.unwrap().into_inner());
+    }
+    let refused = watch(&greedy).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert!(watch(&other).await.is_ok(), "another key of the same tenant still gets its own");
+    drop(open.pop());
+    let reopened = earshot_testkit::wait_until(PIPELINE_DEADLINE, || async { watch(&greedy).await.is_ok() }).await;
+    assert!(reopened.is_ok(), "a closed stream gives its slot back");
+}

@@ -59,6 +59,7 @@ impl Harness {
             outbox_ready: Arc::default(),
             // The test receivers listen on loopback.
             webhook_targets: Arc::new(earshot_escalation::targets::TargetPolicy::parse("127.0.0.1").unwrap()),
+            watches: earshot_auth::StreamLimits::new(8, 64),
         }
     }
 }

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(TraceParent)]
+        vec![Box::new(Initial), Box::new(TraceParent), Box::new(OutboxByTenant)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -65,5 +65,32 @@ impl MigrationTrait for TraceParent {
         let trace_parent = ColumnDef::new("trace_parent").string().null().to_owned();
         let routed_at_ms = ColumnDef::new("routed_at_ms").big_integer().null().to_owned();
         crate::add_missing_columns(manager, vec![("posts", trace_parent), ("posts", routed_at_ms)]).await
+    }
+}
+
+/// The pipeline reads waiting posts per tenant (each tenant's share of a batch, oldest first).
+struct OutboxByTenant;
+
+impl MigrationName for OutboxByTenant {
+    fn name(&self) -> &str {
+        "m0003_posts_outbox_by_tenant"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxByTenant {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("posts_outbox_by_tenant")
+                    .table(post::Entity)
+                    .col(post::Column::State)
+                    .col(post::Column::Tenant)
+                    .col(post::Column::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }
