@@ -45,9 +45,8 @@ pub async fn run(
     let api = ClassifyApi::new(classifier, config.input.limits());
     let routes = tonic::service::Routes::new(health_service)
         .add_service(ClassifierServiceServer::new(api).max_decoding_message_size(config.input.max_message_bytes));
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    health.set_serving::<ClassifierServiceServer<ClassifyApi>>().await;
+    health.serving::<ClassifierServiceServer<ClassifyApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, "classify serving");
-    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await?;
+    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown).await?;
     Ok(())
 }

@@ -68,10 +68,10 @@ pub async fn run(
     let routes = tonic::service::Routes::new(health_service).add_service(
         EscalationServiceServer::new(escalations).max_decoding_message_size(config.input.max_message_bytes),
     );
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    health.set_serving::<EscalationServiceServer<Escalations>>().await;
+    health.serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");
     let served =
-        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await;
+        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
+            .await;
     Ok(served?)
 }

@@ -58,9 +58,8 @@ pub async fn run(
     let _pipeline = earshot_telemetry::TaskGuard::spawn(pipeline.run_forever());
     let service = IngestServiceServer::new(posts).max_decoding_message_size(config.input.max_message_bytes);
     let routes = tonic::service::Routes::new(health_service).add_service(service);
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    health.set_serving::<IngestServiceServer<Posts>>().await;
+    health.serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await?;
+    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown).await?;
     Ok(())
 }

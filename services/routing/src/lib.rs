@@ -77,12 +77,12 @@ pub async fn run(
         )
         .add_service(AgentServiceServer::new(routing))
         .add_service(KeyServiceServer::new(keys));
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    health.set_serving::<RoutingServiceServer<Routing>>().await;
-    health.set_serving::<AgentServiceServer<Routing>>().await;
-    health.set_serving::<KeyServiceServer<keys::Keys>>().await;
+    health.serving::<RoutingServiceServer<Routing>>().await;
+    health.serving::<AgentServiceServer<Routing>>().await;
+    health.serving::<KeyServiceServer<keys::Keys>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
     let served =
-        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls)?, shutdown).await;
+        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
+            .await;
     Ok(served?)
 }

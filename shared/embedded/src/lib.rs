@@ -50,6 +50,11 @@ impl Running {
         Ok(Self { addr, tls: tls.client()?, task })
     }
 
+    /// Whether it has stopped.
+    pub fn finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// A channel to it (connects on first use), over TLS when the node has it.
     pub fn channel(&self) -> Channel {
         let channel = earshot_telemetry::client::channel(&self.addr.to_string(), CALL_TIMEOUT, self.tls.as_ref());
@@ -135,12 +140,20 @@ impl Node {
 
     /// Starts escalation.
     pub async fn escalation(&self) -> Result<Running> {
+        self.escalation_until(std::future::pending()).await
+    }
+
+    /// Starts escalation, stopping gracefully (as on SIGTERM) when `shutdown` resolves.
+    pub async fn escalation_until(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Running> {
         let mut config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
         Running::spawn(bind(None).await?, &self.tls, "escalation", move |l| {
-            earshot_escalation::run(config, l, clock, std::future::pending())
+            earshot_escalation::run(config, l, clock, shutdown)
         })
         .await
     }

@@ -8,8 +8,11 @@
 //! ([`crate::rpc_metrics`]), a rewrite of undecodable requests from `INTERNAL` to
 //! `INVALID_ARGUMENT` (they are the client's fault), then the credential check
 //! (`earshot_auth::AuthLayer`), so a refused call costs no handler work.
+//!
+//! Stopping: health turns NOT_SERVING, the listener closes, calls in flight get a grace period.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -25,11 +28,17 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// Calls in flight per connection.
     pub concurrency_per_connection: usize,
+    /// How long calls in flight (and open streams) may take to finish once the server stops.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(30), concurrency_per_connection: 256 }
+        Self {
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
     }
 }
 
@@ -44,13 +53,39 @@ pub enum Error {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// A health service starting NOT_SERVING for everything; flip it with [`HealthReporter`] once
-/// the service's dependencies answer.
+/// What the server's `grpc.health.v1` service reports: NOT_SERVING until the service says it is
+/// ready ([`Health::serving`]), and NOT_SERVING again the moment it begins to stop, so load
+/// balancers and probes send no new calls while it drains.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    services: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl Health {
+    /// Reports the server and its service `S` SERVING.
+    pub async fn serving<S: tonic::server::NamedService>(&self) {
+        self.services.lock().unwrap_or_else(PoisonError::into_inner).push(S::NAME);
+        self.reporter.set_serving::<S>().await;
+        self.reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    }
+
+    /// Reports the server and every service NOT_SERVING.
+    async fn stopping(&self) {
+        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for name in services.into_iter().chain([""]) {
+            self.reporter.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
+        }
+    }
+}
+
+/// A health service starting NOT_SERVING for everything; report readiness with
+/// [`Health::serving`] once the service's dependencies answer.
 pub async fn health()
--> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+-> (Health, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-    (reporter, service)
+    (Health { reporter, services: Arc::default() }, service)
 }
 
 /// How a service's server runs: its limits, who may call it, and TLS when configured.
@@ -62,24 +97,43 @@ pub struct Serving {
     pub auth: earshot_auth::AuthLayer,
     /// TLS (and mutual TLS); plaintext when `None`.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Turned NOT_SERVING first when the server stops.
+    pub health: Health,
 }
 
 impl Serving {
-    /// Default limits, calls checked against `keys`, TLS as `tls` configures it.
-    pub fn new(keys: earshot_auth::KeyDirectory, tls: &crate::tls::TlsArgs) -> Result<Self, crate::tls::TlsError> {
-        Ok(Self { limits: ServerLimits::default(), auth: earshot_auth::AuthLayer::new(keys), tls: tls.server()? })
+    /// Default limits, calls checked against `keys`, TLS as `tls` configures it, stopping reported
+    /// through `health`.
+    pub fn new(
+        keys: earshot_auth::KeyDirectory,
+        tls: &crate::tls::TlsArgs,
+        health: &Health,
+    ) -> Result<Self, crate::tls::TlsError> {
+        Ok(Self {
+            limits: ServerLimits::default(),
+            auth: earshot_auth::AuthLayer::new(keys),
+            tls: tls.server()?,
+            health: health.clone(),
+        })
     }
 }
 
-/// Serves `routes` (plus reflection) on `listener` as `serving` says until `shutdown` resolves,
-/// then drains.
+/// Serves `routes` (plus reflection) on `listener` as `serving` says until `shutdown` resolves;
+/// then reports NOT_SERVING, stops accepting, and lets calls in flight finish for at most the
+/// shutdown grace, so an open stream cannot hold the process up.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     serving: Serving,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let Serving { limits, auth, tls } = serving;
+    let Serving { limits, auth, tls, health } = serving;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        health.stopping().await;
+        let _ = stopping.send(());
+    };
     let descriptors = [earshot_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
     let mut v1 = tonic_reflection::server::Builder::configure();
     let mut v1alpha = tonic_reflection::server::Builder::configure();
@@ -92,7 +146,7 @@ pub async fn serve(
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }
-    server
+    let served = server
         .trace_fn(call_span)
         .load_shed(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -101,8 +155,19 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(crate::status::decode_failure_response))
         .layer(auth)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let grace_over = async {
+        if stopped.await.is_err() {
+            return std::future::pending().await;
+        }
+        tokio::time::sleep(limits.shutdown_grace).await;
+    };
+    tokio::select! {
+        served = served => served?,
+        () = grace_over => {
+            tracing::warn!(grace_s = limits.shutdown_grace.as_secs(), "calls still open after the shutdown grace; closing them");
+        }
+    }
     Ok(())
 }
 
@@ -121,4 +186,37 @@ fn call_span(request: &http::Request<()>) -> tracing::Span {
     // An error only means no exporter is installed.
     let _ = span.set_parent(earshot_trace::extract(request.headers()));
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn health_is_off_until_ready_and_off_again_once_stopping() {
+        type Named = tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>;
+        let name = <Named as tonic::server::NamedService>::NAME;
+        let (health, service) = health().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let server = Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener));
+        let _server = crate::TaskGuard::spawn(async move {
+            let _ = server.await;
+        });
+        let channel = crate::client::channel(&addr.to_string(), Duration::from_secs(5), None);
+        let mut client = HealthClient::new(channel.unwrap_or_else(|e| panic!("{e}")));
+        let mut status = async |service: &str| {
+            let request = HealthCheckRequest { service: service.into() };
+            client.check(request).await.map_or(ServingStatus::Unknown, |r| r.into_inner().status())
+        };
+        assert_eq!(status("").await, ServingStatus::NotServing);
+        health.serving::<Named>().await;
+        assert_eq!((status("").await, status(name).await), (ServingStatus::Serving, ServingStatus::Serving));
+        health.stopping().await;
+        assert_eq!((status("").await, status(name).await), (ServingStatus::NotServing, ServingStatus::NotServing));
+    }
 }

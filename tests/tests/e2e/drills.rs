@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Stack, post};
 use earshot_proto::v1 as pb;
+use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 
 /// Posts of the longest accepted text in a script of three bytes a character: a pipeline batch of
 /// them is several times larger than a peer's default message limit.
@@ -49,6 +50,9 @@ async fn a_tenant_sending_the_largest_posts_does_not_stall_another_tenant() {
     }
     eprintln!("all {HEAVY_POSTS} heavy posts routed after {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// The shutdown grace (10 s) and some margin.
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
 
 /// `WatchEscalations` streams a key may keep open (escalation's default).
 const WATCHES_PER_KEY: usize = 8;
@@ -107,4 +111,25 @@ async fn a_key_cannot_hold_more_watch_streams_than_its_share() {
     drop(open.pop());
     let reopened = earshot_testkit::wait_until(PIPELINE_DEADLINE, || async { watch(&greedy).await.is_ok() }).await;
     assert!(reopened.is_ok(), "a closed stream gives its slot back");
+}
+
+#[tokio::test]
+async fn an_open_watch_cannot_hold_a_stopping_service_up() {
+    let stack = Stack::new().await.unwrap();
+    let node = stack.node();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let escalation = node
+        .escalation_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    let client = EscalationServiceClient::new(node.credential().unwrap().channel(escalation.channel()));
+    let watch = client.clone().watch_escalations(pb::WatchEscalationsRequest { cursor: String::new() }).await;
+    let _watch = watch.unwrap().into_inner();
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    let finished = earshot_testkit::wait_until(STOP_DEADLINE, || async { escalation.finished() }).await;
+    assert!(finished.is_ok(), "escalation still runs {STOP_DEADLINE:?} after it was told to stop, held by a watch");
+    eprintln!("escalation stopped {:.1} s after the signal with a watch open", started.elapsed().as_secs_f64());
 }
