@@ -1,6 +1,7 @@
-//! Start-up recovery: Redis holds the live queues, the database the record. If Redis lost its
-//! data (restarted without persistence, failed over), every open case and every agent is put back
-//! from the record, so no customer silently drops out of a queue.
+//! Recovery: Redis holds the live queues, the database the record. If Redis lost its data
+//! (restarted without persistence, flushed, failed over), every open case and every agent is put
+//! back from the record, so no customer silently drops out of a queue: at start, and while running,
+//! as soon as the restore mark (`es:restored`) is seen missing.
 
 use earshot_queue::AgentState;
 use earshot_store::routing::{agent, case};
@@ -12,6 +13,7 @@ use crate::state::{Routing, states};
 impl Routing {
     /// Restores agents and open cases Redis does not know; returns how many cases came back.
     pub async fn restore_live_state(&self) -> Result<usize> {
+        self.queues.mark_restored().await?;
         for agent in agent::Entity::find().all(&self.db).await? {
             let state = AgentState {
                 agent_id: agent.id.clone(),
@@ -39,5 +41,24 @@ impl Routing {
             tracing::warn!(restored, "redis had lost open cases; restored them from the database");
         }
         Ok(restored)
+    }
+
+    /// Checks every `interval` that Redis still holds the live state, and restores it when not.
+    pub async fn recover_forever(self, interval: std::time::Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match self.queues.still_restored().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!("redis lost the live queues; restoring them from the database");
+                    if let Err(error) = self.restore_live_state().await {
+                        tracing::warn!(%error, "restoring the live queues failed; will retry");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot check redis for the live queues"),
+            }
+        }
     }
 }

@@ -8,6 +8,10 @@ pub fn tenant_prefix(tenant: &str) -> String {
 /// Tenants that have live queues, for sweepers.
 pub const TENANTS: &str = "es:tenants";
 
+/// Present while Redis holds the live state routing restored from its record; gone when Redis
+/// lost its data (flushed, restarted empty, failed over to an empty replica).
+pub const RESTORED: &str = "es:restored";
+
 pub(crate) fn queue(tenant: &str, queue: &str) -> String {
     format!("{}q:{queue}", tenant_prefix(tenant))
 }

@@ -157,6 +157,26 @@ impl Queues {
         Ok(())
     }
 
+    /// Marks that the live state is (about to be) restored from the record. Mark first, restore
+    /// after: if Redis loses its data in between, the mark is gone too and the next check restores
+    /// again.
+    pub async fn mark_restored(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.set(keys::RESTORED, 1).await?;
+        Ok(())
+    }
+
+    /// Whether Redis still holds the restored live state. When it does not, this process also
+    /// forgets which tenants it had registered, so they are registered again.
+    pub async fn still_restored(&self) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let present: bool = conn.exists(keys::RESTORED).await?;
+        if !present && let Ok(mut known) = self.known_tenants.lock() {
+            known.clear();
+        }
+        Ok(present)
+    }
+
     /// Tenants that have used the queues (for sweepers).
     pub async fn tenants(&self) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();

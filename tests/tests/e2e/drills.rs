@@ -133,3 +133,38 @@ async fn an_open_watch_cannot_hold_a_stopping_service_up() {
     assert!(finished.is_ok(), "escalation still runs {STOP_DEADLINE:?} after it was told to stop, held by a watch");
     eprintln!("escalation stopped {:.1} s after the signal with a watch open", started.elapsed().as_secs_f64());
 }
+
+/// Open cases when Redis loses everything.
+const CASES_BEFORE_FLUSH: usize = 30;
+
+#[tokio::test]
+async fn redis_emptied_under_a_running_stack_is_rebuilt_without_a_restart() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    for n in 0..CASES_BEFORE_FLUSH {
+        services
+            .submit_routed(post(&format!("before-{n}"), &format!("customer-{n}"), 10, "my parcel is late"))
+            .await
+            .unwrap();
+    }
+    stack.redis.flush_all().await.unwrap();
+    let started = Instant::now();
+    // The agent registers after the flush, as one who starts a shift would; every case comes back.
+    let offered = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let rebuilt = earshot_testkit::wait_until(PIPELINE_DEADLINE, || {
+        let (services, offered) = (&services, &offered);
+        async move {
+            if services.register_agent("night", CASES_BEFORE_FLUSH as u32 + 1, &["en"]).await.is_err() {
+                return false;
+            }
+            while let Ok(Some(case)) = services.offered("night").await {
+                offered.borrow_mut().insert(case.case_id);
+            }
+            offered.borrow().len() == CASES_BEFORE_FLUSH
+        }
+    })
+    .await;
+    let offered = offered.borrow().len();
+    assert!(rebuilt.is_ok(), "{offered} of {CASES_BEFORE_FLUSH} open cases offerable after the flush");
+    eprintln!("all {CASES_BEFORE_FLUSH} cases offerable {:.1} s after FLUSHALL", started.elapsed().as_secs_f64());
+}
