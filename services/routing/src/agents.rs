@@ -7,7 +7,7 @@ use earshot_proto::v1 as pb;
 use earshot_queue::{AgentState, NextCase, Settle};
 use earshot_store::routing::{agent, case};
 use opentelemetry::KeyValue;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
 
 use crate::error::{Error, Result};
 use crate::notify::event;
@@ -175,7 +175,15 @@ impl Routing {
     }
 
     /// Applies an agent's action to a case it was offered or holds, in Redis then in the record.
-    async fn settle(&self, tenant: &Tenant, agent_id: &str, case_id: &str, action: Settle<'_>) -> Result<case::Model> {
+    /// `report` gives the case event of the change, written to the outbox in its transaction.
+    async fn settle(
+        &self,
+        tenant: &Tenant,
+        agent_id: &str,
+        case_id: &str,
+        action: Settle<'_>,
+        report: impl FnOnce(&case::Model) -> Option<pb::CaseEvent>,
+    ) -> Result<case::Model> {
         self.find_agent(tenant, agent_id).await?;
         let case = self.find_case(tenant, case_id).await?;
         let held = case.agent.as_deref() == Some(agent_id)
@@ -206,8 +214,18 @@ impl Routing {
             active.queue = Set(queue.to_owned());
         }
         active.updated_at_ms = Set(self.clock.now_ms());
-        let case = active.update(&self.db).await?;
-        self.audit(&self.db, tenant, case_id, action_name, Some(agent_id), detail).await?;
+        let txn = self.db.begin().await?;
+        let case = active.update(&txn).await?;
+        self.audit(&txn, tenant, case_id, action_name, Some(agent_id), detail).await?;
+        let reported = report(&case);
+        let reports = reported.is_some();
+        if let Some(event) = reported {
+            self.report_later(&txn, tenant, event).await?;
+        }
+        txn.commit().await?;
+        if reports {
+            self.notifier.wake();
+        }
         if !matches!(action, Settle::Accept) {
             // A case went back to a queue, or the agent's capacity freed.
             self.work_available.notify_waiters();
@@ -217,21 +235,21 @@ impl Routing {
 
     /// The agent takes the offered case.
     pub async fn accept(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
-        let case = self.settle(tenant, agent_id, case_id, Settle::Accept).await?;
+        let case = self.settle(tenant, agent_id, case_id, Settle::Accept, |_| None).await?;
         self.view(case).await
     }
 
     /// The agent declines the offered case; it keeps its place and is not offered to it again.
     pub async fn reject(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
-        let case = self.settle(tenant, agent_id, case_id, Settle::Reject).await?;
+        let case = self.settle(tenant, agent_id, case_id, Settle::Reject, |_| None).await?;
         self.view(case).await
     }
 
     /// The agent resolved the case; its capacity frees at once.
     pub async fn resolve(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
-        let case = self.settle(tenant, agent_id, case_id, Settle::Release).await?;
         let resolved = event(pb::CaseEventKind::Resolved, case_id, self.clock.now_ms());
-        self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..resolved }).await;
+        let resolved = pb::CaseEvent { agent_id: agent_id.to_owned(), ..resolved };
+        let case = self.settle(tenant, agent_id, case_id, Settle::Release, |_| Some(resolved)).await?;
         self.view(case).await
     }
 
@@ -240,10 +258,12 @@ impl Routing {
     pub async fn transfer(&self, tenant: &Tenant, agent_id: &str, case_id: &str, queue: &str) -> Result<pb::CaseView> {
         let queue = queue.trim().to_ascii_lowercase();
         check_name("queue", &queue)?;
-        let case = self.settle(tenant, agent_id, case_id, Settle::Transfer(&queue)).await?;
-        let mut moved = self.case_event(pb::CaseEventKind::Transferred, &case);
-        moved.agent_id = agent_id.to_owned();
-        self.notifier.send_later(tenant, moved).await;
+        let moved = |case: &case::Model| {
+            let mut moved = self.case_event(pb::CaseEventKind::Transferred, case);
+            moved.agent_id = agent_id.to_owned();
+            Some(moved)
+        };
+        let case = self.settle(tenant, agent_id, case_id, Settle::Transfer(&queue), moved).await?;
         self.view(case).await
     }
 
@@ -281,18 +301,14 @@ impl Routing {
         if text.chars().count() > 10_000 {
             return Err(InvalidArgument::new("text", "is longer than 10000 characters").into());
         }
-        self.audit(
-            &self.db,
-            tenant,
-            case_id,
-            "responded",
-            Some(agent_id),
-            format!("{} characters", text.chars().count()),
-        )
-        .await?;
-        self.queues.answered(tenant.as_str(), case_id).await?;
+        let txn = self.db.begin().await?;
+        let detail = format!("{} characters", text.chars().count());
+        self.audit(&txn, tenant, case_id, "responded", Some(agent_id), detail).await?;
         let responded = event(pb::CaseEventKind::Responded, case_id, self.clock.now_ms());
-        self.notifier.send_later(tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await;
+        self.report_later(&txn, tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await?;
+        txn.commit().await?;
+        self.notifier.wake();
+        self.queues.answered(tenant.as_str(), case_id).await?;
         self.view(case).await
     }
 

@@ -72,6 +72,7 @@ pub async fn run(
     routing.restore_live_state().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let _recovery = earshot_telemetry::TaskGuard::spawn(routing.clone().recover_forever(config.sweep_interval()));
+    let _reporter = earshot_telemetry::TaskGuard::spawn(routing.clone().report_forever());
     let routes = tonic::service::Routes::new(health_service)
         .add_service(
             RoutingServiceServer::new(routing.clone()).max_decoding_message_size(config.input.max_message_bytes),

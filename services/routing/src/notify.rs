@@ -1,9 +1,12 @@
 //! Case events for the escalation service.
 //!
 //! `Route` reports synchronously, so a failure fails the call and ingest's durable retry delivers
-//! the event again (escalation applies each event once). Agent actions are reported through a
-//! background queue that retries until escalation takes the event.
+//! the event again (escalation applies each event once). Agent actions write their event to an
+//! outbox table in the transaction of the change ([`Routing::report_later`]); a deliverer sends
+//! the outbox to escalation in order, tenant by tenant, and deletes what escalation took, so a
+//! crash of routing loses no event (at worst one is sent twice, and applied once).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use earshot_auth::AuthChannel;
@@ -11,17 +14,24 @@ use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
-use tokio::sync::mpsc;
-use tracing::Instrument;
+use earshot_store::routing::case_event_outbox;
+use prost::Message;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::Notify;
 
-/// Events waiting for delivery before agent actions see back-pressure.
-const BACKLOG: usize = 10_000;
+use crate::error::Result as RoutingResult;
+use crate::state::Routing;
+
+/// Outbox events sent per round.
+const OUTBOX_BATCH: u64 = 500;
+/// Longest pause between delivery attempts while escalation is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Sends case events to earshot-escalation.
 #[derive(Clone)]
 pub struct Notifier {
     client: EscalationServiceClient<AuthChannel>,
-    background: mpsc::Sender<(Tenant, pb::CaseEvent, tracing::Span)>,
+    outbox_ready: Arc<Notify>,
 }
 
 /// A case event with its tenant, as gRPC metadata carries it.
@@ -32,32 +42,14 @@ fn request(tenant: &Tenant, event: pb::CaseEvent) -> tonic::Request<pb::CaseEven
 }
 
 impl Notifier {
-    /// A notifier over `channel`; spawns the background delivery task.
+    /// A notifier over `channel`.
     pub fn new(channel: AuthChannel) -> Self {
-        let client = EscalationServiceClient::new(channel);
-        let (background, mut pending) = mpsc::channel::<(Tenant, pb::CaseEvent, tracing::Span)>(BACKLOG);
-        let mut delivery = client.clone();
-        tokio::spawn(async move {
-            while let Some((tenant, event, span)) = pending.recv().await {
-                let mut delay = Duration::from_millis(100);
-                loop {
-                    match delivery.record_case_event(request(&tenant, event.clone())).instrument(span.clone()).await {
-                        Ok(_) => break,
-                        Err(status) if earshot_telemetry::client::is_retryable(&status) => {
-                            tracing::warn!(case_id = %event.case_id, code = ?status.code(), "escalation unavailable; will retry");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(10));
-                        }
-                        Err(status) => {
-                            let message = earshot_core::pii::mask(status.message());
-                            tracing::error!(case_id = %event.case_id, code = ?status.code(), %message, "escalation rejected a case event");
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Self { client, background }
+        Self { client: EscalationServiceClient::new(channel), outbox_ready: Arc::default() }
+    }
+
+    /// Wakes the outbox deliverer (after a transaction that wrote to the outbox committed).
+    pub fn wake(&self) {
+        self.outbox_ready.notify_one();
     }
 
     /// Delivers an event now (a few quick retries), returning the escalations it raised.
@@ -96,11 +88,83 @@ impl Notifier {
         }
         Ok(results.into_iter().map(|result| result.raised).collect())
     }
+}
 
-    /// Queues an event for delivery in the background, in the trace of the current span.
-    pub async fn send_later(&self, tenant: &Tenant, event: pb::CaseEvent) {
-        if self.background.send((tenant.clone(), event, tracing::Span::current())).await.is_err() {
-            tracing::error!("escalation delivery task stopped; event dropped");
+impl Routing {
+    /// Writes the case event of an agent action to the outbox, in `db` (the transaction of the
+    /// change it reports); call [`Notifier::wake`] once that commits.
+    pub async fn report_later(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &Tenant,
+        event: pb::CaseEvent,
+    ) -> RoutingResult<()> {
+        case_event_outbox::Entity::insert(case_event_outbox::ActiveModel {
+            tenant: Set(tenant.as_str().to_owned()),
+            event: Set(event.encode_to_vec()),
+            created_at_ms: Set(self.clock.now_ms()),
+            ..Default::default()
+        })
+        .exec(db)
+        .await?;
+        Ok(())
+    }
+
+    /// Sends waiting outbox events to escalation, oldest first and per tenant in order; returns how
+    /// many escalation took. Events it refuses as invalid are logged and dropped (retrying cannot
+    /// make them valid); when it is unreachable, the rest waits.
+    pub async fn report_pending(&self) -> std::result::Result<usize, tonic::Status> {
+        let internal = |error: sea_orm::DbErr| tonic::Status::internal(error.to_string());
+        let waiting = case_event_outbox::Entity::find()
+            .order_by_asc(case_event_outbox::Column::Id)
+            .limit(OUTBOX_BATCH)
+            .all(&self.db)
+            .await
+            .map_err(internal)?;
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<case_event_outbox::Model>> = Default::default();
+        for row in waiting {
+            by_tenant.entry(row.tenant.clone()).or_default().push(row);
+        }
+        let mut sent = 0;
+        for (tenant, rows) in by_tenant {
+            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            let events: Vec<pb::CaseEvent> =
+                rows.iter().filter_map(|row| pb::CaseEvent::decode(row.event.as_slice()).ok()).collect();
+            let tenant = Tenant::parse(&tenant).map_err(|e| tonic::Status::internal(e.to_string()))?;
+            match self.notifier.send_all(&tenant, events).await {
+                Ok(_) => sent += ids.len(),
+                Err(status) if earshot_telemetry::client::is_retryable(&status) => return Err(status),
+                Err(status) => {
+                    let message = earshot_core::pii::mask(status.message());
+                    tracing::error!(%tenant, events = ids.len(), code = ?status.code(), %message, "escalation rejected case events; dropped");
+                }
+            }
+            case_event_outbox::Entity::delete_many()
+                .filter(case_event_outbox::Column::Id.is_in(ids))
+                .exec(&self.db)
+                .await
+                .map_err(internal)?;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers the outbox whenever it is written to (and every second, for what a crashed
+    /// process left), backing off while escalation is unreachable.
+    pub async fn report_forever(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let woken = self.notifier.outbox_ready.notified();
+            match self.report_pending().await {
+                Ok(n) if n as u64 >= OUTBOX_BATCH => continue,
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), retry_in_ms = backoff.as_millis() as u64, "escalation unavailable; case events wait");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
         }
     }
 }

@@ -7,7 +7,7 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{Assign, Settle};
 use earshot_store::routing::agent;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
 
 use crate::error::{Error, Result};
 use crate::state::{Routing, states};
@@ -78,16 +78,19 @@ impl Routing {
             active.queue = Set(queue.clone());
         }
         active.updated_at_ms = Set(self.clock.now_ms());
-        let case = active.update(&self.db).await?;
+        let txn = self.db.begin().await?;
+        let case = active.update(&txn).await?;
         let note = if request.note.is_empty() { String::new() } else { format!(": {}", request.note) };
         let detail = format!("by {} from {from} to {target}{note}", request.supervisor);
-        self.audit(&self.db, tenant, &case.id, "reassigned", agent.as_deref(), detail).await?;
-        self.work_available.notify_waiters();
+        self.audit(&txn, tenant, &case.id, "reassigned", agent.as_deref(), detail).await?;
         let mut moved = self.case_event(pb::CaseEventKind::Transferred, &case);
         moved.actor = request.supervisor;
         moved.agent_id = agent.unwrap_or_default();
         moved.note = request.note;
-        self.notifier.send_later(tenant, moved).await;
+        self.report_later(&txn, tenant, moved).await?;
+        txn.commit().await?;
+        self.notifier.wake();
+        self.work_available.notify_waiters();
         self.view(case).await
     }
 }

@@ -266,7 +266,8 @@ impl Routing {
                 rescore_detail(before, case.priority, &format!("escalated ({why})")),
             )
             .await?;
-            self.notifier.send_later(tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await;
+            self.report_later(&self.db, tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await?;
+            self.notifier.wake();
         }
         Ok(case)
     }

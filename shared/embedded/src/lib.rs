@@ -140,19 +140,21 @@ impl Node {
 
     /// Starts escalation.
     pub async fn escalation(&self) -> Result<Running> {
-        self.escalation_until(std::future::pending()).await
+        self.escalation_until(None, std::future::pending()).await
     }
 
-    /// Starts escalation, stopping gracefully (as on SIGTERM) when `shutdown` resolves.
+    /// Starts escalation (at `addr` when given), stopping gracefully (as on SIGTERM) when
+    /// `shutdown` resolves.
     pub async fn escalation_until(
         &self,
+        addr: Option<SocketAddr>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Running> {
         let mut config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(None).await?, &self.tls, "escalation", move |l| {
+        Running::spawn(bind(addr).await?, &self.tls, "escalation", move |l| {
             earshot_escalation::run(config, l, clock, shutdown)
         })
         .await

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Stack, post};
+use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
 use earshot_proto::v1 as pb;
+use earshot_proto::v1::agent_service_client::AgentServiceClient as RoutingAgent;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 
 /// Posts of the longest accepted text in a script of three bytes a character: a pipeline batch of
@@ -119,7 +120,7 @@ async fn an_open_watch_cannot_hold_a_stopping_service_up() {
     let node = stack.node();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let escalation = node
-        .escalation_until(async {
+        .escalation_until(None, async {
             let _ = stopped.await;
         })
         .await
@@ -167,4 +168,62 @@ async fn redis_emptied_under_a_running_stack_is_rebuilt_without_a_restart() {
     let offered = offered.borrow().len();
     assert!(rebuilt.is_ok(), "{offered} of {CASES_BEFORE_FLUSH} open cases offerable after the flush");
     eprintln!("all {CASES_BEFORE_FLUSH} cases offerable {:.1} s after FLUSHALL", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn a_resolve_reported_while_escalation_is_down_survives_a_routing_crash() {
+    let stack = Stack::new().await.unwrap();
+    let node = stack.node();
+    let escalation_addr = earshot_e2e::reserve_addr().unwrap();
+    let escalation = node.escalation_until(Some(escalation_addr), std::future::pending()).await.unwrap();
+    let routing_addr = earshot_e2e::reserve_addr().unwrap();
+    let routing = node.routing(escalation_addr, Some(routing_addr)).await.unwrap();
+    let classify = node.classify().await.unwrap();
+    let ingest = node.ingest(classify.addr, routing_addr).await.unwrap();
+    let services = Services { classify, escalation, routing, ingest, credential: node.credential().unwrap() };
+    services.register_agent("ana", 2, &["en"]).await.unwrap();
+    let record = services.submit_routed(post("r-1", "customer", 10, "my parcel never arrived")).await.unwrap();
+    let offered = services.offered("ana").await.unwrap().expect("an offer");
+    assert_eq!(offered.case_id, record.case_id);
+    let action = pb::CaseActionRequest { agent_id: "ana".into(), case_id: record.case_id.clone() };
+    services.agent_client().accept_case(action.clone()).await.unwrap();
+
+    // Escalation goes down; the agent resolves; routing crashes before escalation is back.
+    let Services { classify, escalation, routing, ingest, credential } = services;
+    drop(escalation);
+    let resolved = RoutingAgent::new(credential.channel(routing.channel())).resolve_case(action).await.unwrap();
+    assert_eq!(resolved.into_inner().state, "resolved");
+    drop(routing);
+    let escalation = once_bound(|| node.escalation_until(Some(escalation_addr), std::future::pending())).await;
+    let routing = once_bound(|| node.routing(escalation_addr, Some(routing_addr))).await;
+    let services = Services { classify, escalation, routing, ingest, credential };
+
+    // Far past every SLA target: a resolved case must not breach.
+    stack.clock.advance(2 * 24 * 3_600_000);
+    tokio::time::sleep(Duration::from_secs(2)).await; // a few escalation ticks
+    let listed = services.escalation_client().list_escalations(pb::ListEscalationsRequest::default()).await.unwrap();
+    let breaches: Vec<_> = listed
+        .into_inner()
+        .escalations
+        .into_iter()
+        .filter(|e| e.case_id == record.case_id && e.reason.starts_with("sla_"))
+        .collect();
+    assert!(breaches.is_empty(), "the resolve was lost with routing: {breaches:?}");
+}
+
+/// Starts a service again at the address a killed one held, once the socket is free.
+async fn once_bound<F, Fut>(start: F) -> earshot_e2e::Running
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<earshot_e2e::Running>>,
+{
+    let mut last = None;
+    for _ in 0..50 {
+        match start().await {
+            Ok(running) => return running,
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start again: {last:?}");
 }

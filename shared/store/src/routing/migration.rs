@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Waiting), Box::new(ApiKeys)]
+        vec![Box::new(Initial), Box::new(Waiting), Box::new(ApiKeys), Box::new(CaseEventOutbox)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -101,5 +101,23 @@ impl MigrationTrait for ApiKeys {
             .col(api_key::Column::Tenant)
             .to_owned();
         manager.create_index(by_tenant).await
+    }
+}
+
+/// Agent-action case events wait in a table, not in memory, until escalation has them.
+struct CaseEventOutbox;
+
+impl MigrationName for CaseEventOutbox {
+    fn name(&self) -> &str {
+        "m0004_case_event_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CaseEventOutbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        let outbox = schema.create_table_from_entity(super::case_event_outbox::Entity).if_not_exists().to_owned();
+        manager.create_table(outbox).await
     }
 }
