@@ -227,3 +227,59 @@ where
     }
     panic!("could not start again: {last:?}");
 }
+
+/// How long routing stays down while posts keep arriving, and how many arrive.
+const PEER_DOWN: Duration = Duration::from_secs(10);
+const POSTS_WHILE_DOWN: usize = 300;
+
+#[tokio::test]
+async fn posts_accepted_while_routing_is_down_drain_once_it_is_back() {
+    let stack = Stack::new().await.unwrap();
+    let node = stack.node();
+    let escalation = node.escalation().await.unwrap();
+    let routing_addr = earshot_e2e::reserve_addr().unwrap();
+    let routing = node.routing(escalation.addr, Some(routing_addr)).await.unwrap();
+    let classify = node.classify().await.unwrap();
+    let ingest = node.ingest(classify.addr, routing_addr).await.unwrap();
+    let credential = node.credential().unwrap();
+    drop(routing);
+
+    let client =
+        earshot_proto::v1::ingest_service_client::IngestServiceClient::new(credential.channel(ingest.channel()));
+    let started = Instant::now();
+    let mut accepted = Vec::new();
+    for chunk in 0..POSTS_WHILE_DOWN / 50 {
+        let posts = (0..50)
+            .map(|i| {
+                let n = chunk * 50 + i;
+                post(&format!("down-{n}"), &format!("customer-{n}"), 10, "the app keeps crashing")
+            })
+            .collect();
+        let response = client.clone().submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap().into_inner();
+        accepted.extend(response.results.into_iter().map(|r| r.post_id));
+        tokio::time::sleep(PEER_DOWN / (POSTS_WHILE_DOWN / 50) as u32).await;
+    }
+    let routing = once_bound(|| node.routing(escalation.addr, Some(routing_addr))).await;
+    let back = Instant::now();
+    let mut cases = std::collections::HashSet::new();
+    for post_id in &accepted {
+        let routed = earshot_testkit::wait_until(PIPELINE_DEADLINE, || {
+            let (mut client, post_id) = (client.clone(), post_id.clone());
+            async move {
+                client.get_post(pb::GetPostRequest { post_id }).await.is_ok_and(|r| r.into_inner().state == "routed")
+            }
+        })
+        .await;
+        assert!(routed.is_ok(), "{post_id} was not routed");
+        let record = client.clone().get_post(pb::GetPostRequest { post_id: post_id.clone() }).await.unwrap();
+        cases.insert(record.into_inner().case_id);
+    }
+    eprintln!(
+        "{} accepted during {:.0} s without routing, all routed {:.1} s after it came back",
+        accepted.len(),
+        back.duration_since(started).as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
+    drop((classify, escalation, routing, ingest));
+    assert_eq!(cases.len(), POSTS_WHILE_DOWN, "one case per customer, none lost");
+}
