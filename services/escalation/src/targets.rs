@@ -119,15 +119,22 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let segments = ip.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    // NAT64 (64:ff9b::/96) carries the IPv4 address last, 6to4 (2002::/16) right after the prefix.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., high, low] = segments;
-        return is_public_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
+        return is_public_v4(embedded(segments[6], segments[7]));
+    }
+    if segments[0] == 0x2002 {
+        return is_public_v4(embedded(segments[1], segments[2]));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
         || (segments[0] & 0xfe00) == 0xfc00
         || (segments[0] & 0xffc0) == 0xfe80
+        || (segments[0] & 0xffc0) == 0xfec0
+        || (segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1)
+        || segments[..4] == [0x100, 0, 0, 0]
         || (segments[0] == 0x2001 && segments[1] == 0x0db8)
         || segments[..6] == [0; 6])
 }
@@ -201,6 +208,9 @@ mod tests {
             "http://[fe80::1]/",
             "http://100.64.0.1/",
             "http://[64:ff9b::a00:5]/",
+            "http://[2002:c0a8:101::1]/",
+            "http://[fec0::1]/",
+            "http://[100::1]/",
         ] {
             assert!(refused(&policy, url), "{url} must be refused");
         }

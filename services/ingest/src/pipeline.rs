@@ -148,7 +148,7 @@ impl Pipeline {
         let turns = tenants.len().clamp(1, usize::try_from(self.batch).unwrap_or(usize::MAX));
         let share = (self.batch / turns as u64).max(1);
         let start = self.next_tenant % tenants.len().max(1);
-        self.next_tenant = self.next_tenant.wrapping_add(1);
+        self.next_tenant = (start + turns) % tenants.len().max(1);
         let mut rows = Vec::new();
         let mut everything = turns >= tenants.len();
         for tenant in tenants.iter().cycle().skip(start).take(turns) {
@@ -220,7 +220,7 @@ impl Pipeline {
                     .exec(&self.posts.db)
                     .await
                     .map_err(crate::Error::from)?;
-                pass.delivered += rows.len();
+                pass.delivered[Peer::Classify as usize] += rows.len();
                 return Ok(());
             }
             Err(status) => status,
@@ -231,7 +231,7 @@ impl Pipeline {
                 Box::pin(self.classify_batch(tenant, left, pass)).await?;
                 Box::pin(self.classify_batch(tenant, right, pass)).await
             }
-            refusal => self.refused(refusal, rows[0], status, pass).await,
+            refusal => self.refused(refusal, Peer::Classify, rows[0], status, pass).await,
         }
     }
 
@@ -277,11 +277,11 @@ impl Pipeline {
                         Box::pin(self.route_batch(tenant, left, pass)).await?;
                         Box::pin(self.route_batch(tenant, right, pass)).await
                     }
-                    refusal => self.refused(refusal, &rows[0], status, pass).await,
+                    refusal => self.refused(refusal, Peer::Routing, &rows[0], status, pass).await,
                 };
             }
         };
-        pass.delivered += rows.len();
+        pass.delivered[Peer::Routing as usize] += rows.len();
         let routed_at_ms = self.posts.clock.now_ms();
         let received: std::collections::HashMap<&str, i64> =
             rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
@@ -310,6 +310,7 @@ impl Pipeline {
     async fn refused(
         &self,
         refusal: Refusal,
+        peer: Peer,
         row: &post::Model,
         status: tonic::Status,
         pass: &mut PassLog,
@@ -318,22 +319,21 @@ impl Pipeline {
             Refusal::Transient | Refusal::Split => Err(PassError::Peer(status)),
             Refusal::Invalid => self.fail(row, status.message()).await,
             Refusal::Suspect => {
-                pass.suspects.push((row.clone(), status));
+                pass.suspects.push((row.clone(), status, peer));
                 Ok(())
             }
         }
     }
 
-    /// Counts a failed attempt against each post a peer refused alone while it served others, and
-    /// sets aside the ones that reached [`MAX_ATTEMPTS`]. When the peer served nobody in the pass,
-    /// the fault is not the posts': the pass fails and is retried after a pause, counting nothing.
-    async fn settle(&self, mut pass: PassLog) -> std::result::Result<(), PassError> {
+    /// Counts a failed attempt against each post a peer refused alone while that same peer served
+    /// other posts, and sets aside the ones that reached [`MAX_ATTEMPTS`]. When a peer served
+    /// nobody in the pass (its database down, say), the fault is not the posts': nothing is counted
+    /// against them and the pass fails, to be retried after a pause.
+    async fn settle(&self, pass: PassLog) -> std::result::Result<(), PassError> {
         use sea_orm::ExprTrait as _;
-        if pass.delivered == 0 && !pass.suspects.is_empty() {
-            let (_, status) = pass.suspects.swap_remove(0);
-            return Err(PassError::Peer(status));
-        }
-        for (row, status) in pass.suspects {
+        let (blamed, unhealthy): (Vec<_>, Vec<_>) =
+            pass.suspects.into_iter().partition(|(_, _, peer)| pass.delivered[*peer as usize] > 0);
+        for (row, status, _) in blamed {
             if row.attempts + 1 >= MAX_ATTEMPTS {
                 let reason = format!("{} attempts failed; the last: {}", row.attempts + 1, status.message());
                 self.fail(&row, &reason).await?;
@@ -348,7 +348,10 @@ impl Pipeline {
                 .await
                 .map_err(crate::Error::from)?;
         }
-        Ok(())
+        match unhealthy.into_iter().next() {
+            Some((_, status, _)) => Err(PassError::Peer(status)),
+            None => Ok(()),
+        }
     }
 
     /// Sets a post aside with the reason, for operators: a peer refused it as invalid, or it kept
@@ -402,11 +405,18 @@ impl Refusal {
     }
 }
 
-/// What the peers did in one pass: posts they served, and posts they refused alone.
+/// The peer a call went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Classify = 0,
+    Routing = 1,
+}
+
+/// What the peers did in one pass: posts each served, and posts they refused alone.
 #[derive(Default)]
 struct PassLog {
-    delivered: usize,
-    suspects: Vec<(post::Model, tonic::Status)>,
+    delivered: [usize; 2],
+    suspects: Vec<(post::Model, tonic::Status, Peer)>,
 }
 
 /// Cuts `rows` into runs, in order, whose sizes add up to at most `budget` (a row larger than the

@@ -111,8 +111,8 @@ impl Routing {
     }
 
     /// Sends waiting outbox events to escalation, oldest first and per tenant in order; returns how
-    /// many escalation took. Events it refuses as invalid are logged and dropped (retrying cannot
-    /// make them valid); when it is unreachable, the rest waits.
+    /// many escalation took. Only events it refuses as invalid are dropped (logged); on any other
+    /// error everything waits for the next round.
     pub async fn report_pending(&self) -> std::result::Result<usize, tonic::Status> {
         let internal = |error: sea_orm::DbErr| tonic::Status::internal(error.to_string());
         let waiting = case_event_outbox::Entity::find()
@@ -127,20 +127,42 @@ impl Routing {
         }
         let mut sent = 0;
         for (tenant, rows) in by_tenant {
-            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-            let events: Vec<pb::CaseEvent> =
-                rows.iter().filter_map(|row| pb::CaseEvent::decode(row.event.as_slice()).ok()).collect();
             let tenant = Tenant::parse(&tenant).map_err(|e| tonic::Status::internal(e.to_string()))?;
-            match self.notifier.send_all(&tenant, events).await {
-                Ok(_) => sent += ids.len(),
-                Err(status) if earshot_telemetry::client::is_retryable(&status) => return Err(status),
-                Err(status) => {
-                    let message = earshot_core::pii::mask(status.message());
-                    tracing::error!(%tenant, events = ids.len(), code = ?status.code(), %message, "escalation rejected case events; dropped");
+            let events: Vec<(i64, pb::CaseEvent)> = rows
+                .iter()
+                .filter_map(|row| pb::CaseEvent::decode(row.event.as_slice()).ok().map(|event| (row.id, event)))
+                .collect();
+            let done: Vec<i64> = match self
+                .notifier
+                .send_all(&tenant, events.iter().map(|(_, e)| e.clone()).collect())
+                .await
+            {
+                Ok(_) => {
+                    sent += events.len();
+                    rows.iter().map(|row| row.id).collect()
                 }
-            }
+                // One invalid event refuses the batch: send them one by one and drop only those
+                // escalation refuses as invalid (retrying cannot make them valid).
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    let mut done = Vec::new();
+                    for (id, event) in events {
+                        match self.notifier.send_all(&tenant, vec![event]).await {
+                            Ok(_) => sent += 1,
+                            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                                let message = earshot_core::pii::mask(status.message());
+                                tracing::error!(%tenant, %message, "escalation refused a case event as invalid; dropped");
+                            }
+                            Err(status) => return Err(status),
+                        }
+                        done.push(id);
+                    }
+                    done
+                }
+                // Down, overloaded, or its database failing: everything waits for the next round.
+                Err(status) => return Err(status),
+            };
             case_event_outbox::Entity::delete_many()
-                .filter(case_event_outbox::Column::Id.is_in(ids))
+                .filter(case_event_outbox::Column::Id.is_in(done))
                 .exec(&self.db)
                 .await
                 .map_err(internal)?;

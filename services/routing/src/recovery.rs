@@ -55,6 +55,9 @@ impl Routing {
                     tracing::error!("redis lost the live queues; restoring them from the database");
                     if let Err(error) = self.restore_live_state().await {
                         tracing::warn!(%error, "restoring the live queues failed; will retry");
+                        if let Err(error) = self.queues.unmark_restored().await {
+                            tracing::warn!(%error, "cannot take the restore mark back");
+                        }
                     }
                 }
                 Err(error) => tracing::warn!(%error, "cannot check redis for the live queues"),

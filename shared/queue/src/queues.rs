@@ -166,6 +166,13 @@ impl Queues {
         Ok(())
     }
 
+    /// Takes the mark back after a restore failed, so the next check restores again.
+    pub async fn unmark_restored(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.del(keys::RESTORED).await?;
+        Ok(())
+    }
+
     /// Whether Redis still holds the restored live state. When it does not, this process also
     /// forgets which tenants it had registered, so they are registered again.
     pub async fn still_restored(&self) -> Result<bool> {
