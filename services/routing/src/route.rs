@@ -251,23 +251,22 @@ impl Routing {
             active.reasons = Set(encode_reasons(&reasons));
             active.updated_at_ms = Set(self.clock.now_ms());
         }
-        let case = active.update(&self.db).await?;
-        self.audit(&self.db, tenant, &case.id, "escalated", agent, why.to_owned()).await?;
-        if case.priority != before {
+        // The record, its audit and the event in one transaction; Redis after.
+        let txn = self.db.begin().await?;
+        let case = active.update(&txn).await?;
+        self.audit(&txn, tenant, &case.id, "escalated", agent, why.to_owned()).await?;
+        let rescored = case.priority != before;
+        if rescored {
+            let detail = rescore_detail(before, case.priority, &format!("escalated ({why})"));
+            self.audit(&txn, tenant, &case.id, RESCORED, None, detail).await?;
+            self.report_later(&txn, tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await?;
+        }
+        txn.commit().await?;
+        if rescored {
+            self.notifier.wake();
             if case.state != states::RESOLVED {
                 self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
             }
-            self.audit(
-                &self.db,
-                tenant,
-                &case.id,
-                RESCORED,
-                None,
-                rescore_detail(before, case.priority, &format!("escalated ({why})")),
-            )
-            .await?;
-            self.report_later(&self.db, tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await?;
-            self.notifier.wake();
         }
         Ok(case)
     }
