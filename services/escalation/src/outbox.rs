@@ -26,7 +26,7 @@ use crate::targets::{GuardedResolver, TargetPolicy};
 
 /// Events published per round.
 const PUBLISH_BATCH: u64 = 200;
-/// Deliveries attempted per round.
+/// Deliveries attempted per tenant and round.
 const DELIVERY_BATCH: u64 = 50;
 /// A delivery is given up after this many attempts (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 16;
@@ -114,27 +114,37 @@ impl Escalations {
     pub async fn deliver_due(&self, http: &HttpClient) -> Result<usize> {
         use futures::StreamExt as _;
         let now = self.clock.now_ms();
-        let due = outbox::Entity::find()
+        let tenants: Vec<String> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Tenant)
+            .distinct()
             .filter(outbox::Column::Webhook.eq("pending"))
             .filter(outbox::Column::NextAttemptAtMs.lte(now))
-            .order_by_asc(outbox::Column::Id)
-            .limit(DELIVERY_BATCH)
+            .into_tuple()
             .all(&self.db)
             .await?;
-        let mut by_tenant: std::collections::BTreeMap<String, Vec<outbox::Model>> = Default::default();
-        for event in due {
-            by_tenant.entry(event.tenant.clone()).or_default().push(event);
-        }
-        let rounds: Vec<Result<usize>> = futures::stream::iter(by_tenant.into_values())
-            .map(|events| self.deliver_in_order(http, events, now))
+        let rounds: Vec<Result<usize>> = futures::stream::iter(tenants)
+            .map(|tenant| self.deliver_in_order(http, tenant, now))
             .buffer_unordered(CONCURRENT_TENANTS)
             .collect()
             .await;
         rounds.into_iter().sum()
     }
 
-    /// Delivers one tenant's due events in order, stopping at the first that fails.
-    async fn deliver_in_order(&self, http: &HttpClient, events: Vec<outbox::Model>, now: i64) -> Result<usize> {
+    /// Delivers one tenant's pending events in order: from its oldest, while they are due, at most
+    /// [`DELIVERY_BATCH`] and for about one delivery timeout, stopping at the first that fails (so
+    /// a later event never overtakes one waiting for its retry).
+    async fn deliver_in_order(&self, http: &HttpClient, tenant: String, now: i64) -> Result<usize> {
+        let started = std::time::Instant::now();
+        let events = outbox::Entity::find()
+            .filter(outbox::Column::Tenant.eq(tenant.as_str()))
+            .filter(outbox::Column::Webhook.eq("pending"))
+            .order_by_asc(outbox::Column::Id)
+            .limit(DELIVERY_BATCH)
+            .all(&self.db)
+            .await?;
+        let due = events.iter().take_while(|event| event.next_attempt_at_ms <= now).count();
+        let events: Vec<outbox::Model> = events.into_iter().take(due).collect();
         let Some(first) = events.first() else {
             return Ok(0);
         };
@@ -165,7 +175,7 @@ impl Escalations {
                 }
             }
             active.update(&self.db).await?;
-            if failed && hook.is_some() {
+            if (failed && hook.is_some()) || started.elapsed() > DELIVERY_TIMEOUT {
                 break;
             }
         }
