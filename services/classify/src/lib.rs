@@ -43,8 +43,9 @@ pub async fn run(
     let (directory, _) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let (health, health_service) = earshot_telemetry::grpc::health().await;
     let api = ClassifyApi::new(classifier, config.input.limits());
-    let routes = tonic::service::Routes::new(health_service)
-        .add_service(ClassifierServiceServer::new(api).max_decoding_message_size(config.input.max_message_bytes));
+    let routes = tonic::service::Routes::new(health_service).add_service(
+        ClassifierServiceServer::new(api).max_decoding_message_size(config.input.message.max_message_bytes),
+    );
     health.serving::<ClassifierServiceServer<ClassifyApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, "classify serving");
     earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown).await?;

@@ -46,9 +46,9 @@ pub struct Config {
     /// Most `WatchEscalations` streams open in all.
     #[arg(long, env = "EARSHOT_MAX_WATCHES", default_value_t = 1_024)]
     pub max_watches: usize,
-    /// Message size, batch size and text length callers may send (the same flags every service has).
+    /// The largest message callers may send (the same flag every service has).
     #[command(flatten)]
-    pub input: earshot_telemetry::args::InputArgs,
+    pub message: earshot_telemetry::args::MessageArgs,
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
@@ -77,7 +77,7 @@ impl Config {
             webhook_allow: String::new(),
             max_watches_per_key: 8,
             max_watches: 1_024,
-            input: Default::default(),
+            message: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),
             telemetry: Default::default(),

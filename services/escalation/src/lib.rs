@@ -66,7 +66,7 @@ pub async fn run(
     let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());
     let _webhooks = earshot_telemetry::TaskGuard::spawn(escalations.clone().deliver_forever(config.tick()));
     let routes = tonic::service::Routes::new(health_service).add_service(
-        EscalationServiceServer::new(escalations).max_decoding_message_size(config.input.max_message_bytes),
+        EscalationServiceServer::new(escalations).max_decoding_message_size(config.message.max_message_bytes),
     );
     health.serving::<EscalationServiceServer<Escalations>>().await;
     tracing::info!(addr = %listener.local_addr()?, "escalation serving");

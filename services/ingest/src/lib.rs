@@ -56,7 +56,7 @@ pub async fn run(
         config.pipeline_wait(),
     );
     let _pipeline = earshot_telemetry::TaskGuard::spawn(pipeline.run_forever());
-    let service = IngestServiceServer::new(posts).max_decoding_message_size(config.input.max_message_bytes);
+    let service = IngestServiceServer::new(posts).max_decoding_message_size(config.input.message.max_message_bytes);
     let routes = tonic::service::Routes::new(health_service).add_service(service);
     health.serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");

@@ -4,10 +4,11 @@
 //! a restart; `Route` is idempotent by post id, so a retry never queues it twice.
 //!
 //! A pass shares its batch among the tenants with waiting posts, so no tenant's backlog keeps
-//! another's posts waiting. Nothing one post does stops the others: requests are sized to the peers' message limit, a batch
-//! a peer refuses for anything but its own trouble (down, overloaded, out of time) is halved until
-//! the post at fault is alone, and that post is set aside as `failed` with its reason, at once when
-//! invalid or too large, after [`MAX_ATTEMPTS`] otherwise.
+//! another's posts waiting. Nothing one post does stops the others: requests are sized to the
+//! peers' message limit, a batch a peer refuses for anything but its own trouble (down,
+//! overloaded, out of time) is halved until the post at fault is alone, and that post is set
+//! aside as `failed` with its reason, at once when invalid or too large, after [`MAX_ATTEMPTS`]
+//! otherwise.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -41,9 +41,9 @@ pub struct Config {
     /// Risk weights (for the repeat-contact factor); the built-in weights when unset.
     #[arg(long, env = "EARSHOT_WEIGHTS")]
     pub weights: Option<PathBuf>,
-    /// Message size, batch size and text length callers may send (the same flags every service has).
+    /// The largest message callers may send (the same flag every service has).
     #[command(flatten)]
-    pub input: earshot_telemetry::args::InputArgs,
+    pub message: earshot_telemetry::args::MessageArgs,
     /// Credentials: the service key, key cache and per-key rate.
     #[command(flatten)]
     pub auth: earshot_auth::AuthArgs,
@@ -70,7 +70,7 @@ impl Config {
             priority_credit_ms: 60_000,
             sweep_ms: 200,
             weights: None,
-            input: Default::default(),
+            message: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),
             telemetry: Default::default(),

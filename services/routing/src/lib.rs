@@ -75,7 +75,7 @@ pub async fn run(
     let _reporter = earshot_telemetry::TaskGuard::spawn(routing.clone().report_forever());
     let routes = tonic::service::Routes::new(health_service)
         .add_service(
-            RoutingServiceServer::new(routing.clone()).max_decoding_message_size(config.input.max_message_bytes),
+            RoutingServiceServer::new(routing.clone()).max_decoding_message_size(config.message.max_message_bytes),
         )
         .add_service(AgentServiceServer::new(routing))
         .add_service(KeyServiceServer::new(keys));

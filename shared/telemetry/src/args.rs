@@ -11,19 +11,30 @@ pub struct InputArgs {
     /// Most posts in one batch request.
     #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = Limits::default().max_batch)]
     pub max_batch: usize,
+    /// Largest request message.
+    #[command(flatten)]
+    pub message: MessageArgs,
+}
+
+/// The largest gRPC message a service accepts: every service has this flag, and all should get
+/// the same value (ingest sizes its pipeline batches to it).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MessageArgs {
     /// Largest request message, in bytes.
     #[arg(long, env = "EARSHOT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
 }
 
+impl Default for MessageArgs {
+    fn default() -> Self {
+        Self { max_message_bytes: Limits::default().max_message_bytes }
+    }
+}
+
 impl Default for InputArgs {
     fn default() -> Self {
         let limits = Limits::default();
-        Self {
-            max_text_chars: limits.max_text_chars,
-            max_batch: limits.max_batch,
-            max_message_bytes: limits.max_message_bytes,
-        }
+        Self { max_text_chars: limits.max_text_chars, max_batch: limits.max_batch, message: MessageArgs::default() }
     }
 }
 
@@ -33,7 +44,7 @@ impl InputArgs {
         Limits {
             max_text_chars: self.max_text_chars,
             max_batch: self.max_batch,
-            max_message_bytes: self.max_message_bytes,
+            max_message_bytes: self.message.max_message_bytes,
         }
     }
 }

@@ -88,3 +88,15 @@ pub fn opened(case_id: &str, priority: u32, at: i64) -> pb::CaseEvent {
 pub async fn reasons(escalations: &Escalations, tenant: &Tenant) -> Vec<String> {
     escalations.list(tenant, list_all()).await.unwrap().into_iter().map(|e| e.reason).collect()
 }
+
+/// A case event of `kind` at `at`, in queue `billing` at priority 30.
+pub fn event(kind: pb::CaseEventKind, case_id: &str, at: i64) -> pb::CaseEvent {
+    pb::CaseEvent {
+        case_id: case_id.into(),
+        kind: kind as i32,
+        priority: 30,
+        queue: "billing".into(),
+        at: Some(timestamp_from_ms(at)),
+        ..Default::default()
+    }
+}
