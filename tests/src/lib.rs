@@ -3,6 +3,8 @@
 //! services embedded on `127.0.0.1:0` (`earshot-embedded`), each in its own task so a test can
 //! kill one (drop it mid-flight, as a crash would) and start it again.
 
+pub mod process;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,22 +5,19 @@
 //! Prometheus text on each admin port and at the collector.
 //!
 //! The service processes are this test binary run again (`service_process`, ignored in normal
-//! runs): each installs the real telemetry (`earshot_telemetry::init`, reading the endpoint as a
-//! service does), serves the admin port and starts the real service, so each process has its own
-//! `service.name`.
+//! runs, see `earshot_e2e::process`), so each process has its own `service.name`.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use earshot_e2e::post;
+use earshot_e2e::process::Processes;
 use earshot_proto::v1 as pb;
-use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -31,18 +28,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Which service a child process runs; its presence makes the process a child.
-const SERVICE: &str = "EARSHOT_TRACES_SERVICE";
-/// The child's Redis, data folder, service credential and peers (`name=addr,…`).
-const REDIS: &str = "EARSHOT_TRACES_REDIS";
-const DATA: &str = "EARSHOT_TRACES_DATA";
-const KEY: &str = "EARSHOT_TRACES_KEY";
-const PEERS: &str = "EARSHOT_TRACES_PEERS";
-/// What a child prints once it serves.
-const LISTENING: &str = "earshot-traces-listening ";
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A span as the collector received it, with the service that sent it.
 #[derive(Debug, Clone)]
@@ -175,99 +161,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The end of every service's log in `dir`, for a failure's message.
-fn log_tails(dir: &std::path::Path) -> String {
-    let mut tails = String::new();
-    for service in ["classify", "escalation", "routing", "ingest"] {
-        let log = std::fs::read_to_string(dir.join(format!("{service}.log"))).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        tails += &format!("\n--- {service} ---\n{}", lines[lines.len().saturating_sub(15)..].join("\n"));
-    }
-    tails
-}
-
-/// A service in a process of its own; killed when dropped.
-struct ServiceProcess {
-    addr: SocketAddr,
-    admin: SocketAddr,
-    _child: Child,
-}
-
-/// Starts this binary again as `service`, exporting to `collector`, and waits until it serves.
-async fn spawn_service(
-    service: &str,
-    collector: SocketAddr,
-    shared: &[(&str, String)],
-    peers: &str,
-    logs: &std::path::Path,
-) -> Result<ServiceProcess> {
-    let log = std::fs::File::create(logs.join(format!("{service}.log")))?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["service_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(SERVICE, service)
-        .env(PEERS, peers)
-        .envs(shared.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
-        .env("RUST_LOG", "info")
-        .env_remove("EARSHOT_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().context("child stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (addr, admin) = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some((addr, admin)) = line.strip_prefix(LISTENING).and_then(|addrs| addrs.trim().split_once(' ')) {
-                return Ok::<_, anyhow::Error>((addr.parse::<SocketAddr>()?, admin.parse::<SocketAddr>()?));
-            }
-        }
-        bail!("{service} exited before serving")
-    })
-    .await
-    .with_context(|| format!("{service} did not start"))??;
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(ServiceProcess { addr, admin, _child: child })
-}
-
-/// The four services, each in its own process, exporting to a collector.
-struct Stack {
-    ingest: ServiceProcess,
-    routing: ServiceProcess,
-    escalation: ServiceProcess,
-    classify: ServiceProcess,
-    service_key: String,
-    dir: tempfile::TempDir,
-    _redis: earshot_testkit::TestRedis,
-}
+/// The four services as processes, each exporting to a collector.
+struct Stack(Processes);
 
 impl Stack {
     async fn start(collector: SocketAddr) -> Result<Self> {
-        let redis = earshot_testkit::TestRedis::single().await?;
-        let dir = tempfile::tempdir()?;
-        let service_key = earshot_auth::key::mint_service_secret()?;
-        let shared = [(REDIS, redis.url()), (DATA, dir.path().display().to_string()), (KEY, service_key.clone())];
-        let logs = dir.path();
-        let classify = spawn_service("classify", collector, &shared, "", logs).await?;
-        let escalation = spawn_service("escalation", collector, &shared, "", logs).await?;
-        let peers = format!("escalation={}", escalation.addr);
-        let routing = spawn_service("routing", collector, &shared, &peers, logs).await?;
-        let peers = format!("classify={},routing={}", classify.addr, routing.addr);
-        let ingest = spawn_service("ingest", collector, &shared, &peers, logs).await?;
-        Ok(Self { ingest, routing, escalation, classify, service_key, dir, _redis: redis })
-    }
-
-    fn ingest_client(&self) -> Result<IngestServiceClient<earshot_auth::AuthChannel>> {
-        let channel = earshot_telemetry::client::channel(&self.ingest.addr.to_string(), Duration::from_secs(30), None)?;
-        Ok(IngestServiceClient::new(earshot_auth::Bearer::new(&self.service_key)?.channel(channel)))
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        Ok(Self(Processes::start(earshot_testkit::TestRedis::single().await?, &env).await?))
     }
 
     /// Waits until `post_id` is routed.
     async fn routed(&self, post_id: &str) -> Result<()> {
-        let client = self.ingest_client()?;
+        let client = self.0.ingest_client()?;
         earshot_testkit::wait_until(Duration::from_secs(30), || {
             let mut client = client.clone();
             let post_id = post_id.to_owned();
@@ -276,7 +186,15 @@ impl Stack {
             }
         })
         .await
-        .with_context(|| format!("post {post_id} was not routed{}", log_tails(self.dir.path())))
+        .with_context(|| format!("post {post_id} was not routed{}", self.0.log_tails()))
+    }
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Processes;
+
+    fn deref(&self) -> &Processes {
+        &self.0
     }
 }
 
@@ -286,7 +204,6 @@ async fn one_post_is_one_trace_across_all_four_services() -> Result<()> {
     let collector = Collector::default();
     let (collector_addr, _collector) = collector.start().await?;
     let stack = Stack::start(collector_addr).await?;
-    let logs = stack.dir.path();
 
     // The caller (a contact-center platform) is in a trace of its own and says so.
     let trace_id = uuid::Uuid::now_v7().simple().to_string();
@@ -322,7 +239,7 @@ async fn one_post_is_one_trace_across_all_four_services() -> Result<()> {
     let spans = in_trace();
     if all_there.is_err() {
         let names: Vec<_> = spans.iter().map(|s| format!("{} ({})", s.name, s.service)).collect();
-        bail!("spans of the post's trace after 30 s: {names:?}{}", log_tails(logs));
+        bail!("spans of the post's trace after 30 s: {names:?}{}", stack.log_tails());
     }
 
     let by_name: HashMap<&str, &Received> = spans.iter().map(|span| (span.name.as_str(), span)).collect();
@@ -451,43 +368,5 @@ async fn what_happened_is_counted_on_each_admin_port_and_at_the_collector() -> R
 #[test]
 #[ignore = "a service process: started by the tests above"]
 fn service_process() -> Result<()> {
-    let service = std::env::var(SERVICE).context("run by the tests above")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async {
-        let telemetry = earshot_telemetry::args::TelemetryArgs {
-            log_format: earshot_telemetry::args::LogFormat::Text,
-            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
-        };
-        let name: &'static str = match service.as_str() {
-            "classify" => "earshot-classify",
-            "escalation" => "earshot-escalation",
-            "routing" => "earshot-routing",
-            "ingest" => "earshot-ingest",
-            other => bail!("unknown service {other}"),
-        };
-        let telemetry = earshot_telemetry::init(&telemetry, name, env!("CARGO_PKG_VERSION"))?;
-        let admin = telemetry.serve_admin("127.0.0.1:0").await?.context("the admin port")?;
-        let clock: earshot_core::SharedClock = Arc::new(earshot_core::SystemClock);
-        let mut node = earshot_embedded::Node::new(std::env::var(REDIS)?, std::env::var(DATA)?.into(), clock);
-        node.service_key = std::env::var(KEY)?;
-        let peers: HashMap<String, SocketAddr> = std::env::var(PEERS)?
-            .split(',')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (name, addr) = pair.split_once('=').context("peer name=addr")?;
-                Ok((name.to_owned(), addr.parse()?))
-            })
-            .collect::<Result<_>>()?;
-        let peer = |name: &str| peers.get(name).copied().with_context(|| format!("peer {name}"));
-        let running = match service.as_str() {
-            "classify" => node.classify().await?,
-            "escalation" => node.escalation().await?,
-            "routing" => node.routing(peer("escalation")?, None).await?,
-            _ => node.ingest(peer("classify")?, peer("routing")?).await?,
-        };
-        println!("{LISTENING}{} {}", running.addr, admin.addr());
-        // Serves until the test kills this process.
-        std::future::pending::<()>().await;
-        Ok(())
-    })
+    earshot_e2e::process::serve_from_env()
 }

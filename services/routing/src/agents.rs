@@ -7,7 +7,10 @@ use earshot_proto::v1 as pb;
 use earshot_queue::{AgentState, NextCase, Settle};
 use earshot_store::routing::{agent, case};
 use opentelemetry::KeyValue;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
 
 use crate::error::{Error, Result};
 use crate::notify::event;
@@ -141,13 +144,21 @@ impl Routing {
         }
         self.find_agent(tenant, agent_id).await?;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(u64::from(wait_ms));
-        let (case_id, lease_until_ms) = loop {
+        let (case, lease_until_ms) = loop {
             // Register interest before looking, so work that arrives in between is not missed.
             let woken = self.work_available.notified();
             self.reclaim_expired(tenant).await?;
             let now = self.clock.now_ms();
             match self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await? {
-                NextCase::Offered { case_id, lease_until_ms } => break (case_id, lease_until_ms),
+                NextCase::Offered { case_id, lease_until_ms } => {
+                    let case = self.find_case(tenant, &case_id).await?;
+                    if case.state != states::RESOLVED {
+                        break (case, lease_until_ms);
+                    }
+                    // The record resolved it but Redis still had it (a resolve whose Redis step
+                    // failed): the record wins; look again.
+                    self.queues.forget(tenant.as_str(), &case_id).await?;
+                }
                 NextCase::Empty | NextCase::AtCapacity | NextCase::Unavailable => {
                     let now = tokio::time::Instant::now();
                     if now >= deadline {
@@ -160,7 +171,6 @@ impl Routing {
             }
         };
         let now = self.clock.now_ms();
-        let case = self.find_case(tenant, &case_id).await?;
         let mut active = case.into_active_model();
         active.state = Set(states::OFFERED.to_owned());
         active.agent = Set(Some(agent_id.to_owned()));
@@ -174,8 +184,9 @@ impl Routing {
         }))
     }
 
-    /// Applies an agent's action to a case it was offered or holds, in Redis then in the record.
-    /// `report` gives the case event of the change, written to the outbox in its transaction.
+    /// Applies an agent's action to a case it was offered or holds, in Redis (where leases expire)
+    /// then in the record. `report` gives the case event of the change, written to the outbox in
+    /// its transaction.
     async fn settle(
         &self,
         tenant: &Tenant,
@@ -198,13 +209,11 @@ impl Routing {
         let (state, agent, detail) = match action {
             Settle::Accept => (states::ASSIGNED, Some(agent_id.to_owned()), "accepted".to_owned()),
             Settle::Reject => (states::QUEUED, None, "rejected; back in its place".to_owned()),
-            Settle::Release => (states::RESOLVED, None, "resolved".to_owned()),
             Settle::Transfer(queue) => (states::QUEUED, None, format!("transferred from {} to {queue}", case.queue)),
         };
         let action_name = match action {
             Settle::Accept => "accepted",
             Settle::Reject => "rejected",
-            Settle::Release => "resolved",
             Settle::Transfer(_) => "transferred",
         };
         let mut active = case.into_active_model();
@@ -245,11 +254,44 @@ impl Routing {
         self.view(case).await
     }
 
-    /// The agent resolved the case; its capacity frees at once.
+    /// The agent resolved the case; its capacity frees at once. The record first (the case, its
+    /// audit and its event in one transaction, only if the agent still holds it as read), then
+    /// Redis forgets it: a `Route` racing the resolve checks the record after it queues, so the
+    /// case cannot come back. A retry after Redis failed finishes the job.
     pub async fn resolve(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<pb::CaseView> {
-        let resolved = event(pb::CaseEventKind::Resolved, case_id, self.clock.now_ms());
-        let resolved = pb::CaseEvent { agent_id: agent_id.to_owned(), ..resolved };
-        let case = self.settle(tenant, agent_id, case_id, Settle::Release, |_| Some(resolved)).await?;
+        self.find_agent(tenant, agent_id).await?;
+        let case = self.find_case(tenant, case_id).await?;
+        let by_this_agent = case.agent.as_deref() == Some(agent_id);
+        if case.state == states::RESOLVED && by_this_agent {
+            self.queues.forget(tenant.as_str(), case_id).await?;
+            return self.view(case).await;
+        }
+        if !by_this_agent || !(case.state == states::OFFERED || case.state == states::ASSIGNED) {
+            return Err(Error::FailedPrecondition(format!("case {case_id} is not held by agent {agent_id}")));
+        }
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        let changed = case::Entity::update_many()
+            .col_expr(case::Column::State, Expr::value(states::RESOLVED))
+            .col_expr(case::Column::UpdatedAtMs, Expr::value(now))
+            .filter(case::Column::Id.eq(case_id))
+            .filter(case::Column::Agent.eq(agent_id))
+            .filter(case::Column::State.eq(case.state.clone()))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected == 0 {
+            return Err(Error::FailedPrecondition(format!(
+                "case {case_id} changed while it was resolved; read it again"
+            )));
+        }
+        self.audit(&txn, tenant, case_id, "resolved", Some(agent_id), "resolved".to_owned()).await?;
+        let resolved = event(pb::CaseEventKind::Resolved, case_id, now);
+        self.report_later(&txn, tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..resolved }).await?;
+        txn.commit().await?;
+        self.notifier.wake();
+        self.queues.forget(tenant.as_str(), case_id).await?;
+        self.work_available.notify_waiters();
+        let case = self.find_case(tenant, case_id).await?;
         self.view(case).await
     }
 

@@ -131,6 +131,7 @@ impl Routing {
         let open: Vec<&case::Model> = cases.values().filter(|case| case.state != states::RESOLVED).collect();
         let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
         let live_states = self.queues.upsert_all(tenant.as_str(), &entries).await?;
+        self.forget_resolved_meanwhile(tenant, &open).await?;
         let mut live: HashMap<String, String> = open.iter().map(|case| case.id.clone()).zip(live_states).collect();
         if !live.is_empty() {
             self.work_available.notify_waiters();
@@ -157,6 +158,24 @@ impl Routing {
         let raised = self.notifier.send_all(tenant, events).await.map_err(Error::Escalation)?;
         self.escalate_raised(tenant, &results, raised).await?;
         Ok(results)
+    }
+
+    /// Takes out of Redis any of `queued` that an agent resolved between this batch's read and
+    /// its queueing (a resolve writes the record first, then Redis: whichever of the two ran
+    /// last removes the case).
+    async fn forget_resolved_meanwhile(&self, tenant: &Tenant, queued: &[&case::Model]) -> Result<()> {
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let resolved = case::Entity::find()
+            .filter(case::Column::Id.is_in(queued.iter().map(|case| case.id.clone())))
+            .filter(case::Column::State.eq(states::RESOLVED))
+            .all(&self.db)
+            .await?;
+        for case in resolved {
+            self.queues.forget(tenant.as_str(), &case.id).await?;
+        }
+        Ok(())
     }
 
     /// Writes the post into its case unless it already is (a retried `Route`); returns the case

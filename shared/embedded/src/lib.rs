@@ -128,11 +128,16 @@ impl Node {
 
     /// Starts the classifier.
     pub async fn classify(&self) -> Result<Running> {
+        self.classify_at(None).await
+    }
+
+    /// Starts the classifier, at `addr` when given.
+    pub async fn classify_at(&self, addr: Option<SocketAddr>) -> Result<Running> {
         let mut config = earshot_classify::Config::local();
         config.redis_url = self.redis_url.clone();
         config.auth = self.auth();
         config.tls = self.tls.clone();
-        Running::spawn(bind(None).await?, &self.tls, "classify", move |l| {
+        Running::spawn(bind(addr).await?, &self.tls, "classify", move |l| {
             earshot_classify::run(config, l, std::future::pending())
         })
         .await
@@ -179,6 +184,16 @@ impl Node {
 
     /// Starts ingest.
     pub async fn ingest(&self, classify: SocketAddr, routing: SocketAddr) -> Result<Running> {
+        self.ingest_at(classify, routing, None).await
+    }
+
+    /// Starts ingest, at `addr` when given.
+    pub async fn ingest_at(
+        &self,
+        classify: SocketAddr,
+        routing: SocketAddr,
+        addr: Option<SocketAddr>,
+    ) -> Result<Running> {
         let mut config = earshot_ingest::Config::local(
             &sqlite_url(&self.data_dir, "ingest"),
             &classify.to_string(),
@@ -188,7 +203,7 @@ impl Node {
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(None).await?, &self.tls, "ingest", move |l| {
+        Running::spawn(bind(addr).await?, &self.tls, "ingest", move |l| {
             earshot_ingest::run(config, l, clock, std::future::pending())
         })
         .await

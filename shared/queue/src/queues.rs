@@ -65,8 +65,6 @@ pub enum Settle<'a> {
     Accept,
     /// Declines it: back in its place, never re-offered to this agent.
     Reject,
-    /// Done with it (resolved): Redis forgets it.
-    Release,
     /// Moves it to another queue, keeping its place.
     Transfer(&'a str),
 }
@@ -117,6 +115,15 @@ fn entry_args(entry: &CaseEntry) -> impl redis::ToRedisArgs + '_ {
 
 /// How many heads of each queue `next_case` looks at to find one the agent can take.
 const SCAN_DEPTH: u32 = 50;
+
+/// The settle script's answer: whether it applied (`ok`) or the case was not held (`not_held`).
+fn settled(reply: String) -> Result<bool> {
+    match reply.as_str() {
+        "ok" => Ok(true),
+        "not_held" => Ok(false),
+        _ => Err(Error::Protocol { script: "settle", reply }),
+    }
+}
 
 impl Queues {
     /// Connects (and keeps reconnecting) to Redis at `url`: one server, or a cluster given as
@@ -285,7 +292,6 @@ impl Queues {
         let (name, queue) = match action {
             Settle::Accept => ("accept", ""),
             Settle::Reject => ("reject", ""),
-            Settle::Release => ("release", ""),
             Settle::Transfer(queue) => ("transfer", queue),
         };
         let mut conn = self.conn.clone();
@@ -299,11 +305,24 @@ impl Queues {
             .arg(queue)
             .invoke_async(&mut conn)
             .await?;
-        match reply.as_str() {
-            "ok" => Ok(true),
-            "not_held" => Ok(false),
-            _ => Err(Error::Protocol { script: "settle", reply }),
-        }
+        settled(reply)
+    }
+
+    /// Forgets a case the record has resolved: out of its queue, its agent's load and every
+    /// timer, whoever held it. `false` when Redis did not know it.
+    pub async fn forget(&self, tenant: &str, case_id: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let reply: String = self
+            .scripts
+            .settle
+            .key(keys::tenant_prefix(tenant))
+            .arg("forget")
+            .arg("")
+            .arg(case_id)
+            .arg("")
+            .invoke_async(&mut conn)
+            .await?;
+        settled(reply)
     }
 
     /// Gives a case to an agent directly (a supervisor's decision), wherever it was; it keeps its

@@ -107,12 +107,12 @@ async fn agents_drain(queues: &Queues, ledger: &Arc<Mutex<Ledger>>, arrived: &Ar
                     let done = mine.remove(0);
                     ledger.lock().unwrap().held.remove(&done);
                     assert!(queues.settle("t", &agent, &done, Settle::Accept).await.unwrap());
-                    assert!(queues.settle("t", &agent, &done, Settle::Release).await.unwrap());
+                    assert!(queues.forget("t", &done).await.unwrap());
                 }
             }
             for done in mine {
                 ledger.lock().unwrap().held.remove(&done);
-                assert!(queues.settle("t", &agent, &done, Settle::Release).await.unwrap());
+                assert!(queues.forget("t", &done).await.unwrap());
             }
         }));
     }

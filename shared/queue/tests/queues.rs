@@ -47,8 +47,8 @@ async fn best_case_across_queues_within_capacity_and_language(redis: TestRedis) 
     assert_eq!(offered(&queues, "a1", 0).await.as_deref(), Some("c_new_high"));
     assert_eq!(offered(&queues, "a1", 0).await.as_deref(), Some("c_old_low"));
     assert_eq!(queues.next_case("t", "a1", 0, 120_000).await.unwrap(), NextCase::AtCapacity);
-    assert!(queues.settle("t", "a1", "c_new_high", Settle::Release).await.unwrap());
-    assert!(queues.settle("t", "a1", "c_old_low", Settle::Release).await.unwrap());
+    assert!(queues.forget("t", "c_new_high").await.unwrap());
+    assert!(queues.forget("t", "c_old_low").await.unwrap());
     assert_eq!(queues.next_case("t", "a1", 0, 120_000).await.unwrap(), NextCase::Empty, "spanish needs a speaker");
     assert_eq!(queues.next_case("t", "ghost", 0, 120_000).await.unwrap(), NextCase::Unavailable);
 }
@@ -112,7 +112,13 @@ async fn restore_puts_back_only_what_redis_lost(redis: TestRedis) {
         queues.queue_head("t", "general", 10).await.unwrap().into_iter().map(|(id, _)| id).collect();
     assert_eq!(head, ["c_lost", "c_live"]);
     assert_eq!(queues.agent_cases("t", "a").await.unwrap(), ["c_held"]);
-    assert!(queues.settle("t", "a", "c_held", Settle::Release).await.unwrap(), "the holder can still resolve it");
+    assert!(queues.forget("t", "c_held").await.unwrap(), "a held case is forgotten with its holder's load");
+    assert!(queues.agent_cases("t", "a").await.unwrap().is_empty());
+    assert!(queues.forget("t", "c_lost").await.unwrap(), "a queued one leaves its queue");
+    let head: Vec<String> =
+        queues.queue_head("t", "general", 10).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(head, ["c_live"]);
+    assert!(!queues.forget("t", "c_lost").await.unwrap(), "forgetting twice finds nothing");
 }
 
 async fn a_watcher_waits_through_quiet_periods_and_resumes_from_its_cursor(redis: TestRedis) {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 pub struct RedisServer {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Where `redis-server` is: `$REDIS_SERVER`, then `PATH`, then Debian's location.
@@ -39,34 +39,61 @@ fn free_port() -> Result<u16> {
 impl RedisServer {
     /// Starts a fresh server on a free 127.0.0.1 port and waits until it answers PING.
     pub async fn start() -> Result<Self> {
-        let binary = redis_server_binary()?;
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
             let dir = tempfile::tempdir()?;
             let port = free_port()?;
-            let child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .with_context(|| format!("starting {}", binary.display()))?;
-            let mut server = RedisServer { child, port, _dir: dir };
-            let client = redis::Client::open(server.url())?;
-            let ready = wait_until(Duration::from_secs(5), || async {
-                match client.get_multiplexed_async_connection().await {
-                    Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
-                    Err(_) => false,
-                }
-            })
-            .await;
-            if ready.is_ok() {
+            let child = Self::spawn(port, dir.path())?;
+            let mut server = RedisServer { child, port, dir };
+            if server.answers().await {
                 return Ok(server);
             }
             server.stop();
         }
         bail!("redis-server did not start on a free loopback port")
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Result<Child> {
+        let binary = redis_server_binary()?;
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(child)
+    }
+
+    /// Whether it answers PING within 5 s.
+    async fn answers(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else { return false };
+        wait_until(Duration::from_secs(5), || async {
+            match client.get_multiplexed_async_connection().await {
+                Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
+                Err(_) => false,
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Kills the server (SIGKILL: every connection drops) and starts an empty one on the same port,
+    /// as a Redis without persistence that crashed and came back.
+    pub async fn restart_empty(&mut self) -> Result<()> {
+        self.stop();
+        // The port is free once the old process is gone; a client reconnecting can race for it
+        // only as a client, so a few tries cover the kernel's cleanup.
+        for _ in 0..20 {
+            self.child = Self::spawn(self.port, self.dir.path())?;
+            if self.answers().await {
+                return Ok(());
+            }
+            self.stop();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("redis-server did not start again on port {}", self.port)
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -236,6 +263,14 @@ impl TestRedis {
         match self {
             Self::Single(server) => server.flush_all().await,
             Self::Cluster(cluster) => cluster.flush_all().await,
+        }
+    }
+
+    /// Kills the server and starts an empty one on the same port (one server only).
+    pub async fn restart_empty(&mut self) -> Result<()> {
+        match self {
+            Self::Single(server) => server.restart_empty().await,
+            Self::Cluster(_) => bail!("restarting a cluster is not supported: use one server"),
         }
     }
 }

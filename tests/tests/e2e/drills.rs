@@ -229,7 +229,7 @@ where
 }
 
 /// How long routing stays down while posts keep arriving, and how many arrive.
-const PEER_DOWN: Duration = Duration::from_secs(10);
+const PEER_DOWN: Duration = Duration::from_secs(30);
 const POSTS_WHILE_DOWN: usize = 300;
 
 #[tokio::test]

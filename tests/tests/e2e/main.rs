@@ -5,9 +5,17 @@
 mod abuse;
 mod auth;
 mod bad_input;
+mod crashes;
 mod drills;
 mod pipeline;
 mod rules;
 mod supervisors;
 mod time;
 mod tls;
+
+/// One service of the crash drills, in a process of its own.
+#[test]
+#[ignore = "a service process: started by the crash drills"]
+fn service_process() -> anyhow::Result<()> {
+    earshot_e2e::process::serve_from_env()
+}

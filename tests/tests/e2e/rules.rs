@@ -332,7 +332,64 @@ async fn routing_restores_the_queues_when_redis_lost_them(redis: TestRedis) {
     assert_eq!(resolved.state, "resolved", "the agent still holds its case");
 }
 
+/// Cases whose resolve races a follow-up from the same customer.
+const RACES: usize = 40;
+
+async fn a_follow_up_racing_a_resolve_never_puts_the_resolved_case_back(redis: TestRedis) {
+    let desk = Desk::start(redis).await;
+    desk.agent("ana", RACES as u32, &["billing"]).await;
+    let mut held = Vec::new();
+    for n in 0..RACES {
+        let case_id = desk.route(&format!("racer-{n}"), "billing", 50).await;
+        assert_eq!(desk.next("ana").await.as_deref(), Some(case_id.as_str()));
+        desk.accept("ana", &case_id).await;
+        held.push(case_id);
+    }
+    let races = held.iter().enumerate().map(|(n, case_id)| {
+        let desk = &desk;
+        async move {
+            let customer = format!("racer-{n}");
+            let mut agents = desk.agents();
+            let (resolved, follow_up) = tokio::join!(
+                agents.resolve_case(Desk::action("ana", case_id)),
+                desk.route_with(&customer, "billing", 50, &[])
+            );
+            (case_id, resolved.map(|r| r.into_inner().state), follow_up)
+        }
+    });
+    let outcomes = futures::future::join_all(races).await;
+
+    let queued = desk.queue("billing").await;
+    let mut joined_before_resolve = 0;
+    for (case_id, resolved, follow_up) in outcomes {
+        let case = desk.case(case_id).await;
+        match resolved {
+            Ok(state) => assert_eq!((state.as_str(), case.state.as_str()), ("resolved", "resolved")),
+            Err(status) => panic!("resolving {case_id} failed: {status:?}"),
+        }
+        assert!(!queued.contains(case_id), "resolved case {case_id} is back in the queue: {:?}", case.history);
+        if follow_up.case_id == *case_id {
+            // The follow-up joined the case before the resolve: it is in the case's history, first.
+            let actions: Vec<&str> = case.history.iter().map(|e| e.action.as_str()).collect();
+            let at = |action| actions.iter().position(|a| *a == action);
+            assert!(at("follow_up") < at("resolved") && at("resolved").is_some(), "{actions:?}");
+            joined_before_resolve += 1;
+        } else {
+            let new = desk.case(&follow_up.case_id).await;
+            assert_eq!(new.state, "queued", "the customer's new post opened a case that waits for an agent");
+            assert!(queued.contains(&follow_up.case_id), "{} is queued", follow_up.case_id);
+        }
+    }
+    assert_eq!(queued.len(), RACES - joined_before_resolve, "only the new cases wait: {queued:?}");
+    while let Some(offered) = desk.next("ana").await {
+        assert_ne!(desk.case(&offered).await.state, "resolved", "a resolved case was offered");
+        desk.accept("ana", &offered).await;
+    }
+    eprintln!("{joined_before_resolve} of {RACES} follow-ups joined their case before the resolve");
+}
+
 on_single_and_cluster!(
+    a_follow_up_racing_a_resolve_never_puts_the_resolved_case_back,
     an_offer_nobody_accepts_keeps_its_place_and_the_agent_goes_away,
     a_rejected_case_keeps_its_place_and_is_never_offered_to_that_agent_again,
     a_follow_up_sticks_to_its_owner_while_the_owner_is_available,

@@ -1,12 +1,24 @@
--- What an agent does with a case it was offered or holds.
--- KEYS[1] tenant prefix; ARGV action (accept | reject | release | transfer), agent_id, case_id, queue
+-- What an agent does with a case it was offered or holds, or what the record decided.
+-- KEYS[1] tenant prefix; ARGV action (accept | reject | transfer | forget), agent_id, case_id, queue
 -- accept: offered -> assigned. reject: back to its queue in its original place, never re-offered
--- to this agent. release (resolve): forgotten by Redis. transfer: to the named queue, same place.
--- Returns ok, or not_held when the agent neither was offered nor holds the case.
+-- to this agent. transfer: to the named queue, same place. forget (the record resolved it):
+-- gone from its queue, its agent's load and every timer, whoever held it.
+-- Returns ok, or not_held when the agent neither was offered nor holds the case (forget: when
+-- Redis did not know the case).
 local p, action, agent, c = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local ckey = p .. 'case:' .. c
 local state = redis.call('HGET', ckey, 'state')
 local holder = redis.call('HGET', ckey, 'agent')
+if action == 'forget' then
+  if not state then return 'not_held' end
+  local queue = redis.call('HGET', ckey, 'queue')
+  if queue then redis.call('ZREM', p .. 'q:' .. queue, c) end
+  if holder then redis.call('SREM', p .. 'agent:' .. holder .. ':cases', c) end
+  redis.call('ZREM', p .. 'leases', c)
+  redis.call('ZREM', p .. 'sticky', c)
+  redis.call('DEL', ckey, ckey .. ':rejected')
+  return 'ok'
+end
 local held = (state == 'offered' or state == 'assigned') and holder == agent
 if action == 'transfer' and agent == '' and state == 'queued' then
   local old = redis.call('HGET', ckey, 'queue')
@@ -29,10 +41,6 @@ end
 redis.call('SREM', p .. 'agent:' .. agent .. ':cases', c)
 redis.call('ZREM', p .. 'leases', c)
 redis.call('ZREM', p .. 'sticky', c)
-if action == 'release' then
-  redis.call('DEL', ckey, ckey .. ':rejected')
-  return 'ok'
-end
 if action == 'reject' then
   redis.call('SADD', ckey .. ':rejected', agent)
 end
