@@ -36,6 +36,8 @@ const ADDR: &str = "EARSHOT_PROCESS_ADDR";
 const LISTENING: &str = "earshot-process-listening ";
 /// How long a child may take to serve (a debug build on a busy 2-core machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a restart tries to take its old address back.
+const RESTART_TRIES: usize = 20;
 /// Deadline of a call from the clients below.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -154,9 +156,20 @@ impl Processes {
             Service::Classify | Service::Escalation => String::new(),
         };
         let addr = self.process(service).addr;
-        let started = spawn(service, &self.env, Some(addr), peers, self.dir.path()).await?;
-        *self.process(service) = started;
-        Ok(())
+        // The port is ephemeral: while the service was down a client's outgoing socket may have
+        // taken it for a moment. Try again until it is free.
+        let mut last = None;
+        for _ in 0..RESTART_TRIES {
+            match spawn(service, &self.env, Some(addr), peers.clone(), self.dir.path()).await {
+                Ok(started) => {
+                    *self.process(service) = started;
+                    return Ok(());
+                }
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{} did not start again", service.name())))
     }
 
     /// The service credential, acting for tenant `default`.
@@ -214,6 +227,8 @@ async fn spawn(
         .env(ADDR, addr.map(|a| a.to_string()).unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("EARSHOT_LOG_FORMAT")
+        // The child exits when this pipe closes: when the test process dies, however it dies.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)
         .kill_on_drop(true)
@@ -235,9 +250,17 @@ async fn spawn(
     Ok(ServiceProcess { addr, admin, child: Some(child) })
 }
 
-/// The body of a service process: runs the service the environment names until killed.
+/// The body of a service process: runs the service the environment names until killed or until
+/// its parent goes away. Without that environment (a run of the ignored tests) it does nothing.
 pub fn serve_from_env() -> Result<()> {
-    let service = Service::parse(&std::env::var(SERVICE).context("started by Processes")?)?;
+    let Ok(service) = std::env::var(SERVICE) else {
+        return Ok(());
+    };
+    let service = Service::parse(&service)?;
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let telemetry = earshot_telemetry::args::TelemetryArgs {

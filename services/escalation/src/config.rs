@@ -40,12 +40,9 @@ pub struct Config {
     /// `10.0.0.0/8,127.0.0.1` for an on-premise receiver); otherwise only public addresses.
     #[arg(long, env = "EARSHOT_WEBHOOK_ALLOW", default_value = "")]
     pub webhook_allow: String,
-    /// Most `WatchEscalations` streams one key may keep open.
-    #[arg(long, env = "EARSHOT_MAX_WATCHES_PER_KEY", default_value_t = 8)]
-    pub max_watches_per_key: usize,
-    /// Most `WatchEscalations` streams open in all.
-    #[arg(long, env = "EARSHOT_MAX_WATCHES", default_value_t = 1_024)]
-    pub max_watches: usize,
+    /// Bounds on open `WatchEscalations` streams.
+    #[command(flatten)]
+    pub watches: earshot_auth::WatchArgs,
     /// The largest message callers may send (the same flag every service has).
     #[command(flatten)]
     pub message: earshot_telemetry::args::MessageArgs,
@@ -75,8 +72,7 @@ impl Config {
             repeat_contact_escalates: 3,
             tick_ms: 100,
             webhook_allow: String::new(),
-            max_watches_per_key: 8,
-            max_watches: 1_024,
+            watches: Default::default(),
             message: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),

@@ -60,7 +60,7 @@ pub async fn run(
         webhook_targets: std::sync::Arc::new(
             targets::TargetPolicy::parse(&config.webhook_allow).context("--webhook-allow")?,
         ),
-        watches: earshot_auth::StreamLimits::new(config.max_watches_per_key, config.max_watches),
+        watches: config.watches.limits(),
     };
     let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
     let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());

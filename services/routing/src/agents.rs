@@ -5,11 +5,12 @@ use earshot_core::ids::check_name;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{AgentState, NextCase, Settle};
-use earshot_store::routing::{agent, case};
+use earshot_store::routing::{agent, case, case_post};
 use opentelemetry::KeyValue;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::error::{Error, Result};
@@ -151,13 +152,18 @@ impl Routing {
             let now = self.clock.now_ms();
             match self.queues.next_case(tenant.as_str(), agent_id, now, self.lease_ms).await? {
                 NextCase::Offered { case_id, lease_until_ms } => {
+                    // The record wins over Redis: a case it has resolved (a resolve racing this
+                    // offer, or one whose Redis step failed) is forgotten, and we look again.
                     let case = self.find_case(tenant, &case_id).await?;
-                    if case.state != states::RESOLVED {
-                        break (case, lease_until_ms);
+                    let mut active = case.into_active_model();
+                    active.state = Set(states::OFFERED.to_owned());
+                    active.agent = Set(Some(agent_id.to_owned()));
+                    active.updated_at_ms = Set(self.clock.now_ms());
+                    if let Some(offered) =
+                        self.update_unless_resolved(&self.db, tenant.as_str(), &case_id, active).await?
+                    {
+                        break (offered, lease_until_ms);
                     }
-                    // The record resolved it but Redis still had it (a resolve whose Redis step
-                    // failed): the record wins; look again.
-                    self.queues.forget(tenant.as_str(), &case_id).await?;
                 }
                 NextCase::Empty | NextCase::AtCapacity | NextCase::Unavailable => {
                     let now = tokio::time::Instant::now();
@@ -170,12 +176,6 @@ impl Routing {
                 }
             }
         };
-        let now = self.clock.now_ms();
-        let mut active = case.into_active_model();
-        active.state = Set(states::OFFERED.to_owned());
-        active.agent = Set(Some(agent_id.to_owned()));
-        active.updated_at_ms = Set(now);
-        let case = active.update(&self.db).await?;
         let detail = format!("priority {} from {}, lease until {}", case.priority, case.queue, lease_until_ms);
         self.audit(&self.db, tenant, &case.id, "offered", Some(agent_id), detail).await?;
         Ok(Some(pb::Offer {
@@ -224,7 +224,9 @@ impl Routing {
         }
         active.updated_at_ms = Set(self.clock.now_ms());
         let txn = self.db.begin().await?;
-        let case = active.update(&txn).await?;
+        let Some(case) = self.update_unless_resolved(&txn, tenant.as_str(), case_id, active).await? else {
+            return Err(Error::FailedPrecondition(format!("case {case_id} was resolved meanwhile")));
+        };
         self.audit(&txn, tenant, case_id, action_name, Some(agent_id), detail).await?;
         let reported = report(&case);
         let reports = reported.is_some();
@@ -343,9 +345,18 @@ impl Routing {
         if text.chars().count() > 10_000 {
             return Err(InvalidArgument::new("text", "is longer than 10000 characters").into());
         }
+        // The reply answers the customer's latest post: a connector replies to that one.
+        let answered = case_post::Entity::find()
+            .filter(case_post::Column::CaseId.eq(case_id))
+            .order_by_desc(case_post::Column::CreatedAtMs)
+            .one(&self.db)
+            .await?;
         let txn = self.db.begin().await?;
         let detail = format!("{} characters", text.chars().count());
-        self.audit(&txn, tenant, case_id, "responded", Some(agent_id), detail).await?;
+        let mut responded_event = self.audit_event(tenant, case_id, "responded", Some(agent_id), detail);
+        responded_event.post_id = Set(answered.map(|post| post.post_id));
+        responded_event.text = Set(Some(text.to_owned()));
+        self.write_audit(&txn, responded_event).await?;
         let responded = event(pb::CaseEventKind::Responded, case_id, self.clock.now_ms());
         self.report_later(&txn, tenant, pb::CaseEvent { agent_id: agent_id.to_owned(), ..responded }).await?;
         txn.commit().await?;
@@ -383,7 +394,9 @@ impl Routing {
         let now = self.clock.now_ms();
         let expired = self.queues.expire_leases(tenant.as_str(), now, 100).await?;
         for (case_id, agent_id) in &expired {
-            self.record_requeued_id(case_id).await?;
+            // Redis set the agent away with the lapse: the record follows even when the case
+            // itself was resolved meanwhile (and so stays resolved).
+            let requeued = self.record_requeued_id(case_id).await?;
             if let Some(agent) =
                 agent::Entity::find_by_id((tenant.as_str().to_owned(), agent_id.clone())).one(&self.db).await?
             {
@@ -392,12 +405,16 @@ impl Routing {
                 active.updated_at_ms = Set(now);
                 active.update(&self.db).await?;
             }
-            let detail = format!("{agent_id} did not accept in time; back in its place, agent set away");
-            self.audit(&self.db, tenant, case_id, "lease_expired", Some(agent_id), detail).await?;
+            if requeued {
+                let detail = format!("{agent_id} did not accept in time; back in its place, agent set away");
+                self.audit(&self.db, tenant, case_id, "lease_expired", Some(agent_id), detail).await?;
+            }
         }
         let unanswered = self.queues.expire_sticky(tenant.as_str(), now, 100).await?;
         for (case_id, agent_id) in &unanswered {
-            self.record_requeued_id(case_id).await?;
+            if !self.record_requeued_id(case_id).await? {
+                continue;
+            }
             let detail = format!("{agent_id} did not answer the follow-up in time; back in its place for others");
             self.audit(&self.db, tenant, case_id, "sticky_timeout", Some(agent_id), detail).await?;
         }

@@ -81,6 +81,19 @@ impl pb::routing_service_server::RoutingService for Routing {
         let tenant = tenant(&request)?;
         Ok(Response::new(self.reassign(&tenant, request.into_inner()).await?))
     }
+
+    type WatchCaseEventsStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CaseActivity, Status>> + Send>>;
+
+    async fn watch_case_events(
+        &self,
+        request: Request<pb::WatchCaseEventsRequest>,
+    ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
+        let tenant = tenant(&request)?;
+        let slot = self.watches.open(Principal::of(&request)?)?;
+        let stream = self.watch_case_events(tenant, &request.into_inner().cursor, slot).await?;
+        Ok(Response::new(Box::pin(stream)))
+    }
 }
 
 #[tonic::async_trait]

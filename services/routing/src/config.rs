@@ -41,6 +41,9 @@ pub struct Config {
     /// Risk weights (for the repeat-contact factor); the built-in weights when unset.
     #[arg(long, env = "EARSHOT_WEIGHTS")]
     pub weights: Option<PathBuf>,
+    /// Bounds on open `WatchCaseEvents` streams.
+    #[command(flatten)]
+    pub watches: earshot_auth::WatchArgs,
     /// The largest message callers may send (the same flag every service has).
     #[command(flatten)]
     pub message: earshot_telemetry::args::MessageArgs,
@@ -70,6 +73,7 @@ impl Config {
             priority_credit_ms: 60_000,
             sweep_ms: 200,
             weights: None,
+            watches: Default::default(),
             message: Default::default(),
             auth: earshot_auth::AuthArgs::private(),
             tls: Default::default(),

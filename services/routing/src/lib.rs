@@ -16,6 +16,7 @@ mod recovery;
 mod route;
 pub mod state;
 mod views;
+mod watch;
 
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub async fn run(
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
         work_available: Arc::default(),
+        watches: config.watches.limits(),
+        case_events: Arc::default(),
     };
     routing.restore_live_state().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));

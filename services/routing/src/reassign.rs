@@ -7,7 +7,7 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{Assign, Settle};
 use earshot_store::routing::agent;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
 
 use crate::error::{Error, Result};
 use crate::state::{Routing, states};
@@ -79,7 +79,10 @@ impl Routing {
         }
         active.updated_at_ms = Set(self.clock.now_ms());
         let txn = self.db.begin().await?;
-        let case = active.update(&txn).await?;
+        let case_id = request.case_id.clone();
+        let Some(case) = self.update_unless_resolved(&txn, tenant.as_str(), &case_id, active).await? else {
+            return Err(Error::FailedPrecondition(format!("case {case_id} was resolved meanwhile")));
+        };
         let note = if request.note.is_empty() { String::new() } else { format!(": {}", request.note) };
         let detail = format!("by {} from {from} to {target}{note}", request.supervisor);
         self.audit(&txn, tenant, &case.id, "reassigned", agent.as_deref(), detail).await?;

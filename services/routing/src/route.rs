@@ -203,7 +203,7 @@ impl Routing {
     /// held for the owner's answer until the sticky timeout.
     async fn hold_for_owner(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
         let case = self.unstick_if_owner_gone(tenant, case).await?;
-        if case.state != states::QUEUED {
+        if case.state == states::OFFERED || case.state == states::ASSIGNED {
             let until = self.clock.now_ms() + self.sticky_timeout_ms;
             self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
         }
@@ -285,6 +285,7 @@ impl Routing {
             self.notifier.wake();
             if case.state != states::RESOLVED {
                 self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
+                self.forget_resolved_meanwhile(tenant, &[&case]).await?;
             }
         }
         Ok(case)
@@ -308,7 +309,11 @@ impl Routing {
         if !self.queues.settle(tenant.as_str(), &owner, &case.id, Settle::Transfer(&case.queue)).await? {
             return Ok(case);
         }
-        let case = self.record_requeued(case).await?;
+        let case_id = case.id.clone();
+        let Some(case) = self.record_requeued(case).await? else {
+            // Resolved meanwhile: nothing to return to a queue.
+            return self.find_case(tenant, &case_id).await;
+        };
         let detail = format!("follow-up while owner {owner} is {presence}; back in its place for others");
         self.audit(&self.db, tenant, &case.id, "unstuck", Some(&owner), detail).await?;
         Ok(case)
@@ -409,7 +414,10 @@ impl Routing {
         } else {
             format!("new case in {} at priority {}", case.queue, case.priority)
         };
-        self.audit(txn, tenant, &case.id, if follow_up { "follow_up" } else { "routed" }, None, detail).await?;
+        let action = if follow_up { "follow_up" } else { "routed" };
+        let mut routed_event = self.audit_event(tenant, &case.id, action, None, detail);
+        routed_event.post_id = Set(Some(item.post_id.clone()));
+        self.write_audit(txn, routed_event).await?;
         if let Some(before) = priority_before.filter(|before| *before != case.priority) {
             let why = format!("contact {} (post priority {post_priority})", case.contact_count);
             self.audit(txn, tenant, &case.id, RESCORED, None, rescore_detail(before, case.priority, &why)).await?;

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use earshot_core::{SharedClock, Tenant, Weights};
 use earshot_queue::{CaseEntry, Queues, effective_score};
 use earshot_store::routing::{audit, case};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, ValidatedUpdateOne,
+};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
@@ -35,6 +38,10 @@ pub struct Routing {
     /// Woken whenever a case may have become available to some agent (queued, returned,
     /// transferred, or capacity freed), so waiting `NextCase` calls answer at once.
     pub work_available: Arc<tokio::sync::Notify>,
+    /// Counts open `WatchCaseEvents` streams.
+    pub watches: earshot_auth::StreamLimits,
+    /// Woken whenever an audit event is written, so `WatchCaseEvents` streams look at once.
+    pub case_events: Arc<tokio::sync::Notify>,
 }
 
 /// Case states.
@@ -60,35 +67,76 @@ impl Routing {
         agent: Option<&str>,
         detail: String,
     ) -> Result<()> {
-        audit::Entity::insert(audit::ActiveModel {
+        self.write_audit(db, self.audit_event(tenant, case_id, action, agent, detail)).await
+    }
+
+    /// An audit event now, to complete (its post, its text) before [`Routing::write_audit`].
+    pub fn audit_event(
+        &self,
+        tenant: &Tenant,
+        case_id: &str,
+        action: &str,
+        agent: Option<&str>,
+        detail: String,
+    ) -> audit::ActiveModel {
+        audit::ActiveModel {
             tenant: Set(tenant.as_str().to_owned()),
             case_id: Set(case_id.to_owned()),
             at_ms: Set(self.clock.now_ms()),
             action: Set(action.to_owned()),
             agent: Set(agent.map(str::to_owned)),
             detail: Set(detail),
+            post_id: Set(None),
+            text: Set(None),
             ..Default::default()
-        })
-        .exec(db)
-        .await?;
+        }
+    }
+
+    /// Writes an audit event and wakes the case-event watchers.
+    pub async fn write_audit(&self, db: &impl ConnectionTrait, event: audit::ActiveModel) -> Result<()> {
+        audit::Entity::insert(event).exec(db).await?;
+        self.case_events.notify_waiters();
         Ok(())
     }
 
-    /// Records that a case is back in its queue with no agent (after Redis put it there).
-    pub async fn record_requeued(&self, case: case::Model) -> Result<case::Model> {
+    /// Writes `change` to case `case_id` unless the record has resolved the case by now. A resolve
+    /// writes the record before Redis, so a writer that changed Redis first (an offer, a return to
+    /// a queue, a transfer) must not undo it: then Redis forgets the case again and this is `None`.
+    pub async fn update_unless_resolved(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &str,
+        case_id: &str,
+        change: case::ActiveModel,
+    ) -> Result<Option<case::Model>> {
+        let update = ValidatedUpdateOne::try_from(case::Entity::update(change))?;
+        match update.filter(case::Column::State.ne(states::RESOLVED)).exec(db).await {
+            Ok(case) => Ok(Some(case)),
+            Err(DbErr::RecordNotUpdated) => {
+                self.queues.forget(tenant, case_id).await?;
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Records that a case is back in its queue with no agent (after Redis put it there); `None`
+    /// when it was resolved meanwhile.
+    pub async fn record_requeued(&self, case: case::Model) -> Result<Option<case::Model>> {
+        let (tenant, case_id) = (case.tenant.clone(), case.id.clone());
         let mut active = case.into_active_model();
         active.state = Set(states::QUEUED.to_owned());
         active.agent = Set(None);
         active.updated_at_ms = Set(self.clock.now_ms());
-        Ok(active.update(&self.db).await?)
+        self.update_unless_resolved(&self.db, &tenant, &case_id, active).await
     }
 
-    /// [`Routing::record_requeued`] by case id, if the case exists.
-    pub async fn record_requeued_id(&self, case_id: &str) -> Result<()> {
-        if let Some(case) = case::Entity::find_by_id(case_id.to_owned()).one(&self.db).await? {
-            self.record_requeued(case).await?;
+    /// [`Routing::record_requeued`] by case id: whether the case exists and is still open.
+    pub async fn record_requeued_id(&self, case_id: &str) -> Result<bool> {
+        match case::Entity::find_by_id(case_id.to_owned()).one(&self.db).await? {
+            Some(case) => Ok(self.record_requeued(case).await?.is_some()),
+            None => Ok(false),
         }
-        Ok(())
     }
 
     /// An event about `case` now, with its queue, priority and customer.

@@ -42,6 +42,8 @@ fn audit_view(event: audit::Model) -> pb::AuditEvent {
         action: event.action,
         agent: event.agent.unwrap_or_default(),
         detail: event.detail,
+        text: event.text.unwrap_or_default(),
+        post_id: event.post_id.unwrap_or_default(),
     }
 }
 

@@ -24,7 +24,7 @@ pub use key::{KeyGrant, MintedKey};
 pub use layer::{AuthLayer, Authenticated};
 pub use principal::Principal;
 pub use role::Role;
-pub use streams::{StreamLimits, StreamSlot, StreamsExhausted};
+pub use streams::{StreamLimits, StreamSlot, StreamsExhausted, WatchArgs};
 
 /// Why a credential could not be checked or made.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("/earshot.v1.RoutingService/ListQueue", Access::Roles(&[Supervisor])),
     ("/earshot.v1.RoutingService/QueueStats", Access::Roles(&[Supervisor, Admin])),
     ("/earshot.v1.RoutingService/ReassignCase", Access::Roles(&[Supervisor])),
+    ("/earshot.v1.RoutingService/WatchCaseEvents", Access::Roles(&[Integration, Supervisor])),
     ("/earshot.v1.AgentService/SetPresence", Access::Roles(&[Agent, Admin])),
     ("/earshot.v1.AgentService/NextCase", Access::Roles(&[Agent])),
     ("/earshot.v1.AgentService/AcceptCase", Access::Roles(&[Agent])),

@@ -28,6 +28,30 @@ impl From<StreamsExhausted> for Status {
     }
 }
 
+/// The watch-stream bounds every service with a `Watch…` stream takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    /// Most watch streams one key may keep open.
+    #[arg(long, env = "EARSHOT_MAX_WATCHES_PER_KEY", default_value_t = 8)]
+    pub max_watches_per_key: usize,
+    /// Most watch streams open in all.
+    #[arg(long, env = "EARSHOT_MAX_WATCHES", default_value_t = 1_024)]
+    pub max_watches: usize,
+}
+
+impl Default for WatchArgs {
+    fn default() -> Self {
+        Self { max_watches_per_key: 8, max_watches: 1_024 }
+    }
+}
+
+impl WatchArgs {
+    /// A fresh count under these bounds.
+    pub fn limits(&self) -> StreamLimits {
+        StreamLimits::new(self.max_watches_per_key, self.max_watches)
+    }
+}
+
 type Open = Arc<Mutex<HashMap<(Tenant, String), usize>>>;
 
 /// Counts open streams; share one per service (cheap to clone).

@@ -91,6 +91,9 @@ async fn call(services: &Services, key: &Bearer, method: &str, agent_id: &str, i
             routing().list_queue(pb::ListQueueRequest { queue: "general".into(), limit: 10 }).await.map(drop)
         }
         "QueueStats" => routing().queue_stats(pb::QueueStatsRequest {}).await.map(drop),
+        "WatchCaseEvents" => {
+            routing().watch_case_events(pb::WatchCaseEventsRequest { cursor: "0".into() }).await.map(drop)
+        }
         "ReassignCase" => {
             let request = pb::ReassignCaseRequest {
                 case_id,

@@ -95,7 +95,10 @@ struct Figures {
     /// Queue entries over all queues, and distinct cases among them.
     queued_entries: usize,
     queued_cases: usize,
-    /// From the end of the load until the last acknowledged post was routed.
+    /// Routed cases in no queue, and queued cases no acknowledged post was routed to.
+    unqueued: usize,
+    strays: usize,
+    /// From the end of the load until every acknowledged post was seen routed (read one by one).
     drain: Duration,
 }
 
@@ -103,8 +106,8 @@ impl std::fmt::Display for Figures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} acknowledged, {} routed, {} lost; {} customers, {} with two cases; {} queue entries for {} cases; \
-             drained {:.1} s after the load",
+            "{} acknowledged, {} routed, {} lost; {} customers, {} with two cases; {} queue entries for {} cases \
+             ({} routed cases unqueued, {} strays); drained {:.1} s after the load",
             self.acknowledged,
             self.routed,
             self.acknowledged - self.routed,
@@ -112,6 +115,8 @@ impl std::fmt::Display for Figures {
             self.split_customers,
             self.queued_entries,
             self.queued_cases,
+            self.unqueued,
+            self.strays,
             self.drain.as_secs_f64()
         )
     }
@@ -140,7 +145,8 @@ async fn settle(processes: &Processes, acknowledged: &Acknowledged) -> Figures {
         }
     }
     let drain = load_over.elapsed();
-    let cases = cases_of.values().flatten().collect::<BTreeSet<_>>().len();
+    let routed_cases: BTreeSet<&String> = cases_of.values().flatten().collect();
+    let cases = routed_cases.len();
     let queues = earshot_queue::Queues::connect(&processes.redis.url()).await.unwrap();
     let queued = RefCell::new(Vec::new());
     // What Redis lost comes back from routing's database in the background; give it time.
@@ -159,13 +165,16 @@ async fn settle(processes: &Processes, acknowledged: &Acknowledged) -> Figures {
     })
     .await;
     let queued = queued.into_inner();
+    let queued_set: BTreeSet<&String> = queued.iter().collect();
     Figures {
+        unqueued: routed_cases.difference(&queued_set).count(),
+        strays: queued_set.difference(&routed_cases).count(),
         acknowledged: acknowledged.len(),
         routed,
         customers: cases_of.len(),
         split_customers: cases_of.values().filter(|cases| cases.len() > 1).count(),
         queued_entries: queued.len(),
-        queued_cases: queued.iter().collect::<BTreeSet<_>>().len(),
+        queued_cases: queued_set.len(),
         drain,
     }
 }
@@ -178,7 +187,9 @@ impl Figures {
             && self.customers == customers
             && self.split_customers == 0
             && self.queued_entries == customers
-            && self.queued_cases == customers;
+            && self.queued_cases == customers
+            && self.unqueued == 0
+            && self.strays == 0;
         assert!(whole, "{self} for {customers} customers writing twice{}", logs());
     }
 }
@@ -220,7 +231,8 @@ impl Load {
     }
 }
 
-/// Customers of the kill drill; each writes twice, the second post after every kill.
+/// Customers of the kill drill; each writes twice (all first posts, then all second posts, so
+/// follow-ups arrive across the later kills).
 const KILL_CUSTOMERS: usize = 3_000;
 /// How long a killed service stays down.
 const KILLED_FOR: Duration = Duration::from_secs(1);

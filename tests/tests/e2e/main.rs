@@ -5,6 +5,7 @@
 mod abuse;
 mod auth;
 mod bad_input;
+mod case_events;
 mod crashes;
 mod drills;
 mod pipeline;

@@ -372,7 +372,7 @@ async fn a_follow_up_racing_a_resolve_never_puts_the_resolved_case_back(redis: T
             // The follow-up joined the case before the resolve: it is in the case's history, first.
             let actions: Vec<&str> = case.history.iter().map(|e| e.action.as_str()).collect();
             let at = |action| actions.iter().position(|a| *a == action);
-            assert!(at("follow_up") < at("resolved") && at("resolved").is_some(), "{actions:?}");
+            assert!(matches!((at("follow_up"), at("resolved")), (Some(f), Some(r)) if f < r), "{actions:?}");
             joined_before_resolve += 1;
         } else {
             let new = desk.case(&follow_up.case_id).await;
@@ -381,15 +381,45 @@ async fn a_follow_up_racing_a_resolve_never_puts_the_resolved_case_back(redis: T
         }
     }
     assert_eq!(queued.len(), RACES - joined_before_resolve, "only the new cases wait: {queued:?}");
-    while let Some(offered) = desk.next("ana").await {
-        assert_ne!(desk.case(&offered).await.state, "resolved", "a resolved case was offered");
-        desk.accept("ana", &offered).await;
+    let load = desk.presence("ana", pb::Presence::Available, RACES as u32, &["billing"]).await.cases;
+    assert!(load.is_empty(), "every case ana held is resolved, none left in her load: {load:?}");
+    let mut offered = Vec::new();
+    while let Some(case_id) = desk.next("ana").await {
+        desk.accept("ana", &case_id).await;
+        offered.push(case_id);
     }
+    assert_eq!(offered, queued, "ana is offered exactly the waiting cases, in order");
     eprintln!("{joined_before_resolve} of {RACES} follow-ups joined their case before the resolve");
+}
+
+async fn a_case_the_record_resolved_is_never_offered_even_if_redis_has_it(redis: TestRedis) {
+    let desk = Desk::start(redis).await;
+    desk.agent("ana", 2, &["billing"]).await;
+    let case_id = desk.route("sam", "billing", 40).await;
+    assert_eq!(desk.next("ana").await.as_deref(), Some(case_id.as_str()));
+    desk.accept("ana", &case_id).await;
+    desk.agents().resolve_case(Desk::action("ana", &case_id)).await.unwrap();
+    // Redis gets the case back, as a writer racing the resolve (or a lost forget) could leave it.
+    let queues = earshot_queue::Queues::connect(&desk.stack.redis.url()).await.unwrap();
+    let entry = earshot_queue::CaseEntry {
+        case_id: case_id.clone(),
+        queue: "billing".into(),
+        priority: 40,
+        enqueued_at_ms: 0,
+        score: 0,
+        language: "en".into(),
+    };
+    queues.upsert("default", &entry).await.unwrap();
+    assert_eq!(desk.queue("billing").await, std::slice::from_ref(&case_id));
+
+    assert_eq!(desk.next("ana").await, None, "the record wins: nothing to offer");
+    assert!(desk.queue("billing").await.is_empty(), "and the leftover is gone");
+    assert_eq!(desk.case(&case_id).await.state, "resolved");
 }
 
 on_single_and_cluster!(
     a_follow_up_racing_a_resolve_never_puts_the_resolved_case_back,
+    a_case_the_record_resolved_is_never_offered_even_if_redis_has_it,
     an_offer_nobody_accepts_keeps_its_place_and_the_agent_goes_away,
     a_rejected_case_keeps_its_place_and_is_never_offered_to_that_agent_again,
     a_follow_up_sticks_to_its_owner_while_the_owner_is_available,

@@ -10,12 +10,12 @@ local ckey = p .. 'case:' .. c
 local state = redis.call('HGET', ckey, 'state')
 local holder = redis.call('HGET', ckey, 'agent')
 if action == 'forget' then
+  redis.call('ZREM', p .. 'leases', c)
+  redis.call('ZREM', p .. 'sticky', c)
   if not state then return 'not_held' end
   local queue = redis.call('HGET', ckey, 'queue')
   if queue then redis.call('ZREM', p .. 'q:' .. queue, c) end
   if holder then redis.call('SREM', p .. 'agent:' .. holder .. ':cases', c) end
-  redis.call('ZREM', p .. 'leases', c)
-  redis.call('ZREM', p .. 'sticky', c)
   redis.call('DEL', ckey, ckey .. ':rejected')
   return 'ok'
 end

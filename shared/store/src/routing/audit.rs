@@ -1,4 +1,5 @@
-//! Every routing decision with its reason.
+//! Every routing decision with its reason: a case's history, and (read by id, per tenant) the
+//! case-event stream `WatchCaseEvents` serves.
 
 use sea_orm::entity::prelude::*;
 
@@ -23,6 +24,11 @@ pub struct Model {
     pub agent: Option<String>,
     /// Why.
     pub detail: String,
+    /// The post concerned: the one routed (`routed`, `follow_up`), or the latest one the agent
+    /// answered (`responded`).
+    pub post_id: Option<String>,
+    /// The agent's reply (`responded`); tenant data, never logged.
+    pub text: Option<String>,
 }
 
 /// No relations.

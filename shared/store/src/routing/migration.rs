@@ -9,7 +9,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Waiting), Box::new(ApiKeys), Box::new(CaseEventOutbox)]
+        vec![
+            Box::new(Initial),
+            Box::new(Waiting),
+            Box::new(ApiKeys),
+            Box::new(CaseEventOutbox),
+            Box::new(CaseEventStream),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -119,5 +125,32 @@ impl MigrationTrait for CaseEventOutbox {
         let schema = Schema::new(manager.get_database_backend());
         let outbox = schema.create_table_from_entity(super::case_event_outbox::Entity).if_not_exists().to_owned();
         manager.create_table(outbox).await
+    }
+}
+
+/// The case-event stream: the post and reply text of audit events, and a per-tenant index by id
+/// for watchers reading after their cursor.
+struct CaseEventStream;
+
+impl MigrationName for CaseEventStream {
+    fn name(&self) -> &str {
+        "m0005_case_event_stream"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CaseEventStream {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let post_id = ColumnDef::new("post_id").string().null().to_owned();
+        let text = ColumnDef::new("text").text().null().to_owned();
+        crate::add_missing_columns(manager, vec![("audit_events", post_id), ("audit_events", text)]).await?;
+        let by_tenant = Index::create()
+            .if_not_exists()
+            .name("audit_by_tenant")
+            .table(audit::Entity)
+            .col(audit::Column::Tenant)
+            .col(audit::Column::Id)
+            .to_owned();
+        manager.create_index(by_tenant).await
     }
 }
