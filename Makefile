@@ -5,7 +5,7 @@ run:
 	scripts/run.sh
 
 test: lint
-	scripts/ensure-redis.sh
+	scripts/ensure-packages.sh redis-server=redis-server chromium=chromium chromedriver=chromium-driver
 	cargo test --workspace
 
 lint:

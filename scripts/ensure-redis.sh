@@ -1,22 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure redis-server is installed: installs Debian's package when missing and running as
-# root, otherwise says what to install.
+# Makes sure redis-server is installed (Debian's package when missing and running as root). Set
+# REDIS_SERVER to use a redis-server elsewhere.
 set -euo pipefail
-
-if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then
+if [ -n "${REDIS_SERVER:-}" ]; then
   exit 0
 fi
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "redis-server is missing; installing Debian's redis-server package" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq redis-server >/dev/null
-  exit 0
-fi
-cat >&2 <<'MSG'
-redis-server is required but not installed.
-  Debian/Ubuntu: sudo apt-get install redis-server
-  macOS:         brew install redis
-Or point REDIS_SERVER at a redis-server binary.
-MSG
-exit 1
+exec "$(dirname "$0")/ensure-packages.sh" redis-server=redis-server

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: Redis and the four services on this machine (SQLite under ./data), the demo agents
-# and feed, the queues and escalations; then keeps running until Ctrl-C and stops everything.
+# `make run`: Redis, the four services and the web console on this machine (SQLite under ./data),
+# the demo agents and feed, the queues and escalations; then keeps running until Ctrl-C and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,11 +58,17 @@ start escalation 50054
 start routing 50053
 start classify 50052
 start ingest 50051
+CONSOLE_PORT=${EARSHOT_CONSOLE_PORT:-8080}
+EARSHOT_CONSOLE_LISTEN="127.0.0.1:$CONSOLE_PORT" "$BIN/earshot-console" >"$DATA/logs/console.log" 2>&1 &
+pids+=($!)
+wait_for_port console "$CONSOLE_PORT"
+echo "earshot-console on http://127.0.0.1:$CONSOLE_PORT"
 
 "$BIN/earshotctl" demo
 cat <<MSG
 
-Earshot is running (logs in $DATA/logs/). On this host earshotctl uses the services' credential
+Earshot is running (logs in $DATA/logs/). Open the console at http://127.0.0.1:$CONSOLE_PORT and
+sign in with the agent, supervisor or admin key above. On this host earshotctl uses the services' credential
 ($DATA/service.key); elsewhere pass one of the keys above as --key. Try:
   $BIN/earshotctl queue                       # queues in agent order
   $BIN/earshotctl agent next ana              # offer ana her best case

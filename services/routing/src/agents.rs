@@ -79,6 +79,26 @@ impl Routing {
         })
     }
 
+    /// The agent now.
+    pub async fn get_agent(&self, tenant: &Tenant, agent_id: &str) -> Result<pb::AgentView> {
+        let agent = self.find_agent(tenant, agent_id).await?;
+        self.agent_view(tenant, agent).await
+    }
+
+    /// Every agent of the tenant, by id.
+    pub async fn list_agents(&self, tenant: &Tenant) -> Result<Vec<pb::AgentView>> {
+        let agents = agent::Entity::find()
+            .filter(agent::Column::Tenant.eq(tenant.as_str()))
+            .order_by_asc(agent::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut views = Vec::with_capacity(agents.len());
+        for agent in agents {
+            views.push(self.agent_view(tenant, agent).await?);
+        }
+        Ok(views)
+    }
+
     /// Registers or updates an agent; empty fields keep their current values.
     pub async fn set_presence(&self, tenant: &Tenant, request: pb::SetPresenceRequest) -> Result<pb::AgentView> {
         check_name("agent_id", &request.agent_id)?;

@@ -29,6 +29,7 @@ macro_rules! names_agent {
 
 names_agent!(
     pb::SetPresenceRequest,
+    pb::GetAgentRequest,
     pb::NextCaseRequest,
     pb::CaseActionRequest,
     pb::RecordResponseRequest,
@@ -94,6 +95,14 @@ impl pb::routing_service_server::RoutingService for Routing {
         let stream = self.watch_case_events(tenant, &request.into_inner().cursor, slot).await?;
         Ok(Response::new(Box::pin(stream)))
     }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(pb::ListAgentsResponse { agents: self.list_agents(&tenant).await? }))
+    }
 }
 
 #[tonic::async_trait]
@@ -101,6 +110,11 @@ impl pb::agent_service_server::AgentService for Routing {
     async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Result<Response<pb::AgentView>, Status> {
         let tenant = agent_tenant(&request)?;
         Ok(Response::new(self.set_presence(&tenant, request.into_inner()).await?))
+    }
+
+    async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::AgentView>, Status> {
+        let tenant = agent_tenant(&request)?;
+        Ok(Response::new(self.get_agent(&tenant, &request.into_inner().agent_id).await?))
     }
 
     async fn next_case(&self, request: Request<pb::NextCaseRequest>) -> Result<Response<pb::NextCaseResponse>, Status> {

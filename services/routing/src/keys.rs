@@ -177,6 +177,27 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// The key a call is made with, as the tenant's list shows it (the service credential has no row).
+    pub async fn who_am_i(&self, principal: &Principal) -> Result<pb::ApiKey> {
+        let row = api_key::Entity::find_by_id(principal.key_id.clone())
+            .filter(api_key::Column::Tenant.eq(principal.tenant.as_str()))
+            .one(&self.db)
+            .await?;
+        match row {
+            Some(row) => view(&row),
+            None => Ok(pb::ApiKey {
+                key_id: principal.key_id.clone(),
+                tenant: principal.tenant.as_str().to_owned(),
+                name: "service credential".into(),
+                roles: principal.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+                agent_id: principal.agent_id.clone().unwrap_or_default(),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl pb::key_service_server::KeyService for Keys {
     async fn create_key(
@@ -201,5 +222,10 @@ impl pb::key_service_server::KeyService for Keys {
     ) -> std::result::Result<Response<pb::ApiKey>, Status> {
         let tenant = Principal::tenant_of(&request)?;
         Ok(Response::new(self.revoke(&tenant, &request.into_inner().key_id).await?))
+    }
+
+    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> std::result::Result<Response<pb::ApiKey>, Status> {
+        let principal = Principal::of(&request)?;
+        Ok(Response::new(self.who_am_i(principal).await?))
     }
 }

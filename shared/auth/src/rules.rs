@@ -30,7 +30,9 @@ pub const RULES: &[(&str, Access)] = &[
     ("/earshot.v1.RoutingService/QueueStats", Access::Roles(&[Supervisor, Admin])),
     ("/earshot.v1.RoutingService/ReassignCase", Access::Roles(&[Supervisor])),
     ("/earshot.v1.RoutingService/WatchCaseEvents", Access::Roles(&[Integration, Supervisor])),
+    ("/earshot.v1.RoutingService/ListAgents", Access::Roles(&[Supervisor, Admin])),
     ("/earshot.v1.AgentService/SetPresence", Access::Roles(&[Agent, Admin])),
+    ("/earshot.v1.AgentService/GetAgent", Access::Roles(&[Agent, Supervisor, Admin])),
     ("/earshot.v1.AgentService/NextCase", Access::Roles(&[Agent])),
     ("/earshot.v1.AgentService/AcceptCase", Access::Roles(&[Agent])),
     ("/earshot.v1.AgentService/RejectCase", Access::Roles(&[Agent])),
@@ -52,6 +54,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("/earshot.v1.KeyService/CreateKey", Access::Roles(&[Admin])),
     ("/earshot.v1.KeyService/ListKeys", Access::Roles(&[Admin])),
     ("/earshot.v1.KeyService/RevokeKey", Access::Roles(&[Admin])),
+    ("/earshot.v1.KeyService/WhoAmI", Access::Roles(&[Integration, Agent, Supervisor, Admin])),
 ];
 
 /// Who may call the method at `path` (`/package.Service/Method`). Health and reflection are

@@ -209,6 +209,16 @@ impl Node {
         .await
     }
 
+    /// Starts the web console calling `routing` and `escalation`; it serves HTTP at its `addr`.
+    pub async fn console(&self, routing: SocketAddr, escalation: SocketAddr) -> Result<Running> {
+        let mut config = earshot_console::Config::local(&routing.to_string(), &escalation.to_string());
+        config.tls = self.tls.clone();
+        Running::spawn(bind(None).await?, &self.tls, "console", move |l| {
+            earshot_console::run(config, l, std::future::pending())
+        })
+        .await
+    }
+
     /// Starts all four.
     pub async fn start(&self) -> Result<Services> {
         let classify = self.classify().await?;
@@ -292,6 +302,13 @@ impl Services {
     /// Makes an API key for `tenant` with `roles` (and the agent it acts as), through the key
     /// service with the service credential; returns its public id and a credential presenting it.
     pub async fn create_key(&self, tenant: &str, roles: &[&str], agent_id: Option<&str>) -> Result<(String, Bearer)> {
+        let (key_id, secret) = self.mint_key(tenant, roles, agent_id).await?;
+        Ok((key_id, Bearer::new(&secret)?))
+    }
+
+    /// Makes a key of `tenant` with `roles` (and `agent_id` for an agent key); returns its id and
+    /// its secret, as a person would paste it.
+    pub async fn mint_key(&self, tenant: &str, roles: &[&str], agent_id: Option<&str>) -> Result<(String, String)> {
         let tenant = earshot_core::Tenant::parse(tenant)?;
         let request = pb::CreateKeyRequest {
             name: format!("test {}", roles.join("+")),
@@ -302,6 +319,6 @@ impl Services {
         let created = self.key_client_as(&self.credential.clone().for_tenant(&tenant)).create_key(request).await?;
         let created = created.into_inner();
         let key_id = created.key.map(|key| key.key_id).unwrap_or_default();
-        Ok((key_id, Bearer::new(&created.secret)?))
+        Ok((key_id, created.secret))
     }
 }

@@ -112,6 +112,8 @@ async fn call(services: &Services, key: &Bearer, method: &str, agent_id: &str, i
             };
             agents().set_presence(request).await.map(drop)
         }
+        "GetAgent" => agents().get_agent(pb::GetAgentRequest { agent_id }).await.map(drop),
+        "ListAgents" => routing().list_agents(pb::ListAgentsRequest {}).await.map(drop),
         "NextCase" => agents().next_case(pb::NextCaseRequest { agent_id, wait_ms: 0 }).await.map(drop),
         "AcceptCase" => agents().accept_case(case_action).await.map(drop),
         "RejectCase" => agents().reject_case(case_action).await.map(drop),
@@ -152,6 +154,7 @@ async fn call(services: &Services, key: &Bearer, method: &str, agent_id: &str, i
             services.key_client_as(key).create_key(request).await.map(drop)
         }
         "ListKeys" => services.key_client_as(key).list_keys(pb::ListKeysRequest {}).await.map(drop),
+        "WhoAmI" => services.key_client_as(key).who_am_i(pb::WhoAmIRequest {}).await.map(drop),
         "RevokeKey" => {
             let request = pb::RevokeKeyRequest { key_id: ids.key_id.clone() };
             services.key_client_as(key).revoke_key(request).await.map(drop)
@@ -355,6 +358,11 @@ async fn a_revoked_key_stops_working_and_the_secret_is_never_stored() {
     let listed_key = listed.keys.iter().find(|key| key.key_id == key_id).unwrap();
     assert_eq!(listed_key.roles, ["integration"]);
     assert!(listed_key.revoked_at.is_none());
+    let me = services.key_client_as(&integration).who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner();
+    assert_eq!(
+        (me.key_id.as_str(), me.tenant.as_str(), me.roles.as_slice()),
+        (key_id.as_str(), "acme", &["integration".to_owned()][..])
+    );
 
     let mut keys = services.key_client_as(&admin);
     let revoked = keys.revoke_key(pb::RevokeKeyRequest { key_id: key_id.clone() }).await.unwrap();

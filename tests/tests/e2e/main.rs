@@ -6,6 +6,7 @@ mod abuse;
 mod auth;
 mod bad_input;
 mod case_events;
+mod console;
 mod crashes;
 mod drills;
 mod pipeline;

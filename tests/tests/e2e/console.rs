@@ -1,0 +1,201 @@
+//! The web console in a real headless Chromium (Debian's `chromium`, driven through
+//! `chromedriver` over WebDriver): an agent signs in, is offered the furious customer before the
+//! earlier neutral question, replies and resolves; a supervisor sees an escalation appear without
+//! reloading and reassigns it; a wrong key and a form without its CSRF token are refused.
+//! Screenshots go to `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use earshot_e2e::{Pipeline, Running, Services, Stack, post, reserve_addr};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long a page element may take to appear (a debug build on a busy machine).
+const ELEMENT_WAIT: Duration = Duration::from_secs(20);
+/// How soon a new escalation must show on an open supervisor page.
+const LIVE_WITHIN: Duration = Duration::from_secs(2);
+
+/// chromedriver and one Chromium session; both go with it.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let addr = reserve_addr().unwrap();
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={}", addr.port()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; `make test` installs it)");
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let mut capabilities = serde_json::Map::new();
+        capabilities
+            .insert("goog:chromeOptions".into(), serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }));
+        let url = format!("http://{addr}");
+        let started = Instant::now();
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
+                Ok(client) => break client,
+                Err(error) if started.elapsed() < ELEMENT_WAIT => {
+                    tracing::debug!(%error, "chromedriver not ready");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("no browser session: {error}"),
+            }
+        };
+        Browser { client, _driver: driver, _profile: profile }
+    }
+
+    /// Saves what the browser shows as `target/screenshots/NAME.png`.
+    async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
+        element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
+        element.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
+        element.unwrap_or_else(|e| panic!("no {css}: {e}")).send_keys(text).await.unwrap();
+    }
+
+    async fn body(&self) -> String {
+        self.text_of("body").await
+    }
+
+    async fn sign_in(&self, console: &Running, key: &str) {
+        self.client.goto(&format!("http://{}/signin", console.addr)).await.unwrap();
+        self.fill("#key", key).await;
+        self.click("#signin").await;
+    }
+}
+
+async fn console_for(stack: &Stack, services: &Services) -> Running {
+    stack.node().console(services.routing.addr, services.escalation.addr).await.unwrap()
+}
+
+const ANGRY: &str = "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let console = console_for(&stack, &services).await;
+    let (_, ana) = services.mint_key("default", &["agent"], Some("ana")).await.unwrap();
+    services.submit_routed(post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await.unwrap();
+    let angry = services.submit_routed(post("a1", "loud", 182_000, ANGRY)).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&console, &ana).await;
+    assert!(browser.body().await.contains("Set your status"), "{}", browser.body().await);
+    browser.click("#presence button").await;
+    assert!(browser.text_of(".flash").await.contains("Status saved"));
+    browser.screenshot("agent-signed-in").await;
+
+    browser.click("#next-case").await;
+    let case = browser.text_of("#case-live").await;
+    assert!(case.contains(ANGRY), "the furious customer comes first: {case}");
+    assert!(case.contains("182k followers"), "with why it is first: {case}");
+    assert!(browser.client.current_url().await.unwrap().as_str().contains(&angry.case_id));
+    browser.screenshot("agent-offered").await;
+    browser.click("#accept").await;
+    let reply = "So sorry! The double charge is refunded today; you will see it in 2-3 days.";
+    browser.fill("#reply", reply).await;
+    browser.click("#reply-form button").await;
+    assert!(browser.text_of(".flash").await.contains("Reply sent"));
+    assert!(browser.text_of("#case-live").await.contains(reply), "the reply is in the case's history");
+    browser.screenshot("agent-replied").await;
+    browser.click("#resolve-button").await;
+    assert!(browser.text_of(".flash").await.contains("Resolved"));
+    let view = services.routing_client().get_case(earshot_proto::v1::GetCaseRequest { case_id: angry.case_id }).await;
+    assert_eq!(view.unwrap().into_inner().state, "resolved");
+    browser.screenshot("agent-resolved").await;
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sees_an_escalation_arrive_live_and_reassigns_it() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let console = console_for(&stack, &services).await;
+    let (_, sue) = services.mint_key("default", &["supervisor"], None).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&console, &sue).await;
+    browser.text_of("#board").await;
+    // Let the live stream connect before the escalation happens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let angry = services.submit_routed(post("a2", "loud", 182_000, ANGRY)).await.unwrap();
+    let routed = Instant::now();
+    let row = format!("#feed tr[id^='esc-'] a[href$='{}']", angry.case_id);
+    let appeared = browser.client.wait().at_most(LIVE_WITHIN * 3).for_element(Locator::Css(&row)).await;
+    let after = routed.elapsed();
+    assert!(appeared.is_ok(), "the escalation did not appear without a reload");
+    assert!(after <= LIVE_WITHIN, "the escalation took {after:?} to appear");
+    eprintln!("escalation on the supervisor page {:.0} ms after the post was routed", after.as_secs_f64() * 1000.0);
+    browser.screenshot("supervisor-escalation-live").await;
+
+    browser.fill("#feed tr.escalation form.reassign input[name=target]", "billing").await;
+    browser.click("#feed tr.escalation form.reassign button").await;
+    assert!(browser.text_of(".flash").await.contains("reassigned to billing"), "{}", browser.body().await);
+    let view = services.routing_client().get_case(earshot_proto::v1::GetCaseRequest { case_id: angry.case_id }).await;
+    let history = view.unwrap().into_inner().history;
+    assert!(history.iter().any(|e| e.action == "reassigned"), "{history:?}");
+    browser.screenshot("supervisor-reassigned").await;
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_and_a_form_without_its_csrf_token_are_refused() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let console = console_for(&stack, &services).await;
+    let (_, sue) = services.mint_key("default", &["supervisor"], None).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&console, "esk_000000000000_not-a-real-secret").await;
+    assert!(browser.text_of("[role=alert]").await.contains("not valid"));
+    browser.screenshot("signin-refused").await;
+
+    browser.sign_in(&console, &sue).await;
+    browser.text_of("#board").await;
+    // A form stripped of its token, as a forged cross-site post would be.
+    let strip = "const f = document.querySelector('header form'); f.querySelector('[name=csrf]').remove(); f.submit();";
+    browser.client.execute(strip, vec![]).await.unwrap();
+    assert!(browser.text_of("[role=alert]").await.contains("out of date"), "{}", browser.body().await);
+    browser.screenshot("csrf-refused").await;
+    browser.client.goto(&format!("http://{}/supervisor", console.addr)).await.unwrap();
+    assert!(browser.text_of("#board").await.contains("Queue"), "the refused sign-out left the session alone");
+    browser.client.close().await.unwrap();
+}
