@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::error::Failure;
 use crate::pages::{self, case_body, countdown, csrf_field};
 use crate::session::Session;
-use crate::{Console, back};
+use crate::{Console, back, live_events};
 
 /// How long "Next case" waits for work before saying there is none.
 const NEXT_CASE_WAIT_MS: u32 = 20_000;
@@ -254,7 +254,7 @@ async fn case_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     let (session, _) = agent(console.session(&headers)?)?;
     let mut routing = console.clients(&session)?.routing;
-    let stream = async_stream(move |sender| async move {
+    let stream = live_events(move |sender| async move {
         let mut last = None;
         loop {
             let Ok(case) = routing.get_case(pb::GetCaseRequest { case_id: case_id.clone() }).await else { return };
@@ -271,15 +271,4 @@ async fn case_events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// A stream of events a task produces until it ends or the client goes away.
-pub fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (sender, receiver) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(produce(sender));
-    futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(receiver), Ok)
 }

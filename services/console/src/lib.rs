@@ -17,7 +17,8 @@ mod supervisor;
 
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use earshot_proto::v1 as pb;
@@ -183,11 +184,7 @@ async fn signin(State(console): State<Console>, headers: HeaderMap, Form(form): 
     tracing::info!(tenant = %who.tenant, key_id = %who.key_id, "console sign-in");
     let id = console.sessions.start(key, who);
     let cookie = set_cookie(SESSION_COOKIE, &id, console.secure_cookies, None);
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// The query of a page a form redirected back to: the line to show.
@@ -214,10 +211,19 @@ async fn signout(State(console): State<Console>, headers: HeaderMap, Form(form):
 
 /// Where a form goes back to, with a line to show there.
 fn back(path: &str, message: &str) -> Redirect {
-    let encoded: String = message
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let encoded: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
     let joiner = if path.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{path}{joiner}msg={encoded}"))
+}
+
+/// Server-Sent Events a task produces (`produce` gets the sending end) until it returns or the
+/// browser goes away.
+fn live_events<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Event, std::convert::Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(produce(sender));
+    futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(receiver), Ok)
 }

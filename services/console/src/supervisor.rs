@@ -16,11 +16,10 @@ use futures::Stream;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::agent::async_stream;
 use crate::backend::Clients;
 use crate::error::Failure;
 use crate::pages::{self, case_body, escalation_row, time};
-use crate::{Console, FlashQuery, back};
+use crate::{Console, FlashQuery, back, live_events};
 
 /// How often the board and the agents refresh on a live page.
 const BOARD_REFRESH: Duration = Duration::from_secs(2);
@@ -110,7 +109,7 @@ async fn events(
     let mut clients = console.clients(&session)?;
     let cursor = headers.get("last-event-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut watch = clients.escalation.watch_escalations(pb::WatchEscalationsRequest { cursor }).await?.into_inner();
-    let stream = async_stream(move |sender| async move {
+    let stream = live_events(move |sender| async move {
         let mut refresh = tokio::time::interval(BOARD_REFRESH);
         loop {
             tokio::select! {

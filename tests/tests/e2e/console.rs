@@ -101,17 +101,19 @@ impl Browser {
     }
 }
 
-async fn console_for(stack: &Stack, services: &Services) -> Running {
-    stack.node().console(services.routing.addr, services.escalation.addr).await.unwrap()
+/// Redis, the four services and a console in front of them.
+async fn with_console() -> (Stack, Services, Running) {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let console = stack.node().console(services.routing.addr, services.escalation.addr).await.unwrap();
+    (stack, services, console)
 }
 
 const ANGRY: &str = "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
-    let stack = Stack::new().await.unwrap();
-    let services = stack.services().await.unwrap();
-    let console = console_for(&stack, &services).await;
+    let (_stack, services, console) = with_console().await;
     let (_, ana) = services.mint_key("default", &["agent"], Some("ana")).await.unwrap();
     services.submit_routed(post("q1", "curious", 40, "Hi, do you have a store in Leeds?")).await.unwrap();
     let angry = services.submit_routed(post("a1", "loud", 182_000, ANGRY)).await.unwrap();
@@ -146,9 +148,7 @@ async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_sees_an_escalation_arrive_live_and_reassigns_it() {
-    let stack = Stack::new().await.unwrap();
-    let services = stack.services().await.unwrap();
-    let console = console_for(&stack, &services).await;
+    let (_stack, services, console) = with_console().await;
     let (_, sue) = services.mint_key("default", &["supervisor"], None).await.unwrap();
 
     let browser = Browser::start().await;
@@ -178,9 +178,7 @@ async fn a_supervisor_sees_an_escalation_arrive_live_and_reassigns_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_and_a_form_without_its_csrf_token_are_refused() {
-    let stack = Stack::new().await.unwrap();
-    let services = stack.services().await.unwrap();
-    let console = console_for(&stack, &services).await;
+    let (_stack, services, console) = with_console().await;
     let (_, sue) = services.mint_key("default", &["supervisor"], None).await.unwrap();
 
     let browser = Browser::start().await;
