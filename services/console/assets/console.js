@@ -18,7 +18,8 @@ function tickCountdowns() {
     const left = Math.round((Number(el.dataset.until) - now) / 1000);
     const span = Math.abs(left);
     const text = Math.floor(span / 60) + ":" + pad(span % 60);
-    el.textContent = left >= 0 ? text + " left" : "overdue " + text;
+    const label = el.dataset.label ? el.dataset.label + ": " : "";
+    el.textContent = label + (left >= 0 ? text + " left" : "overdue " + text);
     el.classList.toggle("overdue", left < 0);
   });
 }

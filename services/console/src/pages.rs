@@ -45,9 +45,10 @@ pub fn frame(title: &str, session: Option<&Session>, body: Markup) -> Html<Strin
     Html(page.into_string())
 }
 
-/// "agent ana · acme" for the header.
+/// "ana · agent · acme" for the header: the agent, else the key's name, else its id.
 fn who(session: &Session) -> String {
-    let name = if session.key.agent_id.is_empty() { session.key.key_id.clone() } else { session.key.agent_id.clone() };
+    let key = &session.key;
+    let name = [&key.agent_id, &key.name, &key.key_id].into_iter().find(|n| !n.is_empty()).cloned().unwrap_or_default();
     format!("{} · {} · {}", name, session.key.roles.join(", "), session.key.tenant)
 }
 
@@ -93,9 +94,9 @@ pub fn time(at: Option<&pbjson_types::Timestamp>) -> Markup {
     }
 }
 
-/// A live countdown to `until_ms` ("4:59 left", then "overdue 0:12").
+/// A live countdown to `until_ms` ("Offer: 4:59 left", then "Offer: overdue 0:12").
 pub fn countdown(label: &str, until_ms: i64) -> Markup {
-    html! { span.countdown data-until=(until_ms) { (label) " until " (clock_time(until_ms)) } }
+    html! { span.countdown data-until=(until_ms) data-label=(label) { (label) " until " (clock_time(until_ms)) } }
 }
 
 /// A case: who, why it is where it is, every post in order, and its history with the replies.

@@ -196,7 +196,8 @@ impl Routing {
                 }
             }
         };
-        let detail = format!("priority {} from {}, lease until {}", case.priority, case.queue, lease_until_ms);
+        let lease_s = (lease_until_ms - self.clock.now_ms()).max(0) / 1000;
+        let detail = format!("priority {} from {}, {lease_s} s to accept", case.priority, case.queue);
         self.audit(&self.db, tenant, &case.id, "offered", Some(agent_id), detail).await?;
         Ok(Some(pb::Offer {
             case: Some(self.view(case).await?),
