@@ -17,7 +17,9 @@ function tickCountdowns() {
   document.querySelectorAll("[data-until]").forEach((el) => {
     const left = Math.round((Number(el.dataset.until) - now) / 1000);
     const span = Math.abs(left);
-    const text = Math.floor(span / 60) + ":" + pad(span % 60);
+    const hours = Math.floor(span / 3600);
+    const minutes = Math.floor(span / 60) % 60;
+    const text = (hours ? hours + ":" + pad(minutes) : minutes) + ":" + pad(span % 60);
     const label = el.dataset.label ? el.dataset.label + ": " : "";
     el.textContent = label + (left >= 0 ? text + " left" : "overdue " + text);
     el.classList.toggle("overdue", left < 0);
@@ -31,7 +33,7 @@ function listen(el) {
   const source = new EventSource(el.dataset.sse);
   const own = el.dataset.sseEvent;
   if (own) {
-    source.addEventListener(own, (event) => { el.innerHTML = event.data; localTimes(el); });
+    source.addEventListener(own, (event) => { el.innerHTML = event.data; localTimes(el); tickCountdowns(); });
   }
   ["board", "agents"].forEach((name) => {
     source.addEventListener(name, (event) => {
@@ -50,6 +52,7 @@ function listen(el) {
     if (old) { old.replaceWith(row); } else { feed.prepend(row); }
     row.classList.add("fresh");
     localTimes(row);
+    tickCountdowns();
   });
 }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::Failure;
 use crate::pages::{self, csrf_field, time};
+use crate::policy_form::{PolicyForm, policy_form};
 use crate::session::Session;
 use crate::{Console, CsrfForm, FlashQuery, back};
 
@@ -20,6 +21,7 @@ pub fn routes() -> Router<Console> {
         .route("/admin", get(page))
         .route("/admin/keys", post(create_key))
         .route("/admin/keys/{key_id}/revoke", post(revoke_key))
+        .route("/admin/policies", post(put_policy))
         .route("/admin/webhook", post(put_webhook))
 }
 
@@ -75,16 +77,9 @@ async fn admin_page(
             }
         }
         h2 { "SLA policies" }
-        @if policies.is_empty() { p { "The built-in targets apply (15 min / 60 min / 4 h by priority)." } }
-        @for policy in &policies {
-            h3 { (policy.name) }
-            p { "Queues: " (if policy.queues.is_empty() { "every other queue".to_owned() } else { policy.queues.join(", ") })
-                " · warn at " (policy.warning_percent) "%" }
-            ul { @for target in &policy.targets {
-                li { "priority ≥ " (target.min_priority) ": first response " (target.first_response_minutes) " min, next "
-                    (target.next_response_minutes) " min" }
-            } }
-        }
+        @if policies.is_empty() { p { "The built-in targets apply to every queue. Add a policy named default to change them." } }
+        @for policy in &policies { (policy_form(policy, session)) }
+        (policy_form(&pb::SlaPolicy::default(), session))
         h2 { "Webhook" }
         form.webhook method="post" action="/admin/webhook" {
             (csrf_field(session))
@@ -151,4 +146,14 @@ async fn put_webhook(
     let session = console.form_session(&headers, &form.csrf)?.require("admin")?;
     console.clients(&session)?.escalation.put_webhook(pb::Webhook { url: form.url, secret: form.secret }).await?;
     Ok(back("/admin", "Webhook saved."))
+}
+
+async fn put_policy(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<PolicyForm>,
+) -> Result<Redirect, Failure> {
+    let session = console.form_session(&headers, &form.csrf)?.require("admin")?;
+    let saved = console.clients(&session)?.escalation.put_sla_policy(form.to_wire()?).await?.into_inner();
+    Ok(back("/admin", &format!("Policy {} saved.", saved.name)))
 }

@@ -17,7 +17,7 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::Failure;
-use crate::pages::{self, case_body, countdown, csrf_field};
+use crate::pages::{self, case_body, countdown, csrf_field, sla_clocks};
 use crate::session::Session;
 use crate::{Console, back, live_events};
 
@@ -66,7 +66,9 @@ async fn page(
     };
     let case = match query.case.as_deref().filter(|c| !c.is_empty()) {
         Some(case_id) => {
-            Some(clients.routing.get_case(pb::GetCaseRequest { case_id: case_id.into() }).await?.into_inner())
+            let case = clients.routing.get_case(pb::GetCaseRequest { case_id: case_id.into() }).await?.into_inner();
+            let clocks = clients.clocks(case_id).await?;
+            Some((case, clocks))
         }
         None => None,
     };
@@ -101,16 +103,22 @@ async fn page(
                 p { "Set your status to start receiving cases." }
             }
         }
-        @if let Some(case) = &case {
-            (case_view(&session, case, query.lease))
+        @if let Some((case, clocks)) = &case {
+            (case_view(&session, case, clocks.as_ref(), query.lease))
         }
         (pages::shortcuts())
     };
     Ok(pages::frame("My cases", Some(&session), body).into_response())
 }
 
-/// The case an agent works: live body, lease countdown, and the actions its state allows.
-fn case_view(session: &Session, case: &pb::CaseView, lease_until_ms: Option<i64>) -> maud::Markup {
+/// The case an agent works: live body with its SLA clocks, lease countdown, and the actions its
+/// state allows.
+fn case_view(
+    session: &Session,
+    case: &pb::CaseView,
+    clocks: Option<&pb::CaseClocks>,
+    lease_until_ms: Option<i64>,
+) -> maud::Markup {
     let action = |name: &str| format!("/agent/case/{}/{name}", case.case_id);
     let held = case.state == "assigned";
     html! {
@@ -121,7 +129,7 @@ fn case_view(session: &Session, case: &pb::CaseView, lease_until_ms: Option<i64>
                 form method="post" action=(action("accept")) { (csrf_field(session)) button #accept type="submit" { "Accept" } }
                 form method="post" action=(action("reject")) { (csrf_field(session)) button type="submit" { "Pass" } }
             }
-            div #case-live data-sse={ "/agent/case/" (case.case_id) "/events" } data-sse-event="case" { (case_body(case)) }
+            div #case-live data-sse={ "/agent/case/" (case.case_id) "/events" } data-sse-event="case" { (live_case(case, clocks)) }
             @if held {
                 form #reply-form method="post" action=(action("reply")) {
                     (csrf_field(session))
@@ -246,22 +254,38 @@ async fn act(
     Ok(back(&here, done))
 }
 
-/// The case's body again whenever it changes (a follow-up, a reply, a re-score), as `case` events.
+/// What the live part of an agent's case shows: the SLA clocks, then the case.
+fn live_case(case: &pb::CaseView, clocks: Option<&pb::CaseClocks>) -> maud::Markup {
+    html! { (sla_clocks(clocks)) (case_body(case)) }
+}
+
+/// The case's body again whenever it changes (a follow-up, a reply, a re-score, a clock starting,
+/// pausing or breaching), as `case` events.
 async fn case_events(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(case_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     let (session, _) = agent(console.session(&headers)?)?;
-    let mut routing = console.clients(&session)?.routing;
+    let mut clients = console.clients(&session)?;
     let stream = live_events(move |sender| async move {
         let mut last = None;
         loop {
-            let Ok(case) = routing.get_case(pb::GetCaseRequest { case_id: case_id.clone() }).await else { return };
+            let Ok(case) = clients.routing.get_case(pb::GetCaseRequest { case_id: case_id.clone() }).await else {
+                return;
+            };
+            let Ok(clocks) = clients.clocks(&case_id).await else { return };
             let case = case.into_inner();
-            let version = (case.history.len(), case.posts.len(), case.priority, case.state.clone(), case.waiting);
+            let clock_states: Vec<(String, String)> = clocks
+                .iter()
+                .flat_map(|c| &c.clocks)
+                .map(|clock| (clock.kind.clone(), clock.state.clone()))
+                .chain(clocks.iter().flat_map(|c| &c.escalations).map(|e| (e.escalation_id.clone(), e.state.clone())))
+                .collect();
+            let version =
+                (case.history.len(), case.posts.len(), case.priority, case.state.clone(), case.waiting, clock_states);
             if last.as_ref() != Some(&version) {
-                let fragment = case_body(&case).into_string();
+                let fragment = live_case(&case, clocks.as_ref()).into_string();
                 if sender.send(Event::default().event("case").data(fragment)).await.is_err() {
                     return;
                 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use earshot_auth::{AuthChannel, Bearer};
+use earshot_proto::v1 as pb;
 use earshot_proto::v1::agent_service_client::AgentServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::key_service_client::KeyServiceClient;
@@ -52,5 +53,16 @@ impl Backend {
             escalation: EscalationServiceClient::new(bearer.channel(self.escalation.clone())),
             keys: KeyServiceClient::new(bearer.channel(self.routing.clone())),
         })
+    }
+}
+
+impl Clients {
+    /// The case's SLA clocks and escalations; `None` while escalation knows nothing of the case.
+    pub async fn clocks(&mut self, case_id: &str) -> Result<Option<pb::CaseClocks>, tonic::Status> {
+        match self.escalation.get_case_clocks(pb::GetCaseClocksRequest { case_id: case_id.to_owned() }).await {
+            Ok(clocks) => Ok(Some(clocks.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(status),
+        }
     }
 }

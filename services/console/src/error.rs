@@ -20,6 +20,9 @@ pub enum Failure {
     /// The signed-in key lacks the role for this page.
     #[error("your key does not have the {0} role")]
     Role(&'static str),
+    /// A form field is not in a shape the console can read (names the field).
+    #[error("{0}")]
+    Form(String),
     /// A service refused or failed the call.
     #[error("{}", .0.message())]
     Service(#[from] tonic::Status),
@@ -33,6 +36,7 @@ impl IntoResponse for Failure {
                 return Redirect::to("/signin?problem=expired").into_response();
             }
             Self::BadKey => StatusCode::UNAUTHORIZED,
+            Self::Form(_) => StatusCode::BAD_REQUEST,
             Self::Csrf | Self::Role(_) => StatusCode::FORBIDDEN,
             Self::Service(status) => match status.code() {
                 tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@ mod backend;
 pub mod config;
 mod error;
 mod pages;
+mod policy_form;
 pub mod session;
 mod supervisor;
 

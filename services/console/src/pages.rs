@@ -137,6 +137,75 @@ pub fn case_body(case: &pb::CaseView) -> Markup {
     }
 }
 
+/// "4m 12s", "1h 05m", "15m": a span of seconds as people read it.
+pub fn span(seconds: u64) -> String {
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (hours, seconds) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{minutes}m {seconds:02}s"),
+        _ => format!("{hours}h {minutes:02}m"),
+    }
+}
+
+/// Every SLA clock of a case, each running one a live countdown, and the case's escalations with
+/// when each rises to its next level.
+pub fn sla_clocks(clocks: Option<&pb::CaseClocks>) -> Markup {
+    let label = |kind: &str| if kind == "first_response" { "First response" } else { "Next response" };
+    let at_ms = |at: Option<&pbjson_types::Timestamp>| at.map(ms_from_timestamp);
+    html! {
+        section.clocks {
+            h3 { "SLA clocks" }
+            @match clocks.filter(|c| !c.clocks.is_empty() || !c.escalations.is_empty()) {
+                None => p { "No SLA clock yet: it starts when escalation hears of the case." },
+                Some(case) => {
+                    table.clocks {
+                        thead { tr { th { "Clock" } th { "Deadline" } th { "Used of target" } th { "Policy · queue · priority" } } }
+                        tbody {
+                            @for clock in &case.clocks {
+                                tr class={ "clock " (clock.state) } data-clock=(clock.kind) {
+                                    td { (label(&clock.kind)) }
+                                    td {
+                                        @match (clock.state.as_str(), at_ms(clock.due_at.as_ref())) {
+                                            ("running", Some(due)) => {
+                                                (countdown(label(&clock.kind), due))
+                                                @if let Some(warn) = clock.warn_at.as_ref() { " · warns at " (time(Some(warn))) }
+                                            }
+                                            ("fired", Some(due)) => { span.breached { "Breached" } " · " (countdown("overdue since", due)) }
+                                            ("paused", _) => { "Paused (waiting on the customer) since " (time(clock.paused_at.as_ref())) }
+                                            ("stopped", _) => { "Answered" }
+                                            (state, _) => { (state) }
+                                        }
+                                    }
+                                    td { (span(clock.used_seconds)) " of " (span(clock.target_seconds)) }
+                                    td { (clock.policy) " · " (clock.queue) " · " (clock.priority) }
+                                }
+                            }
+                        }
+                    }
+                    @if !case.escalations.is_empty() {
+                        table.case-escalations {
+                            thead { tr { th { "Escalation" } th { "Level" } th { "State" } th { "Next level" } } }
+                            tbody {
+                                @for escalation in &case.escalations {
+                                    tr class={ "escalation " (escalation.state) @if escalation.reason.starts_with("sla_") { " breach" } } {
+                                        td.reason { (escalation.reason) " · " (time(escalation.created_at.as_ref())) }
+                                        td { (escalation.level) " · " (escalation.audience) }
+                                        td { (escalation.state) }
+                                        td { @match at_ms(escalation.next_level_at.as_ref()) {
+                                            Some(next) => (countdown(&format!("Level {}", escalation.level + 1), next)),
+                                            None => "—",
+                                        } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An escalation as a row of the supervisor's feed, with its actions.
 pub fn escalation_row(escalation: &pb::Escalation, session: &Session) -> Markup {
     let breach = escalation.reason.starts_with("sla_");
@@ -159,13 +228,38 @@ pub fn escalation_row(escalation: &pb::Escalation, session: &Session) -> Markup 
                     form method="post" action={ "/supervisor/escalation/" (escalation.escalation_id) "/resolve" } {
                         (csrf_field(session)) button type="submit" { "Resolve" }
                     }
-                    form.reassign method="post" action={ "/supervisor/case/" (escalation.case_id) "/reassign" } {
-                        (csrf_field(session))
-                        input name="target" placeholder="queue or agent:ID" required aria-label="Reassign to";
-                        button type="submit" { "Reassign" }
-                    }
+                    (reassign_form(&escalation.case_id, session))
                 }
             }
+        }
+    }
+}
+
+/// Reassign a case: to a queue or `agent:ID`, picked from the page's `#reassign-targets` list or
+/// typed.
+pub fn reassign_form(case_id: &str, session: &Session) -> Markup {
+    html! {
+        form.reassign method="post" action={ "/supervisor/case/" (case_id) "/reassign" } {
+            (csrf_field(session))
+            input name="target" list="reassign-targets" placeholder="queue or agent:ID" required aria-label="Reassign to";
+            button type="submit" { "Reassign" }
+        }
+    }
+}
+
+/// A supervisor's SLA warning (a case nearing its target) as a feed row.
+pub fn warning_row(warning: &pb::SlaWarning) -> Markup {
+    let clock = if warning.clock == "first_response" { "first response" } else { "next response" };
+    html! {
+        tr id={ "warn-" (warning.case_id) "-" (warning.clock) } class="warning" {
+            td { "—" }
+            td { a href={ "/supervisor/case?id=" (warning.case_id) } { (warning.case_id) } }
+            td.reason { "sla_warning" }
+            td { "—" }
+            td { "due soon" }
+            td { (warning.queue) " / " (warning.priority) }
+            td { (clock) " " (countdown("due", warning.due_at.as_ref().map_or(0, ms_from_timestamp))) " · " (warning.detail) }
+            td {}
         }
     }
 }

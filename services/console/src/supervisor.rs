@@ -18,7 +18,8 @@ use serde::Deserialize;
 
 use crate::backend::Clients;
 use crate::error::Failure;
-use crate::pages::{self, case_body, escalation_row, time};
+use crate::pages::{self, case_body, escalation_row, reassign_form, sla_clocks, time, warning_row};
+use crate::session::Session;
 use crate::{Console, FlashQuery, back, live_events};
 
 /// How often the board and the agents refresh on a live page.
@@ -77,15 +78,14 @@ async fn page(
     let mut clients = console.clients(&session)?;
     let board = board(&mut clients).await?;
     let agents = agents(&mut clients).await?;
+    let targets = reassign_targets(&mut clients).await?;
     let open =
         clients.escalation.list_escalations(pb::ListEscalationsRequest::default()).await?.into_inner().escalations;
     let body = html! {
         (pages::flash(query.msg.as_deref()))
         div #live data-sse="/supervisor/events" {}
-        form.search method="get" action="/supervisor/case" {
-            input name="id" placeholder="case id (c_…)" required aria-label="Case id";
-            button type="submit" { "Find case" }
-        }
+        (search_form())
+        (targets)
         h2 { "Queues" }
         div #board { (board) }
         h2 { "Agents" }
@@ -115,8 +115,12 @@ async fn events(
             tokio::select! {
                 next = watch.message() => {
                     let Ok(Some(event)) = next else { return };
-                    let Some(escalation) = event.escalation.as_ref() else { continue };
-                    let row = escalation_row(escalation, &session).into_string();
+                    let row = match (event.escalation.as_ref(), event.warning.as_ref()) {
+                        (Some(escalation), _) => escalation_row(escalation, &session),
+                        (None, Some(warning)) => warning_row(warning),
+                        (None, None) => continue,
+                    }
+                    .into_string();
                     if sender.send(Event::default().event("escalation").id(event.cursor.clone()).data(row)).await.is_err() {
                         return;
                     }
@@ -135,9 +139,46 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// Look a case up by its id, or a customer's cases by their id or handle.
+fn search_form() -> Markup {
+    html! {
+        form.search method="get" action="/supervisor/case" {
+            input name="q" placeholder="case id (c_…), customer or @handle" required aria-label="Case or customer";
+            button type="submit" { "Find" }
+        }
+    }
+}
+
+/// Where a case can go: every queue known (from the board and agents' skills) and every agent with
+/// its state and load, for the reassign boxes to pick from.
+async fn reassign_targets(clients: &mut Clients) -> Result<Markup, tonic::Status> {
+    let queues = clients.routing.queue_stats(pb::QueueStatsRequest {}).await?.into_inner().queues;
+    let agents = clients.routing.list_agents(pb::ListAgentsRequest {}).await?.into_inner().agents;
+    let mut names: Vec<&str> = queues.iter().map(|q| q.queue.as_str()).collect();
+    names.extend(agents.iter().flat_map(|a| a.skills.iter().map(String::as_str)));
+    names.sort_unstable();
+    names.dedup();
+    Ok(html! {
+        datalist #reassign-targets {
+            @for queue in names { option value=(queue) { "queue " (queue) } }
+            @for agent in &agents {
+                option value={ "agent:" (agent.agent_id) } {
+                    (agent.agent_id) " · " (agent.presence().as_str_name().to_ascii_lowercase()) " · "
+                    (agent.cases.len()) "/" (agent.capacity)
+                }
+            }
+        }
+    })
+}
+
 #[derive(Deserialize)]
 struct CaseQuery {
+    /// A case id (links from the feed).
+    #[serde(default)]
     id: String,
+    /// What a supervisor typed: a case id, a customer id or a handle.
+    #[serde(default)]
+    q: String,
 }
 
 async fn case_page(
@@ -147,19 +188,78 @@ async fn case_page(
 ) -> Result<Response, Failure> {
     let session = console.session(&headers)?.require("supervisor")?;
     let mut clients = console.clients(&session)?;
-    let case = clients.routing.get_case(pb::GetCaseRequest { case_id: query.id.trim().to_owned() }).await?.into_inner();
+    let wanted = if query.id.trim().is_empty() { query.q.trim() } else { query.id.trim() }.to_owned();
+    if earshot_core::ids::check_id("case_id", 'c', &wanted).is_ok() {
+        match clients.routing.get_case(pb::GetCaseRequest { case_id: wanted.clone() }).await {
+            Ok(case) => return Ok(case_view(&mut clients, &session, case.into_inner()).await?.into_response()),
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    let request = pb::FindCasesRequest { customer: wanted.clone(), limit: 0 };
+    let mut cases = clients.routing.find_cases(request).await?.into_inner().cases;
+    if cases.len() == 1 {
+        let case = cases.remove(0);
+        return Ok(case_view(&mut clients, &session, case).await?.into_response());
+    }
     let body = html! {
+        (search_form())
+        h2 { "Cases of " (wanted) }
+        @if cases.is_empty() { p role="status" { "No case has that id, and no customer that id or handle." } }
+        @else { (case_list(&cases)) }
+    };
+    let status = if cases.is_empty() { axum::http::StatusCode::NOT_FOUND } else { axum::http::StatusCode::OK };
+    Ok((status, pages::frame("Cases", Some(&session), body)).into_response())
+}
+
+/// Cases as rows linking to each.
+fn case_list(cases: &[pb::CaseView]) -> Markup {
+    html! {
+        table.cases {
+            thead { tr { th { "Case" } th { "Opened" } th { "State" } th { "Queue / priority" } th { "Posts" } th { "Agent" } } }
+            tbody {
+                @for case in cases {
+                    tr { td { a href={ "/supervisor/case?id=" (case.case_id) } { (case.case_id) } }
+                        td { (time(case.opened_at.as_ref())) } td { (case.state) @if case.escalated { " · escalated" } }
+                        td { (case.queue) " / " (case.priority) } td { (case.posts.len()) } td { (case.assigned_agent) } }
+                }
+            }
+        }
+    }
+}
+
+/// One case for a supervisor: reassign, every SLA clock, the case, and the customer's other cases.
+async fn case_view(
+    clients: &mut Clients,
+    session: &Session,
+    case: pb::CaseView,
+) -> Result<axum::response::Html<String>, Failure> {
+    let clocks = clients.clocks(&case.case_id).await?;
+    let targets = reassign_targets(clients).await?;
+    let request = pb::FindCasesRequest { customer: case.customer.clone(), limit: 0 };
+    let others: Vec<pb::CaseView> = clients
+        .routing
+        .find_cases(request)
+        .await?
+        .into_inner()
+        .cases
+        .into_iter()
+        .filter(|other| other.case_id != case.case_id)
+        .collect();
+    let body = html! {
+        (search_form())
         section #case {
             h2 { "Case " (case.case_id) }
-            form.reassign method="post" action={ "/supervisor/case/" (case.case_id) "/reassign" } {
-                (pages::csrf_field(&session))
-                input name="target" placeholder="queue or agent:ID" required aria-label="Reassign to";
-                button type="submit" { "Reassign" }
-            }
+            @if case.state != "resolved" { (targets) (reassign_form(&case.case_id, session)) }
+            (sla_clocks(clocks.as_ref()))
             (case_body(&case))
+            @if !others.is_empty() {
+                h3 { "Other cases of " (case.customer) }
+                (case_list(&others))
+            }
         }
     };
-    Ok(pages::frame("Case", Some(&session), body).into_response())
+    Ok(pages::frame("Case", Some(session), body))
 }
 
 #[derive(Deserialize)]

@@ -71,6 +71,14 @@ impl pb::escalation_service_server::EscalationService for Escalations {
         Ok(Response::new(self.get(&tenant, &request.into_inner().escalation_id).await?))
     }
 
+    async fn get_case_clocks(
+        &self,
+        request: Request<pb::GetCaseClocksRequest>,
+    ) -> Result<Response<pb::CaseClocks>, Status> {
+        let tenant = tenant(&request)?;
+        Ok(Response::new(self.case_clocks(&tenant, &request.into_inner().case_id).await?))
+    }
+
     type WatchEscalationsStream = Pin<Box<dyn Stream<Item = Result<pb::EscalationEvent, Status>> + Send>>;
 
     async fn watch_escalations(

@@ -178,7 +178,8 @@ impl Escalations {
             }
             pb::CaseEventKind::Responded | pb::CaseEventKind::Resolved => {
                 for mut timer in timers.into_iter().filter(awaiting_answer) {
-                    clocks::stop(&mut timer);
+                    let policy = self.choose_policy(policies, &timer.queue);
+                    clocks::stop(&mut timer, at, &policy);
                     save(txn, timer, true).await?;
                 }
             }

@@ -3,6 +3,8 @@
 //! far and the policy's calendar, so a pause, a transfer or a priority change can never make a
 //! clock forget time already spent.
 
+use earshot_core::clock::timestamp_from_ms;
+use earshot_proto::v1 as pb;
 use earshot_store::escalation::sla_timer::Model as Timer;
 
 use crate::calendar::NEVER;
@@ -105,17 +107,48 @@ pub fn resume(timer: &mut Timer, at_ms: i64, policy: &Policy) {
     schedule(timer, policy);
 }
 
-/// The agent answered: the clock stops for good.
-pub fn stop(timer: &mut Timer) {
+/// The agent answered at `at_ms`: the clock stops for good, keeping the open time it used.
+pub fn stop(timer: &mut Timer, at_ms: i64, policy: &Policy) {
+    timer.consumed_ms = used_ms(timer, at_ms, policy);
+    timer.segment_start_ms = at_ms.max(timer.segment_start_ms);
     timer.state = states::STOPPED.to_owned();
     timer.warn_at_ms = None;
     timer.paused_at_ms = None;
+}
+
+/// Open time the clock has used by `now_ms`: what it consumed before its last segment, plus the
+/// open time since, while it still counts.
+pub fn used_ms(timer: &Timer, now_ms: i64, policy: &Policy) -> i64 {
+    let counting = timer.state == states::RUNNING || timer.state == states::FIRED;
+    let since =
+        if counting { policy.calendar.between(timer.segment_start_ms, now_ms.max(timer.segment_start_ms)) } else { 0 };
+    timer.consumed_ms + since
+}
+
+/// The clock as a supervisor reads it at `now_ms`.
+pub fn to_wire(timer: &Timer, now_ms: i64, policy: &Policy) -> pb::SlaClock {
+    let seconds = |ms: i64| u64::try_from(ms / 1_000).unwrap_or(0);
+    let has_deadline = (timer.state == states::RUNNING || timer.state == states::FIRED) && timer.due_at_ms != NEVER;
+    pb::SlaClock {
+        kind: timer.kind.clone(),
+        state: timer.state.clone(),
+        policy: timer.policy.clone(),
+        queue: timer.queue.clone(),
+        priority: u32::try_from(timer.priority).unwrap_or(0),
+        target_seconds: seconds(timer.target_ms),
+        used_seconds: seconds(used_ms(timer, now_ms, policy)),
+        started_at: Some(timestamp_from_ms(timer.started_at_ms)),
+        due_at: has_deadline.then(|| timestamp_from_ms(timer.due_at_ms)),
+        warn_at: timer.warn_at_ms.filter(|_| timer.state == states::RUNNING && !timer.warned).map(timestamp_from_ms),
+        paused_at: timer.paused_at_ms.filter(|_| timer.state == states::PAUSED).map(timestamp_from_ms),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::Builtin;
+    use earshot_core::clock::ms_from_timestamp;
 
     const MINUTE: i64 = 60_000;
 
@@ -143,8 +176,27 @@ mod tests {
         timer.warned = true;
         retarget(&mut timer, &policy, 60, "legal");
         assert_eq!((timer.due_at_ms, timer.warn_at_ms), (60 * MINUTE, None));
-        stop(&mut timer);
+        stop(&mut timer, 20 * MINUTE, &policy);
         retarget(&mut timer, &policy, 90, "legal");
         assert_eq!(timer.state, states::STOPPED);
+    }
+
+    #[test]
+    fn a_clock_reads_what_it_used_and_when_it_breaches() {
+        let policy = Builtin::default().policy();
+        let mut timer = start("t", "c", ClockKind::FirstResponse, 0, 90, "billing", &policy);
+        let running = to_wire(&timer, 5 * MINUTE, &policy);
+        assert_eq!((running.used_seconds, running.target_seconds), (300, 900));
+        assert_eq!(running.due_at.map(|at| ms_from_timestamp(&at)), Some(15 * MINUTE));
+        assert_eq!(running.warn_at.map(|at| ms_from_timestamp(&at)), Some(12 * MINUTE));
+        pause(&mut timer, 6 * MINUTE, &policy);
+        let paused = to_wire(&timer, 50 * MINUTE, &policy);
+        assert_eq!((paused.state.as_str(), paused.used_seconds), (states::PAUSED, 360));
+        assert!(paused.due_at.is_none() && paused.warn_at.is_none() && paused.paused_at.is_some());
+        resume(&mut timer, 60 * MINUTE, &policy);
+        stop(&mut timer, 63 * MINUTE, &policy);
+        let answered = to_wire(&timer, 90 * MINUTE, &policy);
+        assert_eq!((answered.state.as_str(), answered.used_seconds), (states::STOPPED, 540));
+        assert!(answered.due_at.is_none());
     }
 }

@@ -8,7 +8,7 @@ use earshot_core::ids::{check_id, check_name, new_id};
 use earshot_core::{InvalidArgument, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::EventStream;
-use earshot_store::escalation::{escalation, escalation_audit, outbox, webhook};
+use earshot_store::escalation::{escalation, escalation_audit, outbox, sla_timer, webhook};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -290,6 +290,39 @@ impl Escalations {
             })
             .collect();
         Ok(pb::EscalationView { escalation: Some(to_wire(&row)), history })
+    }
+
+    /// Every SLA clock of a case and its escalations, newest first. NOT_FOUND when the tenant has
+    /// neither for that case (unknown ids and other tenants' cases alike).
+    pub async fn case_clocks(&self, tenant: &Tenant, case_id: &str) -> Result<pb::CaseClocks> {
+        check_id("case_id", 'c', case_id)?;
+        let timers = sla_timer::Entity::find()
+            .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
+            .filter(sla_timer::Column::CaseId.eq(case_id))
+            .order_by_asc(sla_timer::Column::Kind)
+            .all(&self.db)
+            .await?;
+        let escalations = escalation::Entity::find()
+            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
+            .filter(escalation::Column::CaseId.eq(case_id))
+            .order_by_desc(escalation::Column::CreatedAtMs)
+            .order_by_desc(escalation::Column::Id)
+            .all(&self.db)
+            .await?;
+        if timers.is_empty() && escalations.is_empty() {
+            return Err(Error::NotFound(format!("case {case_id} has no SLA clock or escalation")));
+        }
+        let policies = self.stored_policies(&self.db, tenant).await?;
+        let now = self.clock.now_ms();
+        let clocks = timers
+            .iter()
+            .map(|timer| crate::clocks::to_wire(timer, now, &self.choose_policy(&policies, &timer.queue)))
+            .collect();
+        Ok(pb::CaseClocks {
+            case_id: case_id.to_owned(),
+            clocks,
+            escalations: escalations.iter().map(to_wire).collect(),
+        })
     }
 
     /// A supervisor acknowledges or resolves an escalation. Repeating the action changes nothing.

@@ -60,6 +60,15 @@ impl pb::routing_service_server::RoutingService for Routing {
         Ok(Response::new(self.view(case).await?))
     }
 
+    async fn find_cases(
+        &self,
+        request: Request<pb::FindCasesRequest>,
+    ) -> Result<Response<pb::FindCasesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::FindCasesRequest { customer, limit } = request.into_inner();
+        Ok(Response::new(pb::FindCasesResponse { cases: self.find_cases(&tenant, &customer, limit).await? }))
+    }
+
     async fn list_queue(
         &self,
         request: Request<pb::ListQueueRequest>,

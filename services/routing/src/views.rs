@@ -2,16 +2,19 @@
 
 use std::collections::HashMap;
 
-use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::check_id;
+use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 
 use crate::error::{Error, Result};
 use crate::state::{Routing, states};
+
+/// The longest customer id or handle a search accepts (as long as a post's author id may be).
+const MAX_CUSTOMER_LEN: usize = 256;
 
 /// Reasons as stored in a case row (proto3 JSON).
 pub fn encode_reasons(reasons: &[pb::Reason]) -> String {
@@ -113,6 +116,40 @@ impl Routing {
     /// One case's view.
     pub async fn view(&self, case: case::Model) -> Result<pb::CaseView> {
         self.views(vec![case]).await?.pop().ok_or_else(|| Error::Corrupt("empty case view".to_owned()))
+    }
+
+    /// The cases of one customer, newest first: `customer` is the customer's id on its channel or
+    /// the handle on their posts, with or without "@".
+    pub async fn find_cases(&self, tenant: &Tenant, customer: &str, limit: u32) -> Result<Vec<pb::CaseView>> {
+        let customer = customer.trim();
+        if customer.is_empty() {
+            return Err(InvalidArgument::new("customer", "is required").into());
+        }
+        if customer.len() > MAX_CUSTOMER_LEN || customer.chars().any(char::is_control) {
+            let reason =
+                format!("is not a customer id or handle (at most {MAX_CUSTOMER_LEN} bytes, no control characters)");
+            return Err(InvalidArgument::new("customer", reason).into());
+        }
+        let bare = customer.trim_start_matches('@');
+        let handles = [bare.to_owned(), format!("@{bare}")];
+        let by_handle = case_post::Entity::find()
+            .select_only()
+            .column(case_post::Column::CaseId)
+            .filter(case_post::Column::Tenant.eq(tenant.as_str()))
+            .filter(case_post::Column::AuthorHandle.is_in(handles))
+            .into_query();
+        let limit = if limit == 0 { 20 } else { limit.min(100) };
+        let cases = case::Entity::find()
+            .filter(case::Column::Tenant.eq(tenant.as_str()))
+            .filter(
+                Condition::any().add(case::Column::Customer.eq(customer)).add(case::Column::Id.in_subquery(by_handle)),
+            )
+            .order_by_desc(case::Column::OpenedAtMs)
+            .order_by_desc(case::Column::Id)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await?;
+        self.views(cases).await
     }
 
     /// The first `limit` waiting cases of `queue`, in the order agents get them.

@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium (Debian's `chromium`, driven through
 //! `chromedriver` over WebDriver): an agent signs in, is offered the furious customer before the
 //! earlier neutral question, replies and resolves; a supervisor sees an escalation appear without
-//! reloading and reassigns it; a wrong key and a form without its CSRF token are refused.
+//! reloading, reassigns it and finds the customer's case with every SLA clock; an admin adds an SLA
+//! policy; a wrong key and a form without its CSRF token are refused.
 //! Screenshots go to `target/screenshots/`.
 
 use std::path::PathBuf;
@@ -80,6 +81,18 @@ impl Browser {
         element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
     }
 
+    /// The text of `css` once `wanted` holds for it (a countdown ticks, a live fragment lands).
+    async fn text_when(&self, css: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text_of(css).await;
+            if wanted(&text) || started.elapsed() > ELEMENT_WAIT {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn click(&self, css: &str) {
         let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
         element.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
@@ -109,6 +122,11 @@ async fn with_console() -> (Stack, Services, Running) {
     (stack, services, console)
 }
 
+/// Whether a clock's text is a running countdown ("First response: 14:58 left").
+fn counting(text: &str) -> bool {
+    text.contains("First response: ") && text.contains(" left")
+}
+
 const ANGRY: &str = "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,6 +148,8 @@ async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
     assert!(case.contains(ANGRY), "the furious customer comes first: {case}");
     assert!(case.contains("182k followers"), "with why it is first: {case}");
     assert!(browser.client.current_url().await.unwrap().as_str().contains(&angry.case_id));
+    let clock = browser.text_when("#case-live tr.clock.running[data-clock=first_response]", counting).await;
+    assert!(counting(&clock), "the SLA time left counts down: {clock}");
     browser.screenshot("agent-offered").await;
     browser.click("#accept").await;
     let reply = "So sorry! The double charge is refunded today; you will see it in 2-3 days.";
@@ -137,6 +157,8 @@ async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
     browser.click("#reply-form button").await;
     assert!(browser.text_of(".flash").await.contains("Reply sent"));
     assert!(browser.text_of("#case-live").await.contains(reply), "the reply is in the case's history");
+    let clock = browser.text_of("#case-live tr.clock.stopped[data-clock=first_response]").await;
+    assert!(clock.contains("Answered"), "{clock}");
     browser.screenshot("agent-replied").await;
     browser.click("#resolve-button").await;
     assert!(browser.text_of(".flash").await.contains("Resolved"));
@@ -173,6 +195,16 @@ async fn a_supervisor_sees_an_escalation_arrive_live_and_reassigns_it() {
     let history = view.unwrap().into_inner().history;
     assert!(history.iter().any(|e| e.action == "reassigned"), "{history:?}");
     browser.screenshot("supervisor-reassigned").await;
+
+    // The customer found by handle: the case with every SLA clock and its escalation's next level.
+    browser.fill("form.search input[name=q]", "@loud").await;
+    browser.click("form.search button").await;
+    let clock = browser.text_when("#case tr.clock.running[data-clock=first_response]", counting).await;
+    assert!(counting(&clock), "{clock}");
+    let escalation = browser.text_when("#case table.case-escalations tbody tr", |t| t.contains("Level 2: ")).await;
+    assert!(escalation.contains("reach") && escalation.contains("Level 2: "), "{escalation}");
+    assert!(browser.text_of("#case .meta").await.contains("billing"), "after the reassignment");
+    browser.screenshot("supervisor-case-clocks").await;
     browser.client.close().await.unwrap();
 }
 
@@ -195,5 +227,45 @@ async fn a_wrong_key_and_a_form_without_its_csrf_token_are_refused() {
     browser.screenshot("csrf-refused").await;
     browser.client.goto(&format!("http://{}/supervisor", console.addr)).await.unwrap();
     assert!(browser.text_of("#board").await.contains("Queue"), "the refused sign-out left the session alone");
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_an_sla_policy_and_a_malformed_one_is_refused_by_its_field() {
+    let (_stack, services, console) = with_console().await;
+    let (_, root) = services.mint_key("default", &["admin"], None).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&console, &root).await;
+    let new = "form.policy[data-policy='']";
+    browser.fill(&format!("{new} input[name=name]"), "vip").await;
+    browser.fill(&format!("{new} input[name=queues]"), "vip, legal").await;
+    browser.fill(&format!("{new} input[name=b0_min]"), "0").await;
+    browser.fill(&format!("{new} input[name=b0_first]"), "5").await;
+    browser.fill(&format!("{new} input[name=b0_next]"), "20").await;
+    browser.fill(&format!("{new} input[name=time_zone]"), "Europe/Berlin").await;
+    browser.fill(&format!("{new} input[name=hours]"), "mon-fri 08:00-18:00").await;
+    browser.click(&format!("{new} button")).await;
+    let outcome = browser.text_of(".flash, [role=alert]").await;
+    assert!(outcome.contains("Policy vip saved"), "{outcome}");
+    let listed = services.escalation_client().list_sla_policies(earshot_proto::v1::ListSlaPoliciesRequest {}).await;
+    let policies = listed.unwrap().into_inner().policies;
+    let vip = policies.iter().find(|p| p.name == "vip").expect("saved");
+    assert_eq!((vip.queues.clone(), vip.targets[0].first_response_minutes), (vec!["vip".into(), "legal".into()], 5));
+    assert_eq!(vip.business_hours.as_ref().unwrap().windows.len(), 5);
+    let hours = browser.client.find(Locator::Css("form.policy[data-policy='vip'] input[name=hours]")).await.unwrap();
+    assert_eq!(hours.prop("value").await.unwrap().unwrap(), "mon-fri 08:00-18:00");
+    browser.screenshot("admin-policy-saved").await;
+
+    browser.fill(&format!("{new} input[name=name]"), "late").await;
+    browser.fill(&format!("{new} input[name=queues]"), "late").await;
+    browser.fill(&format!("{new} input[name=b0_first]"), "50000").await;
+    browser.fill(&format!("{new} input[name=b0_next]"), "20").await;
+    browser.click(&format!("{new} button")).await;
+    let refused = browser.text_of("[role=alert]").await;
+    assert!(refused.contains("first_response_minutes"), "escalation names the field: {refused}");
+    let listed = services.escalation_client().list_sla_policies(earshot_proto::v1::ListSlaPoliciesRequest {}).await;
+    assert!(!listed.unwrap().into_inner().policies.iter().any(|p| p.name == "late"), "nothing saved");
+    browser.screenshot("admin-policy-refused").await;
     browser.client.close().await.unwrap();
 }

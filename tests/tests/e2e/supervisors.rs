@@ -33,6 +33,16 @@ async fn a_supervisor_reassigns_a_case_to_a_queue_in_its_place_or_straight_to_an
     let first = services.submit_routed(post("re-1", "ann", 10, "I was charged twice for my order")).await.unwrap();
     let second = services.submit_routed(post("re-2", "ben", 10, "I was charged twice this month")).await.unwrap();
     let before = routing.get_case(pb::GetCaseRequest { case_id: first.case_id.clone() }).await.unwrap().into_inner();
+    for customer in ["ann", "@ann", " ann "] {
+        let found = routing.find_cases(pb::FindCasesRequest { customer: customer.into(), limit: 0 }).await.unwrap();
+        let found = found.into_inner().cases;
+        let found: Vec<&str> = found.iter().map(|c| c.case_id.as_str()).collect();
+        assert_eq!(found, [first.case_id.as_str()], "found by id or handle: {customer:?}");
+    }
+    let nobody = routing.find_cases(pb::FindCasesRequest { customer: "@zed".into(), limit: 0 }).await.unwrap();
+    assert!(nobody.into_inner().cases.is_empty());
+    let blank = routing.find_cases(pb::FindCasesRequest { customer: " ".into(), limit: 0 }).await.unwrap_err();
+    assert_eq!((blank.code(), blank.message()), (tonic::Code::InvalidArgument, "invalid customer: is required"));
 
     let moved = routing.reassign_case(reassign(&first.case_id, "VIP", "")).await.unwrap().into_inner();
     assert_eq!((moved.queue.as_str(), moved.state.as_str()), ("vip", "queued"));
@@ -91,6 +101,9 @@ async fn waiting_on_the_customer_pauses_the_clock_until_they_write_again() {
     };
     let waiting = agents.set_waiting(wait).await.unwrap().into_inner();
     assert!(waiting.waiting);
+    let paused = first_response_clock(&services, &record.case_id, "paused").await;
+    assert!(paused.paused_at.is_some() && paused.due_at.is_none(), "{paused:?}");
+    assert_eq!(paused.target_seconds, 4 * 3_600, "a low-priority forum question: 4 h");
 
     stack.clock.advance(5 * HOUR);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -106,6 +119,32 @@ async fn waiting_on_the_customer_pauses_the_clock_until_they_write_again() {
     wait_until(PIPELINE_DEADLINE, || async { !sla_breaches(&services, &record.case_id).await.is_empty() })
         .await
         .unwrap();
+    let breached = first_response_clock(&services, &record.case_id, "fired").await;
+    assert!(breached.used_seconds >= breached.target_seconds, "{breached:?}");
+    assert!(breached.used_seconds < 5 * 3_600, "the 5 h paused are not counted: {breached:?}");
+    let clocks = services.escalation_client().get_case_clocks(clocks_of(&record.case_id)).await.unwrap().into_inner();
+    let breach = clocks.escalations.iter().find(|e| e.reason == "sla_first_response").unwrap();
+    assert!(breach.next_level_at.is_some(), "every clock of the case, the next level's too: {breach:?}");
+    let unknown = services.escalation_client().get_case_clocks(clocks_of(&new_id('c'))).await.unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+fn clocks_of(case_id: &str) -> pb::GetCaseClocksRequest {
+    pb::GetCaseClocksRequest { case_id: case_id.into() }
+}
+
+/// The case's first-response clock once it is in `state`.
+async fn first_response_clock(services: &Services, case_id: &str, state: &str) -> pb::SlaClock {
+    let mut client = services.escalation_client();
+    let deadline = tokio::time::Instant::now() + PIPELINE_DEADLINE;
+    loop {
+        let clocks = client.get_case_clocks(clocks_of(case_id)).await.map(|c| c.into_inner().clocks);
+        if let Some(clock) = clocks.iter().flatten().find(|c| c.kind == "first_response" && c.state == state) {
+            return clock.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {state} first-response clock: {clocks:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn request_help(case_id: &str) -> pb::CaseEvent {

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(ApiKeys),
             Box::new(CaseEventOutbox),
             Box::new(CaseEventStream),
+            Box::new(CasesByHandle),
         ]
     }
 
@@ -152,5 +153,28 @@ impl MigrationTrait for CaseEventStream {
             .col(audit::Column::Id)
             .to_owned();
         manager.create_index(by_tenant).await
+    }
+}
+
+/// Supervisors find a customer's cases by the handle on their posts.
+struct CasesByHandle;
+
+impl MigrationName for CasesByHandle {
+    fn name(&self) -> &str {
+        "m0006_cases_by_handle"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CasesByHandle {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let by_handle = Index::create()
+            .if_not_exists()
+            .name("case_posts_by_handle")
+            .table(case_post::Entity)
+            .col(case_post::Column::Tenant)
+            .col(case_post::Column::AuthorHandle)
+            .to_owned();
+        manager.create_index(by_handle).await
     }
 }
