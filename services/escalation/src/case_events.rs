@@ -22,7 +22,7 @@ use sea_orm::{
 use crate::clocks::{self, awaiting_answer};
 use crate::error::Result;
 use crate::policy::{ClockKind, Policy, duration_label};
-use crate::state::{Escalations, Raise, SYSTEM, events, states, to_wire};
+use crate::state::{Action, Escalations, Raise, SYSTEM, events, states, to_wire};
 
 fn event_key(tenant: &Tenant, event: &pb::CaseEvent, kind: pb::CaseEventKind) -> String {
     let at = event.at.as_ref().map_or(0, ms_from_timestamp);
@@ -77,6 +77,32 @@ async fn save(db: &impl ConnectionTrait, timer: Timer, exists: bool) -> Result<(
         active.insert(db).await?;
     }
     Ok(())
+}
+
+impl Escalations {
+    /// Resolves the open breach escalations of `timer`'s clock, raised while an answer given at
+    /// `answered_ms`, before the target, had not reached escalation yet.
+    async fn withdraw_breach(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &Tenant,
+        timer: &Timer,
+        answered_ms: i64,
+    ) -> Result<()> {
+        let breaches = escalation::Entity::find()
+            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
+            .filter(escalation::Column::CaseId.eq(timer.case_id.clone()))
+            .filter(escalation::Column::Reason.eq(format!("sla_{}", timer.kind)))
+            .filter(escalation::Column::State.ne(states::RESOLVED))
+            .all(txn)
+            .await?;
+        for breach in breaches {
+            let answered_ahead = duration_label(timer.due_at_ms - answered_ms);
+            let detail = format!("answered {answered_ahead} before the target; the answer reached escalation late");
+            self.settle(txn, tenant, breach, Action::Resolve, SYSTEM, detail).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The most events one `RecordCaseEvents` call may carry.
@@ -179,7 +205,13 @@ impl Escalations {
             pb::CaseEventKind::Responded | pb::CaseEventKind::Resolved => {
                 for mut timer in timers.into_iter().filter(awaiting_answer) {
                     let policy = self.choose_policy(policies, &timer.queue);
+                    // Breached at a moment after the answer: the answer was on its way (routing
+                    // or escalation down), not late.
+                    let breached_after_answer = timer.state == clocks::states::FIRED && timer.due_at_ms > at;
                     clocks::stop(&mut timer, at, &policy);
+                    if breached_after_answer {
+                        self.withdraw_breach(txn, tenant, &timer, at).await?;
+                    }
                     save(txn, timer, true).await?;
                 }
             }

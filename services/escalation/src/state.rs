@@ -338,9 +338,9 @@ impl Escalations {
         }
         let txn = self.db.begin().await?;
         let row = self.find(&txn, tenant, &request.escalation_id).await?;
-        let (target, event) = match action {
-            Action::Acknowledge => (states::ACKNOWLEDGED, events::ACKNOWLEDGED),
-            Action::Resolve => (states::RESOLVED, events::RESOLVED),
+        let target = match action {
+            Action::Acknowledge => states::ACKNOWLEDGED,
+            Action::Resolve => states::RESOLVED,
         };
         if row.state == target {
             return Ok(to_wire(&row));
@@ -348,20 +348,39 @@ impl Escalations {
         if row.state == states::RESOLVED {
             return Err(Error::FailedPrecondition(format!("escalation {} is already resolved", row.id)));
         }
+        let detail = if request.note.is_empty() { format!("at level {}", row.level) } else { request.note.clone() };
+        let row = self.settle(&txn, tenant, row, action, &request.supervisor, detail).await?;
+        txn.commit().await?;
+        Ok(to_wire(&row))
+    }
+
+    /// Acknowledges or resolves `row` within `txn` on behalf of `actor`: the state, the audit
+    /// line and the event watchers and webhooks receive.
+    pub(crate) async fn settle(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &Tenant,
+        row: escalation::Model,
+        action: Action,
+        actor: &str,
+        detail: String,
+    ) -> Result<escalation::Model> {
+        let (target, event) = match action {
+            Action::Acknowledge => (states::ACKNOWLEDGED, events::ACKNOWLEDGED),
+            Action::Resolve => (states::RESOLVED, events::RESOLVED),
+        };
         let now = self.clock.now_ms();
-        let mut active = row.clone().into_active_model();
+        let mut active = row.into_active_model();
         active.state = Set(target.to_owned());
-        active.supervisor = Set(Some(request.supervisor.clone()));
+        active.supervisor = Set(Some(actor.to_owned()));
         active.next_level_at_ms = Set(None);
         match action {
             Action::Acknowledge => active.acknowledged_at_ms = Set(Some(now)),
             Action::Resolve => active.resolved_at_ms = Set(Some(now)),
         }
-        let row = active.update(&txn).await?;
-        let detail = if request.note.is_empty() { format!("at level {}", row.level) } else { request.note.clone() };
-        self.audit(&txn, tenant, &row.id, event, &request.supervisor, detail).await?;
-        self.emit(&txn, tenant, event, &request.supervisor, Some(&row), None).await?;
-        txn.commit().await?;
-        Ok(to_wire(&row))
+        let row = active.update(txn).await?;
+        self.audit(txn, tenant, &row.id, event, actor, detail).await?;
+        self.emit(txn, tenant, event, actor, Some(&row), None).await?;
+        Ok(row)
     }
 }

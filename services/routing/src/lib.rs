@@ -12,6 +12,7 @@ pub mod error;
 pub mod keys;
 pub mod notify;
 mod reassign;
+mod record;
 mod recovery;
 mod route;
 pub mod state;

@@ -3,20 +3,18 @@
 
 use std::collections::HashMap;
 
-use earshot_core::clock::ms_from_timestamp;
-use earshot_core::ids::{check_id, new_id};
+use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Settle;
 use earshot_store::routing::{agent, case, case_post};
-use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
 };
 
 use crate::error::{Error, Result};
 use crate::notify::event;
+use crate::record::Recorded;
 use crate::state::{Routing, states};
 use crate::views::{decode_reasons, encode_reasons};
 
@@ -24,14 +22,14 @@ use crate::views::{decode_reasons, encode_reasons};
 pub const MAX_ROUTE_BATCH: usize = 1_000;
 
 /// Reason factor a case gets once, when it is escalated.
-const ESCALATED: &str = "escalated";
+pub(crate) const ESCALATED: &str = "escalated";
 /// Reason factor for the customer's repeated contacts in the open case.
 const REPEAT_CONTACT: &str = "repeat_contact";
 /// Audit action of a priority change in place.
-const RESCORED: &str = "rescored";
+pub(crate) const RESCORED: &str = "rescored";
 
 /// The audit detail of a re-score.
-fn rescore_detail(before: i32, after: i32, why: &str) -> String {
+pub(crate) fn rescore_detail(before: i32, after: i32, why: &str) -> String {
     format!("priority {before} → {after}: {why}; same place in line")
 }
 
@@ -62,15 +60,16 @@ fn outcome(
 }
 
 /// The queue for a topic.
-fn queue_for(topic: &str) -> String {
+pub(crate) fn queue_for(topic: &str) -> String {
     if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
 }
 
-struct Checked {
-    post_id: String,
-    post: pb::Post,
-    author: pb::Author,
-    classification: pb::Classification,
+/// A `Route` item whose fields are valid.
+pub(crate) struct Checked {
+    pub post_id: String,
+    pub post: pb::Post,
+    pub author: pb::Author,
+    pub classification: pb::Classification,
 }
 
 fn check(index: usize, item: pb::RouteItem) -> std::result::Result<Checked, InvalidArgument> {
@@ -110,17 +109,13 @@ impl Routing {
         // The whole batch is written down in one transaction (one commit, not one per post);
         // then each case is queued, and escalation hears of every post in one call, in order.
         let txn = self.db.begin().await?;
-        let mut recorded = Vec::with_capacity(checked.len());
-        for item in checked {
-            let (case_id, routed, follow_up) = self.record_once(&txn, tenant, &item).await?;
-            recorded.push((item, case_id, routed, follow_up));
-        }
+        let recorded = self.record_batch(&txn, tenant, checked).await?;
         txn.commit().await?;
         // Each case once, read after the batch committed (a later post of the batch may have
         // changed it), and queued (again, on a retry: the same score is a no-op) in one round
         // trip unless it is resolved.
         let case_ids: std::collections::BTreeSet<String> =
-            recorded.iter().map(|(_, case_id, _, _)| case_id.clone()).collect();
+            recorded.iter().map(|recorded| recorded.case_id.clone()).collect();
         let mut cases: HashMap<String, case::Model> = case::Entity::find()
             .filter(case::Column::Id.is_in(case_ids))
             .all(&self.db)
@@ -138,7 +133,7 @@ impl Routing {
         }
         let mut results = Vec::with_capacity(recorded.len());
         let mut events = Vec::with_capacity(recorded.len());
-        for (item, case_id, routed, follow_up) in recorded {
+        for Recorded { item, case_id, routed, follow_up } in recorded {
             let case = cases
                 .remove(&case_id)
                 .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
@@ -178,27 +173,6 @@ impl Routing {
         Ok(())
     }
 
-    /// Writes the post into its case unless it already is (a retried `Route`); returns the case
-    /// id, the post's row and whether it followed up an open case.
-    async fn record_once(
-        &self,
-        txn: &DatabaseTransaction,
-        tenant: &Tenant,
-        item: &Checked,
-    ) -> Result<(String, case_post::Model, bool)> {
-        match case_post::Entity::find_by_id(item.post_id.clone()).one(txn).await? {
-            Some(routed) if routed.tenant == tenant.as_str() => {
-                let follow_up = routed.follow_up;
-                Ok((routed.case_id.clone(), routed, follow_up))
-            }
-            Some(_) => Err(InvalidArgument::new("post_id", "belongs to another tenant").into()),
-            None => {
-                let (case, routed, follow_up) = self.record(txn, tenant, item).await?;
-                Ok((case.id, routed, follow_up))
-            }
-        }
-    }
-
     /// A follow-up to a case an agent holds: back in its queue if the owner is gone, otherwise
     /// held for the owner's answer until the sticky timeout.
     async fn hold_for_owner(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
@@ -233,7 +207,7 @@ impl Routing {
 
     /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself
     /// (repeat contacts, an escalation).
-    fn case_priority(
+    pub(crate) fn case_priority(
         &self,
         post_priority: i32,
         mut reasons: Vec<pb::Reason>,
@@ -317,111 +291,5 @@ impl Routing {
         let detail = format!("follow-up while owner {owner} is {presence}; back in its place for others");
         self.audit(&self.db, tenant, &case.id, "unstuck", Some(&owner), detail).await?;
         Ok(case)
-    }
-
-    /// Writes the post into its case (new or open) within `txn`.
-    async fn record(
-        &self,
-        txn: &DatabaseTransaction,
-        tenant: &Tenant,
-        item: &Checked,
-    ) -> Result<(case::Model, case_post::Model, bool)> {
-        let now = self.clock.now_ms();
-        let c = &item.classification;
-        let created_at_ms = item.post.created_at.as_ref().map_or(now, ms_from_timestamp);
-        let mut same_customer = Condition::any().add(case::Column::Customer.eq(item.author.external_id.clone()));
-        if !item.post.thread_id.is_empty() {
-            same_customer = same_customer.add(case::Column::ThreadId.eq(item.post.thread_id.clone()));
-        }
-        let open = case::Entity::find()
-            .filter(case::Column::Tenant.eq(tenant.as_str()))
-            .filter(case::Column::State.ne(states::RESOLVED))
-            .filter(same_customer)
-            .one(txn)
-            .await?;
-        let post_priority = i32::try_from(c.priority).unwrap_or(100);
-        let post_reasons: Vec<pb::Reason> = c.reasons.clone();
-        let priority_before = open.as_ref().map(|open| open.priority);
-        let (case, follow_up) = match open {
-            Some(open) => {
-                let contacts = open.contact_count + 1;
-                let base = open.post_priority.max(post_priority);
-                let old_reasons = decode_reasons(&open.reasons)?;
-                let escalation = old_reasons.iter().find(|r| r.factor == ESCALATED).cloned();
-                let strongest = if post_priority >= open.post_priority { post_reasons } else { old_reasons };
-                let (priority, reasons) = self.case_priority(base, strongest, contacts, escalation);
-                let queue = if open.queue == "general" { queue_for(&c.topic) } else { open.queue.clone() };
-                let was_waiting = open.waiting;
-                let mut active = open.into_active_model();
-                // The customer wrote: whatever the agent waited for has come.
-                active.waiting = Set(false);
-                active.contact_count = Set(contacts);
-                active.post_priority = Set(base);
-                active.priority = Set(priority);
-                active.reasons = Set(encode_reasons(&reasons));
-                active.language = Set(c.language.clone());
-                active.queue = Set(queue);
-                active.updated_at_ms = Set(now);
-                let case = active.update(txn).await?;
-                if was_waiting {
-                    self.audit(txn, tenant, &case.id, "resumed", None, "the customer wrote".to_owned()).await?;
-                }
-                (case, true)
-            }
-            None => {
-                let case = case::ActiveModel {
-                    id: Set(new_id('c')),
-                    tenant: Set(tenant.as_str().to_owned()),
-                    customer: Set(item.author.external_id.clone()),
-                    thread_id: Set((!item.post.thread_id.is_empty()).then(|| item.post.thread_id.clone())),
-                    queue: Set(queue_for(&c.topic)),
-                    topic: Set(queue_for(&c.topic)),
-                    language: Set(c.language.clone()),
-                    priority: Set(post_priority),
-                    post_priority: Set(post_priority),
-                    state: Set(states::QUEUED.to_owned()),
-                    agent: Set(None),
-                    contact_count: Set(1),
-                    escalated: Set(false),
-                    waiting: Set(false),
-                    reasons: Set(encode_reasons(&post_reasons)),
-                    opened_at_ms: Set(created_at_ms.min(now)),
-                    enqueued_at_ms: Set(now),
-                    updated_at_ms: Set(now),
-                };
-                (case.insert(txn).await?, false)
-            }
-        };
-        let routed = case_post::ActiveModel {
-            post_id: Set(item.post_id.clone()),
-            tenant: Set(tenant.as_str().to_owned()),
-            case_id: Set(case.id.clone()),
-            channel: Set(item.post.channel.clone()),
-            author_handle: Set(item.author.handle.clone()),
-            text: Set(item.post.text.clone()),
-            created_at_ms: Set(created_at_ms),
-            language: Set(c.language.clone()),
-            sentiment: Set(c.sentiment),
-            priority: Set(post_priority),
-            queue: Set(case.queue.clone()),
-            case_priority: Set(case.priority),
-            follow_up: Set(follow_up),
-        }
-        .insert(txn)
-        .await?;
-        let detail = if follow_up {
-            format!("contact {} from {}; priority {}", case.contact_count, case.customer, case.priority)
-        } else {
-            format!("new case in {} at priority {}", case.queue, case.priority)
-        };
-        let action = if follow_up { "follow_up" } else { "routed" };
-        let mut routed_event = self.audit_event(tenant, &case.id, action, None, detail);
-        routed_event.post_id = Set(Some(item.post_id.clone()));
-        self.write_audit(txn, routed_event).await?;
-        if let Some(before) = priority_before.filter(|before| *before != case.priority) {
-            let why = format!("contact {} (post priority {post_priority})", case.contact_count);
-            self.audit(txn, tenant, &case.id, RESCORED, None, rescore_detail(before, case.priority, &why)).await?;
-        }
-        Ok((case, routed, follow_up))
     }
 }

@@ -21,7 +21,21 @@ const LIVE_WITHIN: Duration = Duration::from_secs(2);
 struct Browser {
     client: Client,
     _driver: tokio::process::Child,
+    _group: ProcessGroup,
     _profile: tempfile::TempDir,
+}
+
+/// chromedriver's process group, which Chromium's processes join.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    /// Ends chromedriver and every Chromium process it started, also when a test fails before it
+    /// could close the session (a browser left running keeps a live page spinning on a core).
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+        }
+    }
 }
 
 impl Browser {
@@ -31,6 +45,7 @@ impl Browser {
             .arg(format!("--port={}", addr.port()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver (Debian's chromium-driver; `make test` installs it)");
@@ -65,7 +80,8 @@ impl Browser {
                 Err(error) => panic!("no browser session: {error}"),
             }
         };
-        Browser { client, _driver: driver, _profile: profile }
+        let group = ProcessGroup(driver.id());
+        Browser { client, _driver: driver, _group: group, _profile: profile }
     }
 
     /// Saves what the browser shows as `target/screenshots/NAME.png`.

@@ -48,6 +48,13 @@ impl Desk {
     }
 
     async fn route_with(&self, customer: &str, queue: &str, priority: u32, escalations: &[&str]) -> pb::RouteResult {
+        let item = Self::item(customer, queue, priority, escalations);
+        let mut results = self.routing().route(pb::RouteRequest { items: vec![item] }).await.unwrap().into_inner();
+        results.results.remove(0)
+    }
+
+    /// A post by `customer` classified for `queue` at `priority`, as ingest sends it.
+    fn item(customer: &str, queue: &str, priority: u32, escalations: &[&str]) -> pb::RouteItem {
         let post_id = new_id('p');
         let classification = pb::Classification {
             language: "en".into(),
@@ -57,13 +64,16 @@ impl Desk {
             escalations: escalations.iter().map(|e| e.to_string()).collect(),
             ..Default::default()
         };
-        let item = pb::RouteItem {
+        pb::RouteItem {
             post: Some(post(&post_id, customer, 10, "my order is late")),
             post_id,
             classification: Some(classification),
-        };
-        let mut results = self.routing().route(pb::RouteRequest { items: vec![item] }).await.unwrap().into_inner();
-        results.results.remove(0)
+        }
+    }
+
+    /// Routes `items` in one call.
+    async fn route_batch(&self, items: Vec<pb::RouteItem>) -> Vec<pb::RouteResult> {
+        self.routing().route(pb::RouteRequest { items }).await.unwrap().into_inner().results
     }
 
     /// Registers (or updates) an available agent working `queues`.
@@ -315,6 +325,44 @@ async fn repeat_contacts_and_escalations_rescore_a_queued_case_in_place(redis: T
     assert_eq!((view.priority, view.state.as_str(), view.assigned_agent.as_str()), (65, "assigned", "agent"));
 }
 
+async fn one_batch_joins_each_customer_and_thread_once_and_a_retry_changes_nothing(redis: TestRedis) {
+    let desk = Desk::start(redis).await;
+    let open = desk.route("ann", "billing", 30).await;
+    let in_thread = |customer: &str, thread: &str| {
+        let mut item = Desk::item(customer, "billing", 20, &[]);
+        item.post.as_mut().unwrap().thread_id = thread.into();
+        item
+    };
+    let batch = vec![
+        Desk::item("ann", "billing", 50, &[]), // joins the case open before the batch
+        Desk::item("bob", "billing", 20, &[]), // opens one
+        Desk::item("bob", "billing", 40, &[]), // joins the case the batch just opened
+        in_thread("cid", "t-1"),               // opens one in thread t-1
+        in_thread("dan", "t-1"),               // joins it by the thread
+    ];
+    let first = desk.route_batch(batch.clone()).await;
+    let cases: Vec<&str> = first.iter().map(|r| r.case_id.as_str()).collect();
+    let follow_ups: Vec<bool> = first.iter().map(|r| r.follow_up).collect();
+    assert_eq!(follow_ups, [true, false, true, false, true]);
+    assert_eq!((cases[0], cases[1], cases[3]), (open.as_str(), cases[2], cases[4]));
+    assert!(cases[1] != cases[3] && cases[1] != open && cases[3] != open, "{cases:?}");
+    assert_eq!(first[2].priority, 50, "bob: the stronger post, 40, plus one repeat contact");
+
+    let again = desk.route_batch(batch).await;
+    assert_eq!(again, first, "a retried batch returns the first results");
+    for case_id in [cases[0], cases[1], cases[3]] {
+        let view = desk.case(case_id).await;
+        assert_eq!((view.posts.len(), view.contact_count), (2, 2), "{case_id}");
+        let history: Vec<&str> = view.history.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(history, ["routed", "follow_up", "rescored"], "{case_id}: written once");
+    }
+    let mut queued = desk.queue("billing").await;
+    queued.sort();
+    let mut expected = vec![cases[0].to_owned(), cases[1].to_owned(), cases[3].to_owned()];
+    expected.sort();
+    assert_eq!(queued, expected, "three cases queued, each once");
+}
+
 async fn routing_restores_the_queues_when_redis_lost_them(redis: TestRedis) {
     let mut desk = Desk::start(redis).await;
     desk.agent("holder", 1, &["billing"]).await;
@@ -427,5 +475,6 @@ on_single_and_cluster!(
     an_agent_waiting_for_work_gets_it_the_moment_it_is_eligible,
     a_transferred_case_keeps_its_place_in_the_new_queue,
     repeat_contacts_and_escalations_rescore_a_queued_case_in_place,
+    one_batch_joins_each_customer_and_thread_once_and_a_retry_changes_nothing,
     routing_restores_the_queues_when_redis_lost_them,
 );
