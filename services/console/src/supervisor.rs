@@ -34,31 +34,43 @@ pub fn routes() -> Router<Console> {
         .route("/supervisor/case/{case_id}/reassign", post(reassign))
 }
 
+/// What the floor looks like now: the tenant's queues and its agents.
+struct Floor {
+    queues: Vec<pb::QueueStat>,
+    agents: Vec<pb::AgentView>,
+}
+
+impl Floor {
+    async fn read(clients: &mut Clients) -> Result<Self, tonic::Status> {
+        let queues = clients.routing.queue_stats(pb::QueueStatsRequest {}).await?.into_inner().queues;
+        let agents = clients.routing.list_agents(pb::ListAgentsRequest {}).await?.into_inner().agents;
+        Ok(Self { queues, agents })
+    }
+}
+
 /// The queue board.
-async fn board(clients: &mut Clients) -> Result<Markup, tonic::Status> {
-    let queues = clients.routing.queue_stats(pb::QueueStatsRequest {}).await?.into_inner().queues;
-    Ok(html! {
+fn board(queues: &[pb::QueueStat]) -> Markup {
+    html! {
         table.board {
             thead { tr { th { "Queue" } th { "Waiting" } th { "Offered" } th { "Assigned" } th { "Top priority" } th { "Oldest waiting since" } } }
             tbody {
-                @for queue in &queues {
+                @for queue in queues {
                     tr { td { (queue.queue) } td { (queue.waiting) } td { (queue.offered) } td { (queue.assigned) }
                         td { (queue.top_priority) } td { (time(queue.oldest_enqueued_at.as_ref())) } }
                 }
                 @if queues.is_empty() { tr { td colspan="6" { "No queues yet." } } }
             }
         }
-    })
+    }
 }
 
 /// The agents and their load.
-async fn agents(clients: &mut Clients) -> Result<Markup, tonic::Status> {
-    let agents = clients.routing.list_agents(pb::ListAgentsRequest {}).await?.into_inner().agents;
-    Ok(html! {
+fn agents(agents: &[pb::AgentView]) -> Markup {
+    html! {
         table.agents {
             thead { tr { th { "Agent" } th { "Status" } th { "Load" } th { "Queues" } th { "Languages" } } }
             tbody {
-                @for agent in &agents {
+                @for agent in agents {
                     tr { td { (agent.agent_id) } td { (agent.presence().as_str_name().to_ascii_lowercase()) }
                         td { (agent.cases.len()) " / " (agent.capacity) } td { (agent.skills.join(", ")) }
                         td { (agent.languages.join(", ")) } }
@@ -66,7 +78,7 @@ async fn agents(clients: &mut Clients) -> Result<Markup, tonic::Status> {
                 @if agents.is_empty() { tr { td colspan="5" { "No agents registered." } } }
             }
         }
-    })
+    }
 }
 
 async fn page(
@@ -76,20 +88,18 @@ async fn page(
 ) -> Result<Response, Failure> {
     let session = console.session(&headers)?.require("supervisor")?;
     let mut clients = console.clients(&session)?;
-    let board = board(&mut clients).await?;
-    let agents = agents(&mut clients).await?;
-    let targets = reassign_targets(&mut clients).await?;
+    let floor = Floor::read(&mut clients).await?;
     let open =
         clients.escalation.list_escalations(pb::ListEscalationsRequest::default()).await?.into_inner().escalations;
     let body = html! {
         (pages::flash(query.msg.as_deref()))
         div #live data-sse="/supervisor/events" {}
         (search_form())
-        (targets)
+        (reassign_targets(&floor))
         h2 { "Queues" }
-        div #board { (board) }
+        div #board { (board(&floor.queues)) }
         h2 { "Agents" }
-        div #agents { (agents) }
+        div #agents { (agents(&floor.agents)) }
         h2 { "Escalations" }
         table.feed {
             thead { tr { th { "Raised" } th { "Case" } th { "Reason" } th { "Level" } th { "State" } th { "Queue / priority" } th { "Detail" } th {} } }
@@ -126,9 +136,11 @@ async fn events(
                     }
                 }
                 _ = refresh.tick() => {
-                    let (Ok(board), Ok(agents)) = (board(&mut clients).await, agents(&mut clients).await) else { continue };
-                    let sent = sender.send(Event::default().event("board").data(board.into_string())).await.is_ok()
-                        && sender.send(Event::default().event("agents").data(agents.into_string())).await.is_ok();
+                    let Ok(floor) = Floor::read(&mut clients).await else { continue };
+                    let board = board(&floor.queues).into_string();
+                    let agents = agents(&floor.agents).into_string();
+                    let sent = sender.send(Event::default().event("board").data(board)).await.is_ok()
+                        && sender.send(Event::default().event("agents").data(agents)).await.is_ok();
                     if !sent {
                         return;
                     }
@@ -151,24 +163,22 @@ fn search_form() -> Markup {
 
 /// Where a case can go: every queue known (from the board and agents' skills) and every agent with
 /// its state and load, for the reassign boxes to pick from.
-async fn reassign_targets(clients: &mut Clients) -> Result<Markup, tonic::Status> {
-    let queues = clients.routing.queue_stats(pb::QueueStatsRequest {}).await?.into_inner().queues;
-    let agents = clients.routing.list_agents(pb::ListAgentsRequest {}).await?.into_inner().agents;
-    let mut names: Vec<&str> = queues.iter().map(|q| q.queue.as_str()).collect();
-    names.extend(agents.iter().flat_map(|a| a.skills.iter().map(String::as_str)));
+fn reassign_targets(floor: &Floor) -> Markup {
+    let mut names: Vec<&str> = floor.queues.iter().map(|q| q.queue.as_str()).collect();
+    names.extend(floor.agents.iter().flat_map(|a| a.skills.iter().map(String::as_str)));
     names.sort_unstable();
     names.dedup();
-    Ok(html! {
+    html! {
         datalist #reassign-targets {
             @for queue in names { option value=(queue) { "queue " (queue) } }
-            @for agent in &agents {
+            @for agent in &floor.agents {
                 option value={ "agent:" (agent.agent_id) } {
                     (agent.agent_id) " · " (agent.presence().as_str_name().to_ascii_lowercase()) " · "
                     (agent.cases.len()) "/" (agent.capacity)
                 }
             }
         }
-    })
+    }
 }
 
 #[derive(Deserialize)]
@@ -235,7 +245,7 @@ async fn case_view(
     case: pb::CaseView,
 ) -> Result<axum::response::Html<String>, Failure> {
     let clocks = clients.clocks(&case.case_id).await?;
-    let targets = reassign_targets(clients).await?;
+    let targets = reassign_targets(&Floor::read(clients).await?);
     let request = pb::FindCasesRequest { customer: case.customer.clone(), limit: 0 };
     let others: Vec<pb::CaseView> = clients
         .routing

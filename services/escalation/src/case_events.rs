@@ -7,13 +7,15 @@
 //! that. While the agent waits on the customer, clocks pause; the customer writing again (or the
 //! agent ending the wait) resumes them. A transfer or a priority change recomputes the targets.
 
+use std::collections::BTreeSet;
+
 use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::check_id;
 use earshot_core::scoring::followers_label;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
-use earshot_store::escalation::sla_timer::{self, Model as Timer};
-use earshot_store::escalation::{applied_event, escalation};
+use earshot_store::escalation::escalation;
+use earshot_store::escalation::sla_timer::Model as Timer;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
     IntoActiveModel, QueryFilter, TransactionTrait,
@@ -21,6 +23,7 @@ use sea_orm::{
 
 use crate::clocks::{self, awaiting_answer};
 use crate::error::Result;
+use crate::event_batch::{Clock, EventBatch};
 use crate::policy::{ClockKind, Policy, duration_label};
 use crate::state::{Action, Escalations, Raise, SYSTEM, events, states, to_wire};
 
@@ -68,27 +71,18 @@ fn triggers(event: &pb::CaseEvent, policy: &Policy) -> Vec<(&'static str, String
     found
 }
 
-/// Writes a timer row whole (a new one, or every field of a changed one).
-async fn save(db: &impl ConnectionTrait, timer: Timer, exists: bool) -> Result<()> {
-    let active = sla_timer::ActiveModel::from(timer).reset_all();
-    if exists {
-        active.update(db).await?;
-    } else {
-        active.insert(db).await?;
-    }
-    Ok(())
-}
-
 impl Escalations {
     /// Resolves the open breach escalations of `timer`'s clock, raised while an answer given at
     /// `answered_ms`, before the target, had not reached escalation yet.
     async fn withdraw_breach(
         &self,
         txn: &DatabaseTransaction,
+        batch: &mut EventBatch<'_>,
         tenant: &Tenant,
         timer: &Timer,
         answered_ms: i64,
     ) -> Result<()> {
+        batch.write(txn, self).await?;
         let breaches = escalation::Entity::find()
             .filter(escalation::Column::Tenant.eq(tenant.as_str()))
             .filter(escalation::Column::CaseId.eq(timer.case_id.clone()))
@@ -99,7 +93,8 @@ impl Escalations {
         for breach in breaches {
             let answered_ahead = duration_label(timer.due_at_ms - answered_ms);
             let detail = format!("answered {answered_ahead} before the target; the answer reached escalation late");
-            self.settle(txn, tenant, breach, Action::Resolve, SYSTEM, detail).await?;
+            let breach = self.settle(txn, tenant, breach, Action::Resolve, SYSTEM, detail).await?;
+            batch.forget_open(&breach.case_id, &breach.reason);
         }
         Ok(())
     }
@@ -127,11 +122,7 @@ impl Escalations {
     #[tracing::instrument(name = "escalation.record", skip_all, fields(%tenant, case_id = %event.case_id, kind = event.kind))]
     pub async fn record(&self, tenant: &Tenant, event: pb::CaseEvent) -> Result<Vec<pb::Escalation>> {
         let kind = check_event(&event)?;
-        let txn = self.db.begin().await?;
-        let policies = self.stored_policies(&txn, tenant).await?;
-        let raised = self.apply(&txn, tenant, event, kind, &policies).await?;
-        txn.commit().await?;
-        Ok(raised)
+        Ok(self.apply_all(tenant, vec![(event, kind)]).await?.pop().unwrap_or_default())
     }
 
     /// Applies case events in order, in one transaction; nothing when one is invalid. Returns
@@ -143,53 +134,68 @@ impl Escalations {
                 InvalidArgument::new("events", format!("{} events; the limit is {MAX_EVENTS}", events.len())).into()
             );
         }
-        let kinds = events
-            .iter()
+        let checked = events
+            .into_iter()
             .enumerate()
-            .map(|(i, event)| check_event(event).map_err(|e| e.within(&format!("events[{i}]"))))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .map(|(i, event)| {
+                let kind = check_event(&event).map_err(|e| e.within(&format!("events[{i}]")))?;
+                Ok((event, kind))
+            })
+            .collect::<std::result::Result<Vec<_>, InvalidArgument>>()?;
+        self.apply_all(tenant, checked).await
+    }
+
+    /// Applies checked events in order in one transaction, each once per event key, reading and
+    /// writing set-based (see [`EventBatch`]).
+    async fn apply_all(
+        &self,
+        tenant: &Tenant,
+        events: Vec<(pb::CaseEvent, pb::CaseEventKind)>,
+    ) -> Result<Vec<Vec<pb::Escalation>>> {
+        let keys: Vec<String> = events.iter().map(|(event, kind)| event_key(tenant, event, *kind)).collect();
+        let case_ids: BTreeSet<String> = events.iter().map(|(event, _)| event.case_id.clone()).collect();
         let txn = self.db.begin().await?;
         // Read once for the batch: nothing in it changes a policy.
         let policies = self.stored_policies(&txn, tenant).await?;
+        let mut batch = EventBatch::load(&txn, tenant, keys.clone(), case_ids).await?;
         let mut raised = Vec::with_capacity(events.len());
-        for (event, kind) in events.into_iter().zip(kinds) {
-            raised.push(self.apply(&txn, tenant, event, kind, &policies).await?);
+        for ((event, kind), key) in events.into_iter().zip(keys) {
+            if batch.was_applied(&key) {
+                batch.write(&txn, self).await?;
+                let standing = escalation::Entity::find()
+                    .filter(escalation::Column::Tenant.eq(tenant.as_str()))
+                    .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
+                    .filter(escalation::Column::State.ne(states::RESOLVED))
+                    .all(&txn)
+                    .await?;
+                raised.push(standing.iter().map(to_wire).collect());
+                continue;
+            }
+            raised.push(self.apply(&txn, &mut batch, tenant, event, kind, &policies).await?);
+            batch.mark_applied(key, self.clock.now_ms());
         }
+        batch.write(&txn, self).await?;
         txn.commit().await?;
         Ok(raised)
     }
 
-    /// Applies one checked event within `txn`, once per event key, under the tenant's `policies`.
+    /// Applies one checked event to the batch under the tenant's `policies`.
     async fn apply(
         &self,
         txn: &DatabaseTransaction,
+        batch: &mut EventBatch<'_>,
         tenant: &Tenant,
         event: pb::CaseEvent,
         kind: pb::CaseEventKind,
         policies: &[Policy],
     ) -> Result<Vec<pb::Escalation>> {
-        let key = event_key(tenant, &event, kind);
-        if applied_event::Entity::find_by_id(key.clone()).one(txn).await?.is_some() {
-            let standing = escalation::Entity::find()
-                .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-                .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
-                .filter(escalation::Column::State.ne(states::RESOLVED))
-                .all(txn)
-                .await?;
-            return Ok(standing.iter().map(to_wire).collect());
-        }
         let now = self.clock.now_ms();
         let at = event.at.as_ref().map_or(now, ms_from_timestamp).min(now);
-        let timers = sla_timer::Entity::find()
-            .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
-            .filter(sla_timer::Column::CaseId.eq(event.case_id.clone()))
-            .all(txn)
-            .await?;
         let mut raised = Vec::new();
         match kind {
             pb::CaseEventKind::Opened | pb::CaseEventKind::Contact => {
                 let policy = self.choose_policy(policies, &event.queue);
-                self.on_post(txn, tenant, &event, at, timers, &policy).await?;
+                on_post(tenant, batch.clocks(&event.case_id), &event, at, &policy);
                 for (reason, detail) in triggers(&event, &policy) {
                     let raise = Raise {
                         case_id: &event.case_id,
@@ -199,43 +205,47 @@ impl Escalations {
                         priority: event.priority,
                         actor: SYSTEM,
                     };
-                    raised.extend(self.raise(txn, tenant, raise, &policy).await?);
+                    raised.extend(batch.raise(self, raise, &policy)?);
                 }
             }
             pb::CaseEventKind::Responded | pb::CaseEventKind::Resolved => {
-                for mut timer in timers.into_iter().filter(awaiting_answer) {
-                    let policy = self.choose_policy(policies, &timer.queue);
+                let mut breached_before = Vec::new();
+                for clock in batch.clocks(&event.case_id).iter_mut().filter(|clock| awaiting_answer(&clock.timer)) {
+                    let policy = self.choose_policy(policies, &clock.timer.queue);
                     // Breached at a moment after the answer: the answer was on its way (routing
                     // or escalation down), not late.
-                    let breached_after_answer = timer.state == clocks::states::FIRED && timer.due_at_ms > at;
-                    clocks::stop(&mut timer, at, &policy);
+                    let breached_after_answer =
+                        clock.timer.state == clocks::states::FIRED && clock.timer.due_at_ms > at;
+                    clocks::stop(&mut clock.timer, at, &policy);
+                    clock.changed = true;
                     if breached_after_answer {
-                        self.withdraw_breach(txn, tenant, &timer, at).await?;
+                        breached_before.push(clock.timer.clone());
                     }
-                    save(txn, timer, true).await?;
+                }
+                for timer in breached_before {
+                    self.withdraw_breach(txn, batch, tenant, &timer, at).await?;
                 }
             }
             pb::CaseEventKind::Waiting | pb::CaseEventKind::Resumed => {
-                for mut timer in timers {
-                    let policy = self.choose_policy(policies, &timer.queue);
-                    let before = timer.state.clone();
+                for clock in batch.clocks(&event.case_id) {
+                    let policy = self.choose_policy(policies, &clock.timer.queue);
+                    let before = clock.timer.state.clone();
                     if kind == pb::CaseEventKind::Waiting {
-                        clocks::pause(&mut timer, at, &policy);
+                        clocks::pause(&mut clock.timer, at, &policy);
                     } else {
-                        clocks::resume(&mut timer, at, &policy);
+                        clocks::resume(&mut clock.timer, at, &policy);
                     }
-                    if timer.state != before {
-                        save(txn, timer, true).await?;
-                    }
+                    clock.changed |= clock.timer.state != before;
                 }
             }
             pb::CaseEventKind::Transferred | pb::CaseEventKind::Rescored => {
                 let policy = self.choose_policy(policies, &event.queue);
-                for mut timer in timers {
-                    clocks::retarget(&mut timer, &policy, event.priority, &event.queue);
-                    save(txn, timer, true).await?;
+                for clock in batch.clocks(&event.case_id) {
+                    clocks::retarget(&mut clock.timer, &policy, event.priority, &event.queue);
+                    clock.changed = true;
                 }
                 if kind == pb::CaseEventKind::Transferred {
+                    batch.write(txn, self).await?;
                     self.on_transfer(txn, tenant, &event).await?;
                 }
             }
@@ -249,40 +259,11 @@ impl Escalations {
                     priority: event.priority,
                     actor: &event.agent_id,
                 };
-                raised.extend(self.raise(txn, tenant, raise, &policy).await?);
+                raised.extend(batch.raise(self, raise, &policy)?);
             }
             pb::CaseEventKind::Unspecified => {}
         }
-        applied_event::ActiveModel { key: Set(key), applied_at_ms: Set(now) }.insert(txn).await?;
         Ok(raised.iter().map(to_wire).collect())
-    }
-
-    /// A customer's post: starts the first-response clock of a new case; for a follow-up, resumes
-    /// paused clocks and re-targets running ones (the priority may have risen), or, when the agent
-    /// had answered everything, starts the next-response clock.
-    async fn on_post(
-        &self,
-        db: &impl ConnectionTrait,
-        tenant: &Tenant,
-        event: &pb::CaseEvent,
-        at: i64,
-        timers: Vec<Timer>,
-        policy: &Policy,
-    ) -> Result<()> {
-        let customer_waits = timers.iter().any(awaiting_answer);
-        if customer_waits {
-            for mut timer in timers.into_iter().filter(awaiting_answer) {
-                clocks::resume(&mut timer, at, policy);
-                clocks::retarget(&mut timer, policy, event.priority, &event.queue);
-                save(db, timer, true).await?;
-            }
-            return Ok(());
-        }
-        let kind = if timers.is_empty() { ClockKind::FirstResponse } else { ClockKind::NextResponse };
-        let existing = timers.iter().any(|t| t.kind == kind.as_str());
-        let timer = clocks::start(tenant.as_str(), &event.case_id, kind, at, event.priority, &event.queue, policy);
-        tracing::debug!(case_id = %event.case_id, clock = kind.as_str(), target = %duration_label(timer.target_ms), "sla clock started");
-        save(db, timer, existing).await
     }
 
     /// The case moved: its open escalations follow it to the new queue, and the move is on their
@@ -314,6 +295,28 @@ impl Escalations {
             self.emit(db, tenant, events::REASSIGNED, actor, Some(&row), None).await?;
         }
         Ok(())
+    }
+}
+
+/// A customer's post: starts the first-response clock of a new case; for a follow-up, resumes
+/// paused clocks and re-targets running ones (the priority may have risen), or, when the agent
+/// had answered everything, starts the next-response clock.
+fn on_post(tenant: &Tenant, clocks: &mut Vec<Clock>, event: &pb::CaseEvent, at: i64, policy: &Policy) {
+    let customer_waits = clocks.iter().any(|clock| awaiting_answer(&clock.timer));
+    if customer_waits {
+        for clock in clocks.iter_mut().filter(|clock| awaiting_answer(&clock.timer)) {
+            clocks::resume(&mut clock.timer, at, policy);
+            clocks::retarget(&mut clock.timer, policy, event.priority, &event.queue);
+            clock.changed = true;
+        }
+        return;
+    }
+    let kind = if clocks.is_empty() { ClockKind::FirstResponse } else { ClockKind::NextResponse };
+    let timer = clocks::start(tenant.as_str(), &event.case_id, kind, at, event.priority, &event.queue, policy);
+    tracing::debug!(case_id = %event.case_id, clock = kind.as_str(), target = %duration_label(timer.target_ms), "sla clock started");
+    match clocks.iter_mut().find(|clock| clock.timer.kind == kind.as_str()) {
+        Some(clock) => *clock = Clock { timer, changed: true },
+        None => clocks.push(Clock { timer, changed: true }),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod case_events;
 pub mod clocks;
 pub mod config;
 pub mod error;
+mod event_batch;
 pub mod outbox;
 pub mod policies;
 pub mod policy;

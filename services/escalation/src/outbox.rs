@@ -84,15 +84,30 @@ impl Escalations {
             .limit(PUBLISH_BATCH)
             .all(&self.db)
             .await?;
+        let mut published = Vec::with_capacity(pending.len());
+        let mut failure = None;
         for event in &pending {
-            self.events.publish(&event.tenant, &event.event_id, &event.payload).await?;
+            match self.events.publish(&event.tenant, &event.event_id, &event.payload).await {
+                Ok(_) => published.push(event.id),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        // One statement for the round; what was published before a failure stays published (the
+        // stream's markers make publishing again harmless, but not needed).
+        if !published.is_empty() {
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::Published, Expr::value(true))
-                .filter(outbox::Column::Id.eq(event.id))
+                .filter(outbox::Column::Id.is_in(published))
                 .exec(&self.db)
                 .await?;
         }
-        Ok(pending.len())
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(pending.len()),
+        }
     }
 
     /// Publishes whenever events are written (and every second, for events a crashed process left).

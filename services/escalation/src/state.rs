@@ -103,6 +103,11 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
     }
 }
 
+/// Whether the tenant has a webhook (its events are then due there too).
+pub(crate) async fn has_webhook(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<bool> {
+    Ok(webhook::Entity::find_by_id(tenant.as_str().to_owned()).one(db).await?.is_some())
+}
+
 /// What a supervisor does to an escalation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -110,6 +115,16 @@ pub enum Action {
     Acknowledge,
     /// Closes it.
     Resolve,
+}
+
+/// A new escalation as written: its row, the audit line that raised it and its event.
+pub(crate) struct Raised {
+    /// The escalation.
+    pub row: escalation::Model,
+    /// `raised`, with the audience it went to.
+    pub audit: escalation_audit::ActiveModel,
+    /// The `raised` event for the outbox.
+    pub event: outbox::ActiveModel,
 }
 
 impl Escalations {
@@ -132,31 +147,48 @@ impl Escalations {
         if standing.is_some() {
             return Ok(None);
         }
+        let has_webhook = has_webhook(db, tenant).await?;
+        let Raised { row, audit, event } = self.raised(tenant, raise, policy, has_webhook)?;
+        row.clone().into_active_model().reset_all().insert(db).await?;
+        escalation_audit::Entity::insert(audit).exec(db).await?;
+        event.insert(db).await?;
+        self.outbox_ready.notify_one();
+        Ok(Some(row))
+    }
+
+    /// The rows of a new escalation (not yet written): level 1 to the policy's first audience,
+    /// the next level timed.
+    pub(crate) fn raised(
+        &self,
+        tenant: &Tenant,
+        raise: Raise<'_>,
+        policy: &Policy,
+        has_webhook: bool,
+    ) -> Result<Raised> {
         let now = self.clock.now_ms();
         let audience = policy.level(1).map(|l| l.audience.clone()).unwrap_or_else(|| "supervisors".to_owned());
-        let row = escalation::ActiveModel {
-            id: Set(new_id('e')),
-            tenant: Set(tenant.as_str().to_owned()),
-            case_id: Set(raise.case_id.to_owned()),
-            reason: Set(raise.reason.to_owned()),
-            level: Set(1),
-            state: Set(states::OPEN.to_owned()),
-            detail: Set(raise.detail),
-            queue: Set(raise.queue.to_owned()),
-            priority: Set(i32::try_from(raise.priority).unwrap_or(100)),
-            supervisor: Set(None),
-            created_at_ms: Set(now),
-            acknowledged_at_ms: Set(None),
-            resolved_at_ms: Set(None),
-            audience: Set(audience.clone()),
-            next_level_at_ms: Set(policy.level(2).map(|next| now + next.after_ms)),
-        }
-        .insert(db)
-        .await?;
-        self.audit(db, tenant, &row.id, events::RAISED, raise.actor, format!("{} → {audience}", row.detail)).await?;
-        self.emit(db, tenant, events::RAISED, raise.actor, Some(&row), None).await?;
+        let row = escalation::Model {
+            id: new_id('e'),
+            tenant: tenant.as_str().to_owned(),
+            case_id: raise.case_id.to_owned(),
+            reason: raise.reason.to_owned(),
+            level: 1,
+            state: states::OPEN.to_owned(),
+            detail: raise.detail,
+            queue: raise.queue.to_owned(),
+            priority: i32::try_from(raise.priority).unwrap_or(100),
+            supervisor: None,
+            created_at_ms: now,
+            acknowledged_at_ms: None,
+            resolved_at_ms: None,
+            audience: audience.clone(),
+            next_level_at_ms: policy.level(2).map(|next| now + next.after_ms),
+        };
+        let audit =
+            self.audit_row(tenant, &row.id, events::RAISED, raise.actor, format!("{} → {audience}", row.detail));
+        let event = self.event_row(tenant, events::RAISED, raise.actor, Some(&row), None, has_webhook)?;
         tracing::info!(escalation_id = %row.id, case_id = %row.case_id, reason = %row.reason, "escalation raised");
-        Ok(Some(row))
+        Ok(Raised { row, audit, event })
     }
 
     /// Records what happened to an escalation.
@@ -169,7 +201,20 @@ impl Escalations {
         actor: &str,
         detail: String,
     ) -> Result<()> {
-        escalation_audit::Entity::insert(escalation_audit::ActiveModel {
+        escalation_audit::Entity::insert(self.audit_row(tenant, escalation_id, action, actor, detail)).exec(db).await?;
+        Ok(())
+    }
+
+    /// An audit line, not yet written.
+    pub(crate) fn audit_row(
+        &self,
+        tenant: &Tenant,
+        escalation_id: &str,
+        action: &str,
+        actor: &str,
+        detail: String,
+    ) -> escalation_audit::ActiveModel {
+        escalation_audit::ActiveModel {
             tenant: Set(tenant.as_str().to_owned()),
             escalation_id: Set(escalation_id.to_owned()),
             at_ms: Set(self.clock.now_ms()),
@@ -177,10 +222,7 @@ impl Escalations {
             actor: Set(actor.to_owned()),
             detail: Set(detail),
             ..Default::default()
-        })
-        .exec(db)
-        .await?;
-        Ok(())
+        }
     }
 
     /// Writes an event to the outbox in the caller's transaction; the publisher puts it on the
@@ -194,6 +236,23 @@ impl Escalations {
         row: Option<&escalation::Model>,
         warning: Option<pb::SlaWarning>,
     ) -> Result<()> {
+        let has_webhook = has_webhook(db, tenant).await?;
+        self.event_row(tenant, kind, actor, row, warning, has_webhook)?.insert(db).await?;
+        self.outbox_ready.notify_one();
+        Ok(())
+    }
+
+    /// An outbox event, not yet written; `has_webhook` says whether the tenant's webhook is due
+    /// to receive it.
+    pub(crate) fn event_row(
+        &self,
+        tenant: &Tenant,
+        kind: &str,
+        actor: &str,
+        row: Option<&escalation::Model>,
+        warning: Option<pb::SlaWarning>,
+        has_webhook: bool,
+    ) -> Result<outbox::ActiveModel> {
         let now = self.clock.now_ms();
         let event_id = new_id('v');
         let event = pb::EscalationEvent {
@@ -205,12 +264,10 @@ impl Escalations {
             at: Some(timestamp_from_ms(now)),
             actor: actor.to_owned(),
         };
-        let payload = serde_json::to_string(&event)?;
-        let has_webhook = webhook::Entity::find_by_id(tenant.as_str().to_owned()).one(db).await?.is_some();
-        outbox::ActiveModel {
+        Ok(outbox::ActiveModel {
             event_id: Set(event_id),
             tenant: Set(tenant.as_str().to_owned()),
-            payload: Set(payload),
+            payload: Set(serde_json::to_string(&event)?),
             created_at_ms: Set(now),
             published: Set(false),
             webhook: Set(if has_webhook { "pending" } else { "none" }.to_owned()),
@@ -218,11 +275,7 @@ impl Escalations {
             next_attempt_at_ms: Set(now),
             last_error: Set(None),
             ..Default::default()
-        }
-        .insert(db)
-        .await?;
-        self.outbox_ready.notify_one();
-        Ok(())
+        })
     }
 
     /// Escalations of the tenant, newest first, filtered as the request asks.

@@ -445,3 +445,61 @@ async fn a_batch_of_events_applies_in_order_in_one_transaction_or_not_at_all() {
     harness.clock.set(T0 + 60 * MINUTE);
     assert_eq!(service.fire_due().await.unwrap(), 1, "only the unanswered case breaches; the replay changed nothing");
 }
+
+#[tokio::test]
+async fn one_batch_of_a_case_s_events_ends_where_the_same_events_one_by_one_end() {
+    let harness = Harness::new().await;
+    let service = harness.instance().await;
+    let tenant = Tenant::default();
+    let story = |case: &str| {
+        let legal = |at: i64, count: u32| pb::CaseEvent {
+            classification: Some(pb::Classification {
+                priority: 80,
+                escalations: vec!["legal".into()],
+                ..Default::default()
+            }),
+            ..contact(case, 80, at, count)
+        };
+        vec![
+            opened(case, 40, T0),
+            event(pb::CaseEventKind::Responded, case, T0 + MINUTE),
+            legal(T0 + 2 * MINUTE, 2),
+            legal(T0 + 3 * MINUTE, 3),
+            event(pb::CaseEventKind::Waiting, case, T0 + 4 * MINUTE),
+            event(pb::CaseEventKind::Resumed, case, T0 + 6 * MINUTE),
+            event(pb::CaseEventKind::Rescored, case, T0 + 7 * MINUTE),
+        ]
+    };
+    harness.clock.set(T0 + 10 * MINUTE);
+    let (batched, alone) = (new_id('c'), new_id('c'));
+    let mut events = story(&batched);
+    events.push(events[0].clone());
+    let raised = service.record_all(&tenant, events).await.unwrap();
+    let reasons_of = |raised: &[pb::Escalation]| raised.iter().map(|e| e.reason.clone()).collect::<Vec<_>>();
+    assert_eq!(reasons_of(&raised[2]), ["legal"], "the first legal threat raises");
+    assert!(
+        !reasons_of(&raised[3]).contains(&"legal".to_owned()),
+        "the second finds the first one open, raised earlier in the same batch: {:?}",
+        raised[3]
+    );
+    let mut standing = reasons_of(&raised[7]);
+    standing.sort();
+    assert_eq!(standing, ["legal", "repeat_contact"], "a replay within the batch answers with what stands");
+    for event in story(&alone) {
+        service.record(&tenant, event).await.unwrap();
+    }
+
+    let clocks = |case: String| {
+        let service = service.clone();
+        let tenant = tenant.clone();
+        async move {
+            let view = service.case_clocks(&tenant, &case).await.unwrap();
+            let escalations: Vec<(String, String)> =
+                view.escalations.into_iter().map(|e| (e.reason, e.state)).collect();
+            (view.clocks, escalations)
+        }
+    };
+    let (batched_clocks, alone_clocks) = (clocks(batched).await, clocks(alone).await);
+    assert_eq!(batched_clocks.0.len(), 2, "first and next response: {batched_clocks:?}");
+    assert_eq!(batched_clocks, alone_clocks);
+}

@@ -11,7 +11,9 @@ use earshot_core::ids::new_id;
 use earshot_core::{Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::ingest::post;
+use earshot_store::{ROWS_PER_STATEMENT, insert_rows};
 use prost::Message;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
@@ -23,8 +25,6 @@ use crate::posts::{find_by_key, states};
 
 /// Most posts one commit takes; more wait for the next.
 const MAX_GROUP_POSTS: usize = 5_000;
-/// Rows per `INSERT` statement (13 columns each: within SQLite's 32,766 bound parameters).
-const ROWS_PER_INSERT: usize = 1_000;
 /// Submissions waiting for the writer at most; a caller beyond it waits to hand its posts over.
 const QUEUE: usize = 1_024;
 
@@ -141,18 +141,14 @@ impl Store {
             ids.push(submission_ids);
         }
         let txn = self.db.begin().await?;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-            post::Entity::insert_many(chunk)
-                .on_conflict_do_nothing_on([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        let first_wins = OnConflict::columns([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])
+            .do_nothing()
+            .to_owned();
+        insert_rows(&txn, rows, Some(first_wins)).await?;
         // A new id that is not there lost to a post already stored (or stored earlier in this
         // group) with the same tenant, channel and external id.
         let mut stored: HashSet<String> = HashSet::new();
-        for chunk in ids.concat().chunks(ROWS_PER_INSERT) {
+        for chunk in ids.concat().chunks(ROWS_PER_STATEMENT) {
             let found: Vec<String> = post::Entity::find()
                 .select_only()
                 .column(post::Column::Id)

@@ -99,15 +99,18 @@ impl Routing {
         tenant: &Tenant,
         event: pb::CaseEvent,
     ) -> RoutingResult<()> {
-        case_event_outbox::Entity::insert(case_event_outbox::ActiveModel {
+        case_event_outbox::Entity::insert(self.outbox_row(tenant, event)).exec(db).await?;
+        Ok(())
+    }
+
+    /// The outbox row of a case event, not yet written.
+    pub fn outbox_row(&self, tenant: &Tenant, event: pb::CaseEvent) -> case_event_outbox::ActiveModel {
+        case_event_outbox::ActiveModel {
             tenant: Set(tenant.as_str().to_owned()),
             event: Set(event.encode_to_vec()),
             created_at_ms: Set(self.clock.now_ms()),
             ..Default::default()
-        })
-        .exec(db)
-        .await?;
-        Ok(())
+        }
     }
 
     /// Sends waiting outbox events to escalation, oldest first and per tenant in order; returns how

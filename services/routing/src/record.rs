@@ -10,6 +10,7 @@ use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::new_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
+use earshot_store::insert_rows;
 use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::{Condition, OnConflict};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter};
@@ -19,15 +20,15 @@ use crate::route::{Checked, ESCALATED, RESCORED, queue_for, rescore_detail};
 use crate::state::{Routing, states};
 use crate::views::{decode_reasons, encode_reasons};
 
-/// Rows per multi-row statement: far below SQLite's and PostgreSQL's bound-parameter limits for
-/// the widest row (a case, 18 columns).
-const ROWS_PER_STATEMENT: usize = 500;
-
 /// One post of the batch as written: its case, its row, and whether it followed up an open case.
 pub(crate) struct Recorded {
+    /// The post as checked.
     pub item: Checked,
+    /// The case it joined or opened.
     pub case_id: String,
+    /// Its row in the case's posts.
     pub routed: case_post::Model,
+    /// Whether it joined a case already open.
     pub follow_up: bool,
 }
 
@@ -118,13 +119,9 @@ impl Routing {
             recorded.push(Recorded { case_id: routed.case_id.clone(), routed, item, follow_up });
         }
         self.write_cases(txn, open.touched().cloned().collect()).await?;
-        for chunk in posts.chunks(ROWS_PER_STATEMENT) {
-            case_post::Entity::insert_many(chunk.to_vec()).exec(txn).await?;
-        }
+        insert_rows(txn, posts, None).await?;
         if !audits.is_empty() {
-            for chunk in audits.chunks(ROWS_PER_STATEMENT) {
-                audit::Entity::insert_many(chunk.to_vec()).exec(txn).await?;
-            }
+            insert_rows(txn, audits, None).await?;
             self.case_events.notify_waiters();
         }
         Ok(recorded)
@@ -246,13 +243,9 @@ impl Routing {
             case::Column::Reasons,
             case::Column::UpdatedAtMs,
         ];
-        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().cloned().map(|case| case.into_active_model().reset_all());
-            case::Entity::insert_many(rows)
-                .on_conflict(OnConflict::column(case::Column::Id).update_columns(columns).to_owned())
-                .exec(txn)
-                .await?;
-        }
+        let rows = cases.into_iter().map(|case| case.into_active_model().reset_all()).collect();
+        let upsert = OnConflict::column(case::Column::Id).update_columns(columns).to_owned();
+        insert_rows(txn, rows, Some(upsert)).await?;
         Ok(())
     }
 }

@@ -7,10 +7,10 @@ use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Settle;
+use earshot_store::insert_rows;
 use earshot_store::routing::{agent, case, case_post};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
-};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
 
 use crate::error::{Error, Result};
 use crate::notify::event;
@@ -64,11 +64,23 @@ pub(crate) fn queue_for(topic: &str) -> String {
     if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
 }
 
+/// A case marked escalated in memory, to write with others.
+struct Escalated {
+    case: case::Model,
+    /// `escalated`, and `rescored` when the priority rose.
+    audits: Vec<earshot_store::routing::audit::ActiveModel>,
+    rescored: bool,
+}
+
 /// A `Route` item whose fields are valid.
 pub(crate) struct Checked {
+    /// The post's id in ingest.
     pub post_id: String,
+    /// The post.
     pub post: pb::Post,
+    /// Its author (required: the customer a case belongs to).
     pub author: pb::Author,
+    /// What classify read in it.
     pub classification: pb::Classification,
 }
 
@@ -151,7 +163,7 @@ impl Routing {
             events.push(event);
         }
         let raised = self.notifier.send_all(tenant, events).await.map_err(Error::Escalation)?;
-        self.escalate_raised(tenant, &results, raised).await?;
+        self.escalate_raised(tenant, &results, raised, &cases).await?;
         Ok(results)
     }
 
@@ -184,25 +196,107 @@ impl Routing {
         Ok(case)
     }
 
-    /// Marks the case of each post whose event raised escalations escalated (once per case).
+    /// Marks the case of each post whose event raised escalations escalated, once per case (the
+    /// first post's reasons), set-based: one transaction for every case, its audit lines and
+    /// events, then one Redis round trip for the cases whose priority rose.
     async fn escalate_raised(
         &self,
         tenant: &Tenant,
         results: &[pb::RouteResult],
         raised: Vec<Vec<pb::Escalation>>,
+        cases: &HashMap<String, case::Model>,
     ) -> Result<()> {
+        let mut marked = std::collections::HashSet::new();
+        let mut changes = Vec::new();
         for (result, raised) in results.iter().zip(raised).filter(|(_, raised)| !raised.is_empty()) {
-            // Read again: an earlier post of the batch may have escalated the case already.
-            let case = case::Entity::find_by_id(result.case_id.clone())
-                .one(&self.db)
-                .await?
+            let case = cases
+                .get(&result.case_id)
                 .ok_or_else(|| Error::Corrupt(format!("case {} is missing", result.case_id)))?;
-            if !case.escalated {
+            if !case.escalated && marked.insert(case.id.clone()) {
                 let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
-                self.mark_escalated(tenant, case, &reasons.join(", "), None).await?;
+                changes.push(self.escalated(tenant, case.clone(), &reasons.join(", "), None)?);
             }
         }
+        self.write_escalated(tenant, changes).await?;
         Ok(())
+    }
+
+    /// Marks a case escalated (`why`: the escalation reasons) and, the first time, re-scores it in
+    /// place: it keeps its queue, its agent if one holds it, and its enqueue time; escalation
+    /// hears of the new priority.
+    pub(crate) async fn mark_escalated(
+        &self,
+        tenant: &Tenant,
+        case: case::Model,
+        why: &str,
+        agent: Option<&str>,
+    ) -> Result<case::Model> {
+        let change = self.escalated(tenant, case, why, agent)?;
+        let mut written = self.write_escalated(tenant, vec![change]).await?;
+        written.pop().ok_or_else(|| Error::Corrupt("an escalated case was not written".into()))
+    }
+
+    /// The case marked escalated, in memory, with its audit lines and, when its priority rose,
+    /// the event for escalation.
+    fn escalated(&self, tenant: &Tenant, mut case: case::Model, why: &str, agent: Option<&str>) -> Result<Escalated> {
+        let before = case.priority;
+        if !case.escalated {
+            let escalation = pb::Reason::from(&self.weights.escalated(why));
+            let reasons = decode_reasons(&case.reasons)?;
+            let (priority, reasons) =
+                self.case_priority(case.post_priority, reasons, case.contact_count, Some(escalation));
+            case.escalated = true;
+            case.priority = priority;
+            case.reasons = encode_reasons(&reasons);
+            case.updated_at_ms = self.clock.now_ms();
+        }
+        let mut audits = vec![self.audit_event(tenant, &case.id, "escalated", agent, why.to_owned())];
+        let rescored = case.priority != before;
+        if rescored {
+            let detail = rescore_detail(before, case.priority, &format!("escalated ({why})"));
+            audits.push(self.audit_event(tenant, &case.id, RESCORED, None, detail));
+        }
+        Ok(Escalated { case, audits, rescored })
+    }
+
+    /// Writes escalated cases: the rows, audit lines and events in one transaction, then the
+    /// re-scored cases' places in their queues in one Redis round trip.
+    async fn write_escalated(&self, tenant: &Tenant, changes: Vec<Escalated>) -> Result<Vec<case::Model>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut audits = Vec::new();
+        let mut events = Vec::new();
+        let mut cases = Vec::with_capacity(changes.len());
+        for Escalated { case, audits: lines, rescored } in changes {
+            audits.extend(lines);
+            if rescored {
+                events.push(self.outbox_row(tenant, self.case_event(pb::CaseEventKind::Rescored, &case)));
+            }
+            cases.push(case);
+        }
+        let columns =
+            [case::Column::Escalated, case::Column::Priority, case::Column::Reasons, case::Column::UpdatedAtMs];
+        let rows = cases.iter().cloned().map(|case| case.into_active_model().reset_all()).collect();
+        let reported = !events.is_empty();
+        let txn = self.db.begin().await?;
+        insert_rows(&txn, rows, Some(OnConflict::column(case::Column::Id).update_columns(columns).to_owned())).await?;
+        insert_rows(&txn, audits, None).await?;
+        insert_rows(&txn, events, None).await?;
+        txn.commit().await?;
+        self.case_events.notify_waiters();
+        if reported {
+            self.notifier.wake();
+            // Read again: the cases' states as they are now (an agent may have resolved one).
+            let ids = cases.iter().map(|case| case.id.clone());
+            let now: Vec<case::Model> = case::Entity::find().filter(case::Column::Id.is_in(ids)).all(&self.db).await?;
+            let open: Vec<&case::Model> = now.iter().filter(|case| case.state != states::RESOLVED).collect();
+            let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
+            self.queues.upsert_all(tenant.as_str(), &entries).await?;
+            self.forget_resolved_meanwhile(tenant, &open).await?;
+            return Ok(now);
+        }
+        Ok(cases)
     }
 
     /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself
@@ -220,49 +314,6 @@ impl Routing {
         let boost: i32 = case_level.iter().map(|r| (r.contribution * 100.0).round() as i32).sum();
         reasons.extend(case_level);
         ((post_priority + boost).clamp(0, 100), reasons)
-    }
-
-    /// Marks a case escalated (`why`: the escalation reasons) and, the first time, re-scores it in
-    /// place: it keeps its queue, its agent if one holds it, and its enqueue time.
-    pub(crate) async fn mark_escalated(
-        &self,
-        tenant: &Tenant,
-        case: case::Model,
-        why: &str,
-        agent: Option<&str>,
-    ) -> Result<case::Model> {
-        let first = !case.escalated;
-        let before = case.priority;
-        let mut active = case.clone().into_active_model();
-        active.escalated = Set(true);
-        if first {
-            let escalation = pb::Reason::from(&self.weights.escalated(why));
-            let reasons = decode_reasons(&case.reasons)?;
-            let (priority, reasons) =
-                self.case_priority(case.post_priority, reasons, case.contact_count, Some(escalation));
-            active.priority = Set(priority);
-            active.reasons = Set(encode_reasons(&reasons));
-            active.updated_at_ms = Set(self.clock.now_ms());
-        }
-        // The record, its audit and the event in one transaction; Redis after.
-        let txn = self.db.begin().await?;
-        let case = active.update(&txn).await?;
-        self.audit(&txn, tenant, &case.id, "escalated", agent, why.to_owned()).await?;
-        let rescored = case.priority != before;
-        if rescored {
-            let detail = rescore_detail(before, case.priority, &format!("escalated ({why})"));
-            self.audit(&txn, tenant, &case.id, RESCORED, None, detail).await?;
-            self.report_later(&txn, tenant, self.case_event(pb::CaseEventKind::Rescored, &case)).await?;
-        }
-        txn.commit().await?;
-        if rescored {
-            self.notifier.wake();
-            if case.state != states::RESOLVED {
-                self.queues.upsert(tenant.as_str(), &self.entry(&case)).await?;
-                self.forget_resolved_meanwhile(tenant, &[&case]).await?;
-            }
-        }
-        Ok(case)
     }
 
     /// A follow-up sticks to the agent who holds the case while that agent is available (and

@@ -32,22 +32,44 @@ pub struct Running {
     pub addr: SocketAddr,
     tls: Option<ClientTlsConfig>,
     task: JoinHandle<()>,
+    /// The service's own runtime, when it has one ([`Node::runtime_per_service`]).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// The name of the threads of a service on a runtime of its own: what a profile or the bench's
+/// CPU account reads (at most 15 bytes, the kernel's limit).
+pub fn thread_name(service: &str) -> String {
+    format!("es-{service}")
 }
 
 impl Running {
-    async fn spawn<F, Fut>(listener: TcpListener, tls: &TlsArgs, name: &'static str, run: F) -> Result<Self>
+    async fn spawn<F, Fut>(listener: TcpListener, node: &Node, name: &'static str, run: F) -> Result<Self>
     where
-        F: FnOnce(TcpListener) -> Fut,
+        F: FnOnce(TcpListener) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let addr = listener.local_addr()?;
-        let future = run(listener);
-        let task = tokio::spawn(async move {
-            if let Err(error) = future.await {
-                eprintln!("{name} stopped: {error:#}");
-            }
-        });
-        Ok(Self { addr, tls: tls.client()?, task })
+        let (task, runtime) = if node.runtime_per_service {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .thread_name(thread_name(name))
+                // Idle blocking threads stay, so the CPU they used stays on the account.
+                .thread_keep_alive(std::time::Duration::from_secs(24 * 3600))
+                .enable_all()
+                .build()
+                .with_context(|| format!("starting a runtime for {name}"))?;
+            // The listener moves to the service's runtime, so its connections are polled there.
+            let listener = listener.into_std()?;
+            let task = runtime.spawn(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => stopped(name, run(listener).await),
+                    Err(error) => stopped(name, Err(error.into())),
+                }
+            });
+            (task, Some(runtime))
+        } else {
+            (tokio::spawn(async move { stopped(name, run(listener).await) }), None)
+        };
+        Ok(Self { addr, tls: node.tls.client()?, task, runtime })
     }
 
     /// Whether it has stopped.
@@ -66,6 +88,16 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Says why a service stopped, when it stopped on an error.
+fn stopped(name: &str, outcome: anyhow::Result<()>) {
+    if let Err(error) = outcome {
+        eprintln!("{name} stopped: {error:#}");
     }
 }
 
@@ -99,6 +131,9 @@ pub struct Node {
     pub service_key: String,
     /// TLS for every service and call (none by default).
     pub tls: TlsArgs,
+    /// Each service on a tokio runtime of its own, its threads named by [`thread_name`], so
+    /// their CPU time can be told apart (the bench); by default all share the caller's.
+    pub runtime_per_service: bool,
 }
 
 impl Node {
@@ -114,6 +149,7 @@ impl Node {
             priority_credit_ms: routing.priority_credit_ms,
             service_key,
             tls: TlsArgs::default(),
+            runtime_per_service: false,
         }
     }
 
@@ -137,7 +173,7 @@ impl Node {
         config.redis_url = self.redis_url.clone();
         config.auth = self.auth();
         config.tls = self.tls.clone();
-        Running::spawn(bind(addr).await?, &self.tls, "classify", move |l| {
+        Running::spawn(bind(addr).await?, self, "classify", move |l| {
             earshot_classify::run(config, l, std::future::pending())
         })
         .await
@@ -159,7 +195,7 @@ impl Node {
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(addr).await?, &self.tls, "escalation", move |l| {
+        Running::spawn(bind(addr).await?, self, "escalation", move |l| {
             earshot_escalation::run(config, l, clock, shutdown)
         })
         .await
@@ -176,7 +212,7 @@ impl Node {
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(addr).await?, &self.tls, "routing", move |l| {
+        Running::spawn(bind(addr).await?, self, "routing", move |l| {
             earshot_routing::run(config, l, clock, std::future::pending())
         })
         .await
@@ -203,7 +239,7 @@ impl Node {
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
-        Running::spawn(bind(addr).await?, &self.tls, "ingest", move |l| {
+        Running::spawn(bind(addr).await?, self, "ingest", move |l| {
             earshot_ingest::run(config, l, clock, std::future::pending())
         })
         .await
@@ -213,7 +249,7 @@ impl Node {
     pub async fn console(&self, routing: SocketAddr, escalation: SocketAddr) -> Result<Running> {
         let mut config = earshot_console::Config::local(&routing.to_string(), &escalation.to_string());
         config.tls = self.tls.clone();
-        Running::spawn(bind(None).await?, &self.tls, "console", move |l| {
+        Running::spawn(bind(None).await?, self, "console", move |l| {
             earshot_console::run(config, l, std::future::pending())
         })
         .await

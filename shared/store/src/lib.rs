@@ -13,7 +13,30 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, InsertMany};
+
+/// Rows per multi-row statement: far below SQLite's (32,766) and PostgreSQL's (65,535)
+/// bound-parameter limits for the widest row written this way (a case, 18 columns).
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts `rows` in multi-row statements of at most [`ROWS_PER_STATEMENT`] rows, each with
+/// `on_conflict` when given: how a batch writes a table once instead of once per row.
+pub async fn insert_rows<A: ActiveModelTrait>(
+    db: &impl ConnectionTrait,
+    rows: Vec<A>,
+    on_conflict: Option<OnConflict>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut insert = InsertMany::many(rows.by_ref().take(ROWS_PER_STATEMENT));
+        if let Some(on_conflict) = &on_conflict {
+            insert = insert.on_conflict(on_conflict.clone());
+        }
+        insert.exec_without_returning(db).await?;
+    }
+    Ok(())
+}
 
 /// Statements run in this process, per database label (see [`statements_run`]).
 static STATEMENTS: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());

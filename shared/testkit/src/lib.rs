@@ -101,6 +101,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (what a CPU account reads).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Forgets every key, as a Redis restarted without persistence would.
     pub async fn flush_all(&self) -> Result<()> {
         let client = redis::Client::open(self.url())?;

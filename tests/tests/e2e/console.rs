@@ -93,8 +93,16 @@ impl Browser {
     }
 
     async fn text_of(&self, css: &str) -> String {
-        let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
-        element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+        let started = Instant::now();
+        loop {
+            let element = self.client.wait().at_most(ELEMENT_WAIT).for_element(Locator::Css(css)).await;
+            match element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await {
+                Ok(text) => return text,
+                // The live page replaced the element between finding and reading it: find it again.
+                Err(_) if started.elapsed() < ELEMENT_WAIT => continue,
+                Err(error) => panic!("{css} kept going stale: {error}"),
+            }
+        }
     }
 
     /// The text of `css` once `wanted` holds for it (a countdown ticks, a live fragment lands).
@@ -107,6 +115,12 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits for the flash line to say `wanted`; fails with what it says otherwise.
+    async fn expect_flash(&self, wanted: &str) {
+        let flash = self.text_when(".flash", |flash| flash.contains(wanted)).await;
+        assert!(flash.contains(wanted), "the flash says {flash:?}, not {wanted:?}");
     }
 
     async fn click(&self, css: &str) {
@@ -156,7 +170,7 @@ async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
     browser.sign_in(&console, &ana).await;
     assert!(browser.body().await.contains("Set your status"), "{}", browser.body().await);
     browser.click("#presence button").await;
-    assert!(browser.text_of(".flash").await.contains("Status saved"));
+    browser.expect_flash("Status saved").await;
     browser.screenshot("agent-signed-in").await;
 
     browser.click("#next-case").await;
@@ -171,13 +185,13 @@ async fn an_agent_is_offered_the_furious_customer_first_replies_and_resolves() {
     let reply = "So sorry! The double charge is refunded today; you will see it in 2-3 days.";
     browser.fill("#reply", reply).await;
     browser.click("#reply-form button").await;
-    assert!(browser.text_of(".flash").await.contains("Reply sent"));
+    browser.expect_flash("Reply sent").await;
     assert!(browser.text_of("#case-live").await.contains(reply), "the reply is in the case's history");
     let clock = browser.text_of("#case-live tr.clock.stopped[data-clock=first_response]").await;
     assert!(clock.contains("Answered"), "{clock}");
     browser.screenshot("agent-replied").await;
     browser.click("#resolve-button").await;
-    assert!(browser.text_of(".flash").await.contains("Resolved"));
+    browser.expect_flash("Resolved").await;
     let view = services.routing_client().get_case(earshot_proto::v1::GetCaseRequest { case_id: angry.case_id }).await;
     assert_eq!(view.unwrap().into_inner().state, "resolved");
     browser.screenshot("agent-resolved").await;
@@ -206,7 +220,7 @@ async fn a_supervisor_sees_an_escalation_arrive_live_and_reassigns_it() {
 
     browser.fill("#feed tr.escalation form.reassign input[name=target]", "billing").await;
     browser.click("#feed tr.escalation form.reassign button").await;
-    assert!(browser.text_of(".flash").await.contains("reassigned to billing"), "{}", browser.body().await);
+    browser.expect_flash("reassigned to billing").await;
     let view = services.routing_client().get_case(earshot_proto::v1::GetCaseRequest { case_id: angry.case_id }).await;
     let history = view.unwrap().into_inner().history;
     assert!(history.iter().any(|e| e.action == "reassigned"), "{history:?}");

@@ -377,3 +377,44 @@ async fn every_service_answers_health_and_reflection() {
         assert!(matches!(response, Some(AlphaResponse::FileDescriptorResponse(_))), "{name}: {response:?}");
     }
 }
+
+/// Customers whose first and second posts fall in different pipeline batches (256 posts each),
+/// so the second posts are classified while the first ones are being routed.
+const ORDERED_CUSTOMERS: usize = 600;
+
+#[tokio::test]
+async fn overlapping_batches_never_route_a_follow_up_before_its_first_post() {
+    let stack = Stack::new().await.unwrap();
+    let services = stack.services().await.unwrap();
+    let (_, key) = services.create_key("default", &["integration", "supervisor"], None).await.unwrap();
+    let ingest = services.ingest_client_as(&key);
+    let mut ids: Vec<Vec<String>> = vec![Vec::new(); ORDERED_CUSTOMERS];
+    for round in ["first", "second"] {
+        for chunk in (0..ORDERED_CUSTOMERS).collect::<Vec<_>>().chunks(300) {
+            let posts = chunk
+                .iter()
+                .map(|n| post(&format!("{round}-{n}"), &format!("customer-{n}"), 10, "still no refund, who can help?"))
+                .collect();
+            let answered = ingest.clone().submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap().into_inner();
+            for (n, result) in chunk.iter().zip(answered.results) {
+                ids[*n].push(result.post_id);
+            }
+        }
+    }
+    let last = ids[ORDERED_CUSTOMERS - 1][1].clone();
+    assert!(services.routed_within(&key, &last, PIPELINE_DEADLINE * 3).await, "every post is routed");
+
+    let mut routing = services.routing_client_as(&key);
+    for (n, posts) in ids.iter().enumerate() {
+        let routed = ingest.clone().get_post(pb::GetPostRequest { post_id: posts[1].clone() }).await.unwrap();
+        let case = routing.get_case(pb::GetCaseRequest { case_id: routed.into_inner().case_id }).await.unwrap();
+        let opened_by: Vec<&str> = case
+            .get_ref()
+            .history
+            .iter()
+            .filter(|event| event.action == "routed")
+            .map(|event| event.post_id.as_str())
+            .collect();
+        assert_eq!(opened_by, [posts[0].as_str()], "customer-{n}: the case opened with the second post");
+    }
+}

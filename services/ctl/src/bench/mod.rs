@@ -9,15 +9,20 @@
 //! - **sustained**: `--clients` submitters send batches of `--batch` posts as fast as they are
 //!   acknowledged, `--sustained-posts` in all. Reported: posts/s acknowledged, and posts/s routed
 //!   (first submission to last post routed: what the whole pipeline sustains).
+//! - **unary** (`--unary-calls`): after the sustained phase, on what it left, `GetPost`, `GetCase`
+//!   and `QueueStats` one call at a time as a supervisor: p50/p99 per method.
 //! - **fixed rates** (`--rates`): for `--seconds` each, one `SubmitPost` call per post at its
 //!   scheduled moment (open loop; latency counts from that moment, so a server that stalls cannot
 //!   hide its queue). Reported: p50/p99 of the acknowledgement, and of accepted → offerable
 //!   (ingest's own record of each post: accepted at, and the moment routing answered that its case
 //!   is queued).
 //!
-//! Each phase also reports Redis commands per post (`INFO commandstats`, all services) and SQL
-//! statements per post per database. The report is JSON (`--out`) and a table on stdout.
+//! Each phase also reports Redis commands per post (`INFO commandstats`, all services), SQL
+//! statements per post per database, and CPU seconds per 1,000 posts per service (each runs on a
+//! runtime of its own, see `cpu`). While a phase runs, it says every two seconds on stderr how
+//! many posts are acknowledged and routed. The report is JSON (`--out`) and a table on stdout.
 
+mod cpu;
 mod input;
 mod phases;
 
@@ -26,7 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use phases::{Phase, Stack};
+use phases::{Percentiles, Phase, Stack};
 
 /// `bench` arguments.
 #[derive(Debug, clap::Args)]
@@ -56,6 +61,10 @@ pub struct BenchArgs {
     /// How long to wait, after the last submission, for the pipeline to route everything.
     #[arg(long, default_value_t = 120)]
     pub drain_seconds: u64,
+    /// Unary calls of each of GetPost, GetCase and QueueStats, one at a time, after the
+    /// sustained phase on what it left (0 skips them).
+    #[arg(long, default_value_t = 200)]
+    pub unary_calls: usize,
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench/pipeline.json")]
     pub out: String,
@@ -75,10 +84,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     outln!("bench: posts from {}; {} cores", source.describe(), cores());
     let drain = Duration::from_secs(args.drain_seconds);
     let mut phases: Vec<Phase> = Vec::new();
+    let mut unary = Vec::new();
     if args.sustained_posts > 0 {
         let stack = Stack::start().await?;
         let posts = source.posts("s", args.sustained_posts);
         phases.push(stack.sustained(posts, args.clients, args.batch, drain).await?);
+        if args.unary_calls > 0 {
+            unary = stack.unary(args.unary_calls).await?;
+        }
     }
     for &rate in &args.rates {
         let stack = Stack::start().await?;
@@ -87,10 +100,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         phases.push(stack.fixed_rate(posts, rate, args.max_in_flight, drain).await?);
     }
     print_table(&phases);
+    print_unary(&unary);
     let report = json!({
         "input": source.describe(),
         "cores": cores(),
         "phases": phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
+        "unary_ms": unary.iter().map(|(method, timed)| (method.to_string(), timed.to_json())).collect::<serde_json::Map<_, _>>(),
     });
     if let Some(folder) = std::path::Path::new(&args.out).parent().filter(|f| !f.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
@@ -141,5 +156,22 @@ fn print_table(phases: &[Phase]) {
                 phase.unrouted
             );
         }
+        if !phase.cpu_per_thousand.is_empty() {
+            let parts: Vec<String> =
+                phase.cpu_per_thousand.iter().map(|(part, seconds)| format!("{part} {seconds:.3}")).collect();
+            outln!("{:<11} cpu s per 1k posts: {}", "", parts.join(" · "));
+        }
+    }
+}
+
+fn print_unary(unary: &[(&str, Percentiles)]) {
+    if unary.is_empty() {
+        return;
+    }
+    let ms = |value: Option<f64>| value.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+    outln!();
+    outln!("{:<11} {:>8} {:>8} {:>8}", "unary rpc", "p50 ms", "p99 ms", "max ms");
+    for (method, timed) in unary {
+        outln!("{:<11} {:>8} {:>8} {:>8}", method, ms(timed.p50), ms(timed.p99), ms(timed.max));
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::cpu::CpuAccount;
 use crate::connect::{Endpoints, call_error};
 use crate::replay::stats::quantile;
 
@@ -33,7 +34,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut values: Vec<f64>) -> Self {
+    /// The percentiles of `values`.
+    pub fn of(mut values: Vec<f64>) -> Self {
         values.sort_by(f64::total_cmp);
         if values.is_empty() {
             return Self::default();
@@ -41,7 +43,7 @@ impl Percentiles {
         Self { p50: Some(quantile(&values, 0.50)), p99: Some(quantile(&values, 0.99)), max: values.last().copied() }
     }
 
-    fn to_json(self) -> serde_json::Value {
+    pub fn to_json(self) -> serde_json::Value {
         json!({ "p50": self.p50, "p99": self.p99, "max": self.max })
     }
 }
@@ -65,6 +67,8 @@ pub struct Phase {
     pub redis_per_post: f64,
     /// SQL statements per post sent, per database.
     pub statements_per_post: BTreeMap<String, f64>,
+    /// CPU seconds per 1,000 posts sent, per part ([`CpuAccount`]).
+    pub cpu_per_thousand: BTreeMap<String, f64>,
     /// Posts whose submission failed.
     pub failed: usize,
     /// Posts not sent because `--max-in-flight` calls were already waiting.
@@ -85,6 +89,7 @@ impl Phase {
             "accepted_to_offerable_ms": self.offerable.to_json(),
             "redis_commands_per_post": self.redis_per_post,
             "sql_statements_per_post": self.statements_per_post,
+            "cpu_seconds_per_1000_posts": self.cpu_per_thousand,
             "failed": self.failed,
             "missed": self.missed,
             "unrouted": self.unrouted,
@@ -109,10 +114,18 @@ impl Load {
     }
 }
 
-/// Redis commands and SQL statements so far.
+/// Redis commands, SQL statements and CPU time so far.
 struct Counters {
     redis: u64,
     statements: BTreeMap<String, u64>,
+    cpu: CpuAccount,
+}
+
+/// Posts in a final pipeline state (routed, or set aside as failed); `own` counts the bench's own
+/// statements, which are not the pipeline's.
+async fn settled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
+    own.fetch_add(1, Ordering::Relaxed);
+    Ok(post::Entity::find().filter(post::Column::State.is_in(["routed", "failed"])).count(db).await?)
 }
 
 /// A fresh Earshot for one phase.
@@ -124,7 +137,19 @@ pub struct Stack {
     endpoints: Endpoints,
     /// The bench's own connection to ingest's database (its statements are not the pipeline's).
     ingest_db: DatabaseConnection,
-    own_statements: AtomicUsize,
+    own_statements: Arc<AtomicUsize>,
+}
+
+/// How often a running phase says how far it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Says on stderr how far a phase is, every [`PROGRESS_EVERY`], until dropped.
+struct Progress(tokio::task::JoinHandle<()>);
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Stack {
@@ -132,7 +157,8 @@ impl Stack {
     pub async fn start() -> Result<Self> {
         let redis = RedisServer::start().await.context("starting a private redis-server")?;
         let dir = tempfile::tempdir()?;
-        let node = Node::new(redis.url(), dir.path().to_owned(), Arc::new(SystemClock));
+        let mut node = Node::new(redis.url(), dir.path().to_owned(), Arc::new(SystemClock));
+        node.runtime_per_service = true;
         let services = node.start().await?;
         let mut endpoints = Endpoints::embedded(&services, &node.service_key, "bench");
         endpoints.ready().await?;
@@ -151,7 +177,7 @@ impl Stack {
         endpoints.key = Some(created.secret);
         let ingest_db =
             earshot_store::connect(&format!("sqlite://{}/ingest.db?mode=rwc", dir.path().display())).await?;
-        Ok(Self { redis, _dir: dir, _services: services, endpoints, ingest_db, own_statements: AtomicUsize::new(0) })
+        Ok(Self { redis, _dir: dir, _services: services, endpoints, ingest_db, own_statements: Arc::default() })
     }
 
     async fn counters(&self) -> Result<Counters> {
@@ -164,13 +190,31 @@ impl Stack {
         if let Some(ingest) = statements.get_mut("ingest") {
             *ingest = ingest.saturating_sub(self.own_statements.load(Ordering::Relaxed) as u64);
         }
-        Ok(Counters { redis, statements })
+        Ok(Counters { redis, statements, cpu: CpuAccount::read(Some(self.redis.pid())) })
     }
 
     /// Posts in a final pipeline state (routed, or set aside as failed).
     async fn settled(&self) -> Result<u64> {
-        self.own_statements.fetch_add(1, Ordering::Relaxed);
-        Ok(post::Entity::find().filter(post::Column::State.is_in(["routed", "failed"])).count(&self.ingest_db).await?)
+        settled(&self.ingest_db, &self.own_statements).await
+    }
+
+    /// Starts telling how far the phase `name` is: `acked` of `total` posts acknowledged, and
+    /// how many are routed.
+    fn progress(&self, name: String, total: usize, acked: Arc<AtomicUsize>) -> Progress {
+        let (db, own) = (self.ingest_db.clone(), Arc::clone(&self.own_statements));
+        let started = Instant::now();
+        Progress(tokio::spawn(async move {
+            let mut every = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+            loop {
+                every.tick().await;
+                let routed = settled(&db, &own).await.map_or_else(|_| "?".to_owned(), |n| n.to_string());
+                let acked = acked.load(Ordering::Relaxed);
+                eprintln!(
+                    "{name}: {:>5.1} s · {acked}/{total} acknowledged · {routed} routed",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }))
     }
 
     /// Waits until `accepted` posts have settled or `drain` has passed; then reads each post's
@@ -200,18 +244,26 @@ impl Stack {
     }
 
     /// Closed loop: `clients` submitters send `batch`-post calls as fast as they are answered.
-    pub async fn sustained(self, posts: Vec<pb::Post>, clients: usize, batch: usize, drain: Duration) -> Result<Phase> {
+    pub async fn sustained(
+        &self,
+        posts: Vec<pb::Post>,
+        clients: usize,
+        batch: usize,
+        drain: Duration,
+    ) -> Result<Phase> {
         let total = posts.len();
         let batches: Arc<Vec<Vec<pb::Post>>> = Arc::new(posts.chunks(batch).map(<[pb::Post]>::to_vec).collect());
         let next = Arc::new(AtomicUsize::new(0));
         let pool = self.clients()?;
         let before = self.counters().await?;
+        let acked = Arc::new(AtomicUsize::new(0));
+        let progress = self.progress("sustained".into(), total, Arc::clone(&acked));
         let start_ms = SystemClock.now_ms();
         let start = Instant::now();
         let mut submitters = tokio::task::JoinSet::new();
         for index in 0..clients {
             let mut client = pool[index % pool.len()].clone();
-            let (batches, next) = (Arc::clone(&batches), Arc::clone(&next));
+            let (batches, next, acked) = (Arc::clone(&batches), Arc::clone(&next), Arc::clone(&acked));
             submitters.spawn(async move {
                 let (mut latencies, mut failed, mut last_ack) = (Vec::new(), 0, start);
                 loop {
@@ -223,6 +275,7 @@ impl Stack {
                         Ok(_) => {
                             last_ack = Instant::now();
                             latencies.push((last_ack - sent).as_secs_f64() * 1e3);
+                            acked.fetch_add(size, Ordering::Relaxed);
                         }
                         Err(status) => {
                             if failed == 0 {
@@ -252,12 +305,14 @@ impl Stack {
             missed: 0,
             start_ms,
         };
-        self.finish(load, before, drain).await
+        let phase = self.finish(load, before, drain).await;
+        drop(progress);
+        phase
     }
 
     /// Open loop: one post per `SubmitPost` call at `rate` calls per second.
     pub async fn fixed_rate(
-        self,
+        &self,
         posts: Vec<pb::Post>,
         rate: u32,
         max_in_flight: usize,
@@ -267,6 +322,8 @@ impl Stack {
         let pool = self.clients()?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
         let before = self.counters().await?;
+        let acked = Arc::new(AtomicUsize::new(0));
+        let progress = self.progress(format!("{rate}/s"), total, Arc::clone(&acked));
         let start_ms = SystemClock.now_ms();
         let start = Instant::now();
         let mut calls = tokio::task::JoinSet::new();
@@ -279,9 +336,13 @@ impl Stack {
                 continue;
             };
             let mut client = pool[index % pool.len()].clone();
+            let acked = Arc::clone(&acked);
             calls.spawn(async move {
                 let answer = client.submit_post(pb::SubmitPostRequest { post: Some(post) }).await;
                 drop(permit);
+                if answer.is_ok() {
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
                 let answered = Instant::now();
                 answer.map(|_| ((answered - due).as_secs_f64() * 1e3, answered))
             });
@@ -311,11 +372,13 @@ impl Stack {
             missed,
             start_ms,
         };
-        self.finish(load, before, drain).await
+        let phase = self.finish(load, before, drain).await;
+        drop(progress);
+        phase
     }
 
     /// Waits for the pipeline, then adds up what the phase cost.
-    async fn finish(self, load: Load, before: Counters, drain: Duration) -> Result<Phase> {
+    async fn finish(&self, load: Load, before: Counters, drain: Duration) -> Result<Phase> {
         let accepted = load.accepted();
         let total = load.total;
         let (offerable, last_routed_ms) = self.drain(accepted, drain).await?;
@@ -336,9 +399,61 @@ impl Stack {
             offerable: Percentiles::of(offerable),
             redis_per_post: per_post(after.redis.saturating_sub(before.redis)),
             statements_per_post,
+            cpu_per_thousand: after.cpu.per_thousand_since(&before.cpu, total),
             failed: load.failed,
             missed: load.missed,
             unrouted: accepted.saturating_sub(routed),
         })
+    }
+
+    /// Unary calls on loopback, one at a time: `calls` each of `GetPost`, `GetCase` and
+    /// `QueueStats` as a supervisor, on what the phases before left (routed posts and their
+    /// cases). Returns the latency of each method.
+    pub async fn unary(&self, calls: usize) -> Result<Vec<(&'static str, Percentiles)>> {
+        let request = pb::CreateKeyRequest {
+            name: "bench-supervisor".into(),
+            roles: vec!["supervisor".into()],
+            agent_id: String::new(),
+            rate_per_second: 1_000_000,
+        };
+        // Made with the service credential, as the integration key was.
+        let mut supervisor = self.endpoints.clone();
+        supervisor.key = None;
+        let created =
+            supervisor.keys()?.create_key(supervisor.request(request)?).await.map_err(|s| call_error("routing", s))?;
+        supervisor.key = Some(created.into_inner().secret);
+        self.own_statements.fetch_add(1, Ordering::Relaxed);
+        let routed: Vec<(String, Option<String>)> = post::Entity::find()
+            .select_only()
+            .column(post::Column::Id)
+            .column(post::Column::CaseId)
+            .filter(post::Column::State.eq("routed"))
+            .limit(calls as u64)
+            .into_tuple()
+            .all(&self.ingest_db)
+            .await?;
+        anyhow::ensure!(!routed.is_empty(), "no routed post to read back");
+        let (mut ingest, mut routing) = (supervisor.ingest()?, supervisor.routing()?);
+        let mut timed = Vec::new();
+        let mut latencies = (Vec::new(), Vec::new(), Vec::new());
+        for (post_id, case_id) in routed.iter().cycle().take(calls) {
+            let started = Instant::now();
+            ingest
+                .get_post(pb::GetPostRequest { post_id: post_id.clone() })
+                .await
+                .map_err(|s| call_error("ingest", s))?;
+            latencies.0.push(started.elapsed().as_secs_f64() * 1e3);
+            let started = Instant::now();
+            let case_id = case_id.clone().unwrap_or_default();
+            routing.get_case(pb::GetCaseRequest { case_id }).await.map_err(|s| call_error("routing", s))?;
+            latencies.1.push(started.elapsed().as_secs_f64() * 1e3);
+            let started = Instant::now();
+            routing.queue_stats(pb::QueueStatsRequest {}).await.map_err(|s| call_error("routing", s))?;
+            latencies.2.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        timed.push(("GetPost", Percentiles::of(latencies.0)));
+        timed.push(("GetCase", Percentiles::of(latencies.1)));
+        timed.push(("QueueStats", Percentiles::of(latencies.2)));
+        Ok(timed)
     }
 }

@@ -3,6 +3,11 @@
 //! records each step. A post is never lost: until it is `routed` it is picked up again, also after
 //! a restart; `Route` is idempotent by post id, so a retry never queues it twice.
 //!
+//! Two stages overlap: the reader classifies batch n+1 while the router routes batch n. The
+//! router takes batches in the order they were read, so a customer's later post never reaches
+//! routing before an earlier one; when a batch cannot be routed, the batches read after it are
+//! dropped too (a new epoch) and read again from the oldest waiting post.
+//!
 //! A pass shares its batch among the tenants with waiting posts, so no tenant's backlog keeps
 //! another's posts waiting. Nothing one post does stops the others: requests are sized to the
 //! peers' message limit, a batch a peer refuses for anything but its own trouble (down,
@@ -10,7 +15,9 @@
 //! aside as `failed` with its reason, at once when invalid or too large, after [`MAX_ATTEMPTS`]
 //! otherwise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use earshot_auth::AuthChannel;
@@ -25,7 +32,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::Instrument;
 
 use crate::error::Result;
-use crate::posts::{Posts, decode_classification, decode_post, states};
+use crate::posts::{Posts, decode_post, states};
+
+mod refusal;
+mod router;
+
+use refusal::{PassLog, Peer, Refusal, refused, settle};
 
 /// Longest pause after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -35,18 +47,74 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 pub const MAX_ATTEMPTS: i32 = 5;
 /// Bytes a request spends on one post beyond its encoding (field tags, lengths).
 const ITEM_OVERHEAD_BYTES: usize = 16;
+/// Classified batches that wait for the router at most: the reader stays this far ahead.
+const ROUTE_AHEAD: usize = 2;
 
-/// Drives accepted posts through classify and routing.
+/// Drives accepted posts through classify and routing: the reader stage (read, classify), which
+/// hands classified batches to the router stage.
 pub struct Pipeline {
     posts: Posts,
     classify: ClassifierServiceClient<AuthChannel>,
-    routing: RoutingServiceClient<AuthChannel>,
+    router: Router,
     batch: u64,
     /// Where the next pass starts in the turn of tenants with waiting posts.
     next_tenant: usize,
     /// Most bytes of posts in one request: half the peers' message limit, the rest headroom.
     batch_bytes: usize,
     wait: Duration,
+    handover: Arc<Handover>,
+}
+
+/// The posts handed to the router and not yet done with, and the epoch that tells the router
+/// which handed batches still count.
+#[derive(Default)]
+struct Handover {
+    in_flight: Mutex<HashSet<String>>,
+    epoch: AtomicU64,
+}
+
+impl Handover {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The router could not route a batch: every batch read before now is void.
+    fn void_earlier(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn in_flight(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn hand(&self, rows: &[post::Model]) {
+        self.lock().extend(rows.iter().map(|row| row.id.clone()));
+    }
+
+    fn done(&self, rows: &[post::Model]) {
+        let mut in_flight = self.lock();
+        for row in rows {
+            in_flight.remove(&row.id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Classified posts for the router, read in `epoch`.
+struct Handed {
+    epoch: u64,
+    rows: Vec<post::Model>,
+}
+
+/// The router stage: routes handed batches in order and records them routed.
+struct Router {
+    posts: Posts,
+    routing: RoutingServiceClient<AuthChannel>,
+    batch_bytes: usize,
+    handover: Arc<Handover>,
 }
 
 /// What one pass achieved.
@@ -61,19 +129,48 @@ impl Pipeline {
     /// A pipeline over the post store and the two peers.
     pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
         let batch_bytes = posts.limits.max_message_bytes / 2;
+        let handover = Arc::new(Handover::default());
+        let router = Router {
+            posts: posts.clone(),
+            routing: RoutingServiceClient::new(routing).max_decoding_message_size(64 * 1024 * 1024),
+            batch_bytes,
+            handover: Arc::clone(&handover),
+        };
         Self {
             next_tenant: 0,
             batch_bytes,
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
-            routing: RoutingServiceClient::new(routing).max_decoding_message_size(64 * 1024 * 1024),
+            router,
             batch: batch.max(1),
             wait,
+            handover,
         }
     }
 
-    /// Runs until the task is dropped.
-    pub async fn run_forever(mut self) {
+    /// Runs both stages until the task is dropped.
+    pub async fn run_forever(self) {
+        let (to_router, handed) = tokio::sync::mpsc::channel(ROUTE_AHEAD);
+        let Self { posts, classify, router, batch, next_tenant, batch_bytes, wait, handover } = self;
+        let reader = Reader { posts, classify, batch, next_tenant, batch_bytes, wait, handover, to_router };
+        tokio::join!(reader.run(), router.run(handed));
+    }
+}
+
+/// The reader stage: reads waiting posts not yet handed over, classifies them and hands them on.
+struct Reader {
+    posts: Posts,
+    classify: ClassifierServiceClient<AuthChannel>,
+    batch: u64,
+    next_tenant: usize,
+    batch_bytes: usize,
+    wait: Duration,
+    handover: Arc<Handover>,
+    to_router: tokio::sync::mpsc::Sender<Handed>,
+}
+
+impl Reader {
+    async fn run(mut self) {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.pass().await {
@@ -92,9 +189,11 @@ impl Pipeline {
         }
     }
 
-    /// Classifies and routes one batch of waiting posts.
+    /// Classifies one batch of waiting posts and hands what is classified to the router.
     async fn pass(&mut self) -> std::result::Result<Pass, PassError> {
-        let (waiting, everything) = self.waiting().await?;
+        // Before the read: a batch the router voids meanwhile is read under the old epoch.
+        let epoch = self.handover.epoch();
+        let (mut waiting, everything) = self.waiting().await?;
         self.record_backlog(waiting.len(), everything).await?;
         if waiting.is_empty() {
             return Ok(Pass::Idle);
@@ -110,25 +209,21 @@ impl Pipeline {
             earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
             self.classify(rows, &mut pass).instrument(span).await?;
         }
-        // Reload: classification just changed these rows.
-        let ids: Vec<String> = waiting.iter().map(|p| p.id.clone()).collect();
-        let classified = post::Entity::find()
-            .filter(post::Column::Id.is_in(ids))
-            .filter(post::Column::State.eq(states::CLASSIFIED))
-            .order_by_asc(post::Column::Id)
-            .all(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
-        let mut by_tenant: BTreeMap<String, Vec<post::Model>> = BTreeMap::new();
-        for row in classified {
-            by_tenant.entry(row.tenant.clone()).or_default().push(row);
+        let PassLog { classified, .. } = &mut pass;
+        for row in &mut waiting {
+            if let Some(classification) = classified.remove(&row.id) {
+                row.classification = Some(classification);
+                row.state = states::CLASSIFIED.to_owned();
+            }
         }
-        for (tenant, rows) in by_tenant {
-            let span = tracing::info_span!("pipeline.route", posts = rows.len());
-            earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
-            self.route(&tenant, &rows, &mut pass).instrument(span).await?;
+        settle(&self.posts, pass).await?;
+        waiting.retain(|row| row.state == states::CLASSIFIED);
+        if !waiting.is_empty() {
+            self.handover.hand(&waiting);
+            if self.to_router.send(Handed { epoch, rows: waiting }).await.is_err() {
+                return Err(PassError::Ingest(crate::Error::Stopping));
+            }
         }
-        self.settle(pass).await?;
         Ok(Pass::Progress)
     }
 
@@ -136,7 +231,15 @@ impl Pipeline {
     /// oldest first, the tenants taken in turn from pass to pass, so one tenant's backlog holds
     /// another tenant's posts back by a pass at most. Also says whether that is every waiting post.
     async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool), PassError> {
-        let waiting = || post::Entity::find().filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]));
+        let in_flight = self.handover.in_flight();
+        let waiting = || {
+            let mut query =
+                post::Entity::find().filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]));
+            if !in_flight.is_empty() {
+                query = query.filter(post::Column::Id.is_not_in(in_flight.iter().cloned()));
+            }
+            query
+        };
         let tenants: Vec<String> = waiting()
             .select_only()
             .column(post::Column::Tenant)
@@ -212,16 +315,20 @@ impl Pipeline {
                         "classify answered a different number of posts",
                     )));
                 }
-                let classified =
-                    rows.iter().map(|row| row.id.clone()).zip(classifications.iter().map(Message::encode_to_vec));
+                let classified: Vec<(String, Vec<u8>)> = rows
+                    .iter()
+                    .map(|row| row.id.clone())
+                    .zip(classifications.iter().map(Message::encode_to_vec))
+                    .collect();
                 post::Entity::update_many()
-                    .col_expr(post::Column::Classification, per_post(classified))
+                    .col_expr(post::Column::Classification, per_post(classified.iter().cloned()))
                     .col_expr(post::Column::State, Expr::value(states::CLASSIFIED))
                     .filter(post::Column::Id.is_in(rows.iter().map(|row| row.id.clone())))
                     .exec(&self.posts.db)
                     .await
                     .map_err(crate::Error::from)?;
                 pass.delivered[Peer::Classify as usize] += rows.len();
+                pass.classified.extend(classified);
                 return Ok(());
             }
             Err(status) => status,
@@ -232,192 +339,9 @@ impl Pipeline {
                 Box::pin(self.classify_batch(tenant, left, pass)).await?;
                 Box::pin(self.classify_batch(tenant, right, pass)).await
             }
-            refusal => self.refused(refusal, Peer::Classify, rows[0], status, pass).await,
+            refusal => refused(&self.posts, refusal, Peer::Classify, rows[0], status, pass).await,
         }
     }
-
-    /// Routes classified rows of one tenant, in requests that fit the peers' message limit.
-    async fn route(
-        &mut self,
-        tenant: &str,
-        rows: &[post::Model],
-        pass: &mut PassLog,
-    ) -> std::result::Result<(), PassError> {
-        let tenant = Tenant::parse(tenant).map_err(|e| PassError::Ingest(e.into()))?;
-        let size = |row: &post::Model| {
-            row.body.len() + row.classification.as_ref().map_or(0, Vec::len) + row.id.len() + ITEM_OVERHEAD_BYTES
-        };
-        for chunk in by_bytes(rows, self.batch_bytes, size) {
-            self.route_batch(&tenant, chunk, pass).await?;
-        }
-        Ok(())
-    }
-
-    async fn route_batch(
-        &mut self,
-        tenant: &Tenant,
-        rows: &[post::Model],
-        pass: &mut PassLog,
-    ) -> std::result::Result<(), PassError> {
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            items.push(pb::RouteItem {
-                post_id: row.id.clone(),
-                post: Some(decode_post(row)?),
-                classification: decode_classification(row)?,
-            });
-        }
-        let mut request = tonic::Request::new(pb::RouteRequest { items });
-        tenant.attach(&mut request);
-        let results = match self.routing.route(request).await {
-            Ok(response) => response.into_inner().results,
-            Err(status) => {
-                return match Refusal::of(&status, rows.len()) {
-                    Refusal::Split => {
-                        let (left, right) = rows.split_at(rows.len() / 2);
-                        Box::pin(self.route_batch(tenant, left, pass)).await?;
-                        Box::pin(self.route_batch(tenant, right, pass)).await
-                    }
-                    refusal => self.refused(refusal, Peer::Routing, &rows[0], status, pass).await,
-                };
-            }
-        };
-        pass.delivered[Peer::Routing as usize] += rows.len();
-        let routed_at_ms = self.posts.clock.now_ms();
-        let received: std::collections::HashMap<&str, i64> =
-            rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
-        let offered: Vec<i64> =
-            results.iter().filter_map(|result| received.get(result.post_id.as_str()).copied()).collect();
-        let routed_ids: Vec<String> = results.iter().map(|result| result.post_id.clone()).collect();
-        if routed_ids.is_empty() {
-            return Ok(());
-        }
-        let cases = results.into_iter().map(|result| (result.post_id, result.case_id));
-        post::Entity::update_many()
-            .col_expr(post::Column::State, Expr::value(states::ROUTED))
-            .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
-            .col_expr(post::Column::CaseId, per_post(cases))
-            .filter(post::Column::Id.is_in(routed_ids))
-            .exec(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
-        for received_at_ms in offered {
-            self.posts.metrics.offered(received_at_ms, routed_at_ms);
-        }
-        Ok(())
-    }
-
-    /// Acts on a refusal of `row` alone (or of the peer itself): wait, set it aside, or suspect it.
-    async fn refused(
-        &self,
-        refusal: Refusal,
-        peer: Peer,
-        row: &post::Model,
-        status: tonic::Status,
-        pass: &mut PassLog,
-    ) -> std::result::Result<(), PassError> {
-        match refusal {
-            Refusal::Transient | Refusal::Split => Err(PassError::Peer(status)),
-            Refusal::Invalid => self.fail(row, status.message()).await,
-            Refusal::Suspect => {
-                pass.suspects.push((row.clone(), status, peer));
-                Ok(())
-            }
-        }
-    }
-
-    /// Counts a failed attempt against each post a peer refused alone while that same peer served
-    /// other posts, and sets aside the ones that reached [`MAX_ATTEMPTS`]. When a peer served
-    /// nobody in the pass (its database down, say), the fault is not the posts': nothing is counted
-    /// against them and the pass fails, to be retried after a pause.
-    async fn settle(&self, pass: PassLog) -> std::result::Result<(), PassError> {
-        use sea_orm::ExprTrait as _;
-        let (blamed, unhealthy): (Vec<_>, Vec<_>) =
-            pass.suspects.into_iter().partition(|(_, _, peer)| pass.delivered[*peer as usize] > 0);
-        for (row, status, _) in blamed {
-            if row.attempts + 1 >= MAX_ATTEMPTS {
-                let reason = format!("{} attempts failed; the last: {}", row.attempts + 1, status.message());
-                self.fail(&row, &reason).await?;
-                continue;
-            }
-            tracing::warn!(post_id = %row.id, attempts = row.attempts + 1, code = ?status.code(), "post refused alone; will retry");
-            post::Entity::update_many()
-                .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))
-                .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-                .filter(post::Column::Id.eq(row.id.clone()))
-                .exec(&self.posts.db)
-                .await
-                .map_err(crate::Error::from)?;
-        }
-        match unhealthy.into_iter().next() {
-            Some((_, status, _)) => Err(PassError::Peer(status)),
-            None => Ok(()),
-        }
-    }
-
-    /// Sets a post aside with the reason, for operators: a peer refused it as invalid, or it kept
-    /// failing alone. It is never retried, so it blocks nothing.
-    async fn fail(&self, row: &post::Model, reason: &str) -> std::result::Result<(), PassError> {
-        // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
-        use sea_orm::ExprTrait as _;
-        let masked = earshot_core::pii::mask(reason);
-        tracing::error!(post_id = %row.id, reason = %masked, "post set aside as failed");
-        post::Entity::update_many()
-            .col_expr(post::Column::State, Expr::value(states::FAILED))
-            .col_expr(post::Column::LastError, Expr::value(reason.to_owned()))
-            .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-            .filter(post::Column::Id.eq(row.id.clone()))
-            .exec(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
-        self.posts.metrics.failed();
-        Ok(())
-    }
-}
-
-/// What a peer's refusal of a batch calls for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    /// The peer is down, overloaded, out of time or refusing the credential: retry the pass later.
-    Transient,
-    /// Something in the batch: try each half, until the post at fault is alone.
-    Split,
-    /// The post alone is invalid or too large for the peer: set it aside now.
-    Invalid,
-    /// The post alone failed otherwise: count an attempt ([`Pipeline::settle`]).
-    Suspect,
-}
-
-impl Refusal {
-    fn of(status: &tonic::Status, posts: usize) -> Self {
-        use tonic::Code;
-        match status.code() {
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::ResourceExhausted
-            | Code::Aborted
-            | Code::Unauthenticated
-            | Code::PermissionDenied => Self::Transient,
-            _ if posts > 1 => Self::Split,
-            Code::InvalidArgument | Code::OutOfRange => Self::Invalid,
-            _ => Self::Suspect,
-        }
-    }
-}
-
-/// The peer a call went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Peer {
-    Classify = 0,
-    Routing = 1,
-}
-
-/// What the peers did in one pass: posts each served, and posts they refused alone.
-#[derive(Default)]
-struct PassLog {
-    delivered: [usize; 2],
-    suspects: Vec<(post::Model, tonic::Status, Peer)>,
 }
 
 /// Cuts `rows` into runs, in order, whose sizes add up to at most `budget` (a row larger than the
@@ -469,19 +393,5 @@ mod tests {
         let runs = by_bytes(&sizes, 7, |size| *size);
         assert_eq!(runs, [&[3, 4][..], &[2], &[9], &[1, 1, 5]]);
         assert!(by_bytes(&[] as &[usize], 7, |size| *size).is_empty());
-    }
-
-    #[test]
-    fn only_a_post_alone_is_blamed_and_a_peer_in_trouble_is_waited_for() {
-        let status = |code| tonic::Status::new(code, "x");
-        assert_eq!(Refusal::of(&status(tonic::Code::OutOfRange), 256), Refusal::Split);
-        assert_eq!(Refusal::of(&status(tonic::Code::Internal), 2), Refusal::Split);
-        assert_eq!(Refusal::of(&status(tonic::Code::OutOfRange), 1), Refusal::Invalid);
-        assert_eq!(Refusal::of(&status(tonic::Code::InvalidArgument), 1), Refusal::Invalid);
-        assert_eq!(Refusal::of(&status(tonic::Code::Internal), 1), Refusal::Suspect);
-        for code in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded, tonic::Code::ResourceExhausted] {
-            assert_eq!(Refusal::of(&status(code), 256), Refusal::Transient);
-            assert_eq!(Refusal::of(&status(code), 1), Refusal::Transient);
-        }
     }
 }

@@ -1,0 +1,129 @@
+//! The router stage: classified batches routed in the order they were read, per tenant, in
+//! requests that fit the peers' message limit, and recorded as routed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use earshot_core::Tenant;
+use earshot_proto::v1 as pb;
+use earshot_store::ingest::post;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use tracing::Instrument;
+
+use super::refusal::{PassLog, Peer, Refusal, refused, settle};
+use super::{Handed, ITEM_OVERHEAD_BYTES, MAX_BACKOFF, PassError, Router, by_bytes, per_post};
+use crate::posts::{decode_classification, decode_post, states};
+
+impl Router {
+    /// Routes handed batches in order until the reader stops.
+    pub(super) async fn run(self, mut handed: tokio::sync::mpsc::Receiver<Handed>) {
+        let mut backoff = Duration::from_millis(100);
+        while let Some(Handed { epoch, rows }) = handed.recv().await {
+            if epoch != self.handover.epoch() {
+                // Read before a batch that could not be routed: it goes again, after that one.
+                self.handover.done(&rows);
+                continue;
+            }
+            let routed = self.route_all(&rows).await;
+            self.handover.done(&rows);
+            match routed {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    self.handover.void_earlier();
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "pipeline routing failed; will retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            // What was not routed waits again: the reader looks for it.
+            self.posts.accepted.notify_one();
+        }
+    }
+
+    /// Routes a handed batch, per tenant, and settles the posts routing refused alone.
+    async fn route_all(&self, rows: &[post::Model]) -> std::result::Result<(), PassError> {
+        let mut by_tenant: BTreeMap<&str, Vec<post::Model>> = BTreeMap::new();
+        for row in rows {
+            by_tenant.entry(row.tenant.as_str()).or_default().push(row.clone());
+        }
+        let mut pass = PassLog::default();
+        for (tenant, rows) in by_tenant {
+            let span = tracing::info_span!("pipeline.route", posts = rows.len());
+            earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
+            self.route(tenant, &rows, &mut pass).instrument(span).await?;
+        }
+        settle(&self.posts, pass).await
+    }
+
+    /// Routes classified rows of one tenant, in requests that fit the peers' message limit.
+    async fn route(
+        &self,
+        tenant: &str,
+        rows: &[post::Model],
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
+        let tenant = Tenant::parse(tenant).map_err(|e| PassError::Ingest(e.into()))?;
+        let size = |row: &post::Model| {
+            row.body.len() + row.classification.as_ref().map_or(0, Vec::len) + row.id.len() + ITEM_OVERHEAD_BYTES
+        };
+        for chunk in by_bytes(rows, self.batch_bytes, size) {
+            self.route_batch(&tenant, chunk, pass).await?;
+        }
+        Ok(())
+    }
+
+    async fn route_batch(
+        &self,
+        tenant: &Tenant,
+        rows: &[post::Model],
+        pass: &mut PassLog,
+    ) -> std::result::Result<(), PassError> {
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(pb::RouteItem {
+                post_id: row.id.clone(),
+                post: Some(decode_post(row)?),
+                classification: decode_classification(row)?,
+            });
+        }
+        let mut request = tonic::Request::new(pb::RouteRequest { items });
+        tenant.attach(&mut request);
+        let results = match self.routing.clone().route(request).await {
+            Ok(response) => response.into_inner().results,
+            Err(status) => {
+                return match Refusal::of(&status, rows.len()) {
+                    Refusal::Split => {
+                        let (left, right) = rows.split_at(rows.len() / 2);
+                        Box::pin(self.route_batch(tenant, left, pass)).await?;
+                        Box::pin(self.route_batch(tenant, right, pass)).await
+                    }
+                    refusal => refused(&self.posts, refusal, Peer::Routing, &rows[0], status, pass).await,
+                };
+            }
+        };
+        pass.delivered[Peer::Routing as usize] += rows.len();
+        let routed_at_ms = self.posts.clock.now_ms();
+        let received: std::collections::HashMap<&str, i64> =
+            rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
+        let offered: Vec<i64> =
+            results.iter().filter_map(|result| received.get(result.post_id.as_str()).copied()).collect();
+        let routed_ids: Vec<String> = results.iter().map(|result| result.post_id.clone()).collect();
+        if routed_ids.is_empty() {
+            return Ok(());
+        }
+        let cases = results.into_iter().map(|result| (result.post_id, result.case_id));
+        post::Entity::update_many()
+            .col_expr(post::Column::State, Expr::value(states::ROUTED))
+            .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
+            .col_expr(post::Column::CaseId, per_post(cases))
+            .filter(post::Column::Id.is_in(routed_ids))
+            .exec(&self.posts.db)
+            .await
+            .map_err(crate::Error::from)?;
+        for received_at_ms in offered {
+            self.posts.metrics.offered(received_at_ms, routed_at_ms);
+        }
+        Ok(())
+    }
+}
