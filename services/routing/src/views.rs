@@ -7,8 +7,11 @@ use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::routing::{audit, case, case_post};
-use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use sea_orm::sea_query::{Expr, Func, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
 
 use crate::error::{Error, Result};
 use crate::state::{Routing, states};
@@ -85,8 +88,11 @@ impl Routing {
     /// Views of `cases`, in the given order, with their posts and history oldest first.
     pub async fn views(&self, cases: Vec<case::Model>) -> Result<Vec<pb::CaseView>> {
         let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+        let tenants: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.tenant.as_str()).collect();
         let mut history: HashMap<String, Vec<audit::Model>> = HashMap::new();
+        // By tenant and case: what the index `audit_by_case` serves without a scan.
         for event in audit::Entity::find()
+            .filter(audit::Column::Tenant.is_in(tenants))
             .filter(audit::Column::CaseId.is_in(ids.clone()))
             .order_by_asc(audit::Column::Id)
             .all(&self.db)
@@ -173,38 +179,69 @@ impl Routing {
     /// Depth and head of every queue of the tenant: one grouped query, one ZCARD per queue.
     pub async fn queue_stats(&self, tenant: &Tenant) -> Result<Vec<pb::QueueStat>> {
         #[derive(Debug, FromQueryResult)]
-        struct Row {
+        struct Held {
             queue: String,
             state: String,
             cases: i64,
-            top: Option<i32>,
-            oldest: Option<i64>,
         }
-        let rows = case::Entity::find()
+        let names = self.queues.queue_names(tenant.as_str()).await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let depths = self.queues.depths(tenant.as_str(), &names).await?;
+        // Agents hold few cases: counted through the index `cases_by_state`, not by a scan.
+        let held = case::Entity::find()
             .select_only()
             .column(case::Column::Queue)
             .column(case::Column::State)
             .column_as(Expr::from(Func::count(Expr::col(case::Column::Id))), "cases")
-            .column_as(Expr::from(Func::max(Expr::col(case::Column::Priority))), "top")
-            .column_as(Expr::from(Func::min(Expr::col(case::Column::EnqueuedAtMs))), "oldest")
             .filter(case::Column::Tenant.eq(tenant.as_str()))
-            .filter(case::Column::State.ne(states::RESOLVED))
+            .filter(case::Column::State.is_in([states::OFFERED, states::ASSIGNED]))
             .group_by(case::Column::Queue)
             .group_by(case::Column::State)
-            .into_model::<Row>()
+            .into_model::<Held>()
             .all(&self.db)
             .await?;
-        let mut stats = Vec::new();
-        for queue in self.queues.queue_names(tenant.as_str()).await? {
-            let row = |state: &str| rows.iter().find(|r| r.queue == queue && r.state == state);
-            let count = |state: &str| row(state).map_or(0, |r| u64::try_from(r.cases).unwrap_or(0));
-            let waiting = row(states::QUEUED);
+        // The top priority and the oldest waiting case of each queue: two index seeks per queue,
+        // in one statement, however many cases wait.
+        let of_queued = |queue: &str, value: Expr| {
+            Expr::SubQuery(
+                None,
+                Box::new(
+                    Query::select()
+                        .expr(value)
+                        .from(case::Entity)
+                        .and_where(case::Column::Tenant.eq(tenant.as_str()))
+                        .and_where(case::Column::State.eq(states::QUEUED))
+                        .and_where(case::Column::Queue.eq(queue))
+                        .to_owned()
+                        .into(),
+                ),
+            )
+        };
+        let mut select = Query::select();
+        for queue in &names {
+            select.expr(of_queued(queue, Func::max(Expr::col(case::Column::Priority)).into()));
+            select.expr(of_queued(queue, Func::min(Expr::col(case::Column::EnqueuedAtMs)).into()));
+        }
+        let backend = self.db.get_database_backend();
+        let row = self.db.query_one_raw(backend.build(&select)).await?;
+        let at = |index: usize| -> Result<Option<i64>> {
+            row.as_ref().map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(index)).map_err(Error::from)
+        };
+        let mut stats = Vec::with_capacity(names.len());
+        for (index, (queue, waiting)) in names.into_iter().zip(depths).enumerate() {
+            let count = |state: &str| {
+                held.iter()
+                    .find(|r| r.queue == queue && r.state == state)
+                    .map_or(0, |r| u64::try_from(r.cases).unwrap_or(0))
+            };
             stats.push(pb::QueueStat {
-                waiting: self.queues.depth(tenant.as_str(), &queue).await?,
+                waiting,
                 offered: count(states::OFFERED),
                 assigned: count(states::ASSIGNED),
-                top_priority: waiting.and_then(|r| r.top).map_or(0, |p| u32::try_from(p).unwrap_or(0)),
-                oldest_enqueued_at: waiting.and_then(|r| r.oldest).map(timestamp_from_ms),
+                top_priority: at(2 * index)?.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
+                oldest_enqueued_at: at(2 * index + 1)?.map(timestamp_from_ms),
                 queue,
             });
         }

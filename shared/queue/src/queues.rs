@@ -113,8 +113,12 @@ fn entry_args(entry: &CaseEntry) -> impl redis::ToRedisArgs + '_ {
     (&entry.case_id, &entry.queue, entry.score, entry.priority, &entry.language, entry.enqueued_at_ms)
 }
 
-/// How many heads of each queue `next_case` looks at to find one the agent can take.
-const SCAN_DEPTH: u32 = 50;
+/// How many entries of a queue `next_case` reads at a time, from its head.
+const SCAN_PAGE: u32 = 50;
+/// The most entries of one queue `next_case` looks at for a case the agent can take (cases it
+/// rejected, or in languages it does not speak, are passed over): what bounds the script's time
+/// whatever the queue's length.
+pub const MAX_SCAN: u32 = 2_000;
 
 /// The settle script's answer: whether it applied (`ok`) or the case was not held (`not_held`).
 fn settled(reply: String) -> Result<bool> {
@@ -271,7 +275,8 @@ impl Queues {
             .arg(agent_id)
             .arg(now_ms)
             .arg(lease_ms)
-            .arg(SCAN_DEPTH)
+            .arg(SCAN_PAGE)
+            .arg(MAX_SCAN)
             .invoke_async(&mut conn)
             .await?;
         match reply.as_slice() {
@@ -400,6 +405,16 @@ impl Queues {
     pub async fn depth(&self, tenant: &str, queue: &str) -> Result<u64> {
         let mut conn = self.conn.clone();
         Ok(conn.zcard(keys::queue(tenant, queue)).await?)
+    }
+
+    /// The cases waiting in each of `queues`, in one round trip.
+    pub async fn depths(&self, tenant: &str, queues: &[String]) -> Result<Vec<u64>> {
+        let mut pipe = redis::pipe();
+        for queue in queues {
+            pipe.zcard(keys::queue(tenant, queue));
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
     }
 
     /// Every queue that ever held a case of the tenant, sorted.

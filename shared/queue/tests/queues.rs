@@ -77,6 +77,20 @@ async fn expired_or_rejected_offers_keep_their_place(redis: TestRedis) {
     assert!(queues.expire_leases("t", i64::MAX / 2, 10).await.unwrap().is_empty(), "accepted has no lease");
 }
 
+/// Cases ahead of the one an agent can take: more than one page of the scan.
+const PASSED_OVER: usize = 130;
+
+async fn an_agent_is_offered_a_case_behind_many_it_cannot_take(redis: TestRedis) {
+    let url = &redis.url();
+    let queues = Queues::connect(url).await.unwrap();
+    let ahead: Vec<CaseEntry> =
+        (0..PASSED_OVER).map(|i| entry(&format!("c_es_{i:03}"), "general", 50, i as i64, "es")).collect();
+    queues.upsert_all("t", &ahead).await.unwrap();
+    queues.upsert("t", &entry("c_en", "general", 50, PASSED_OVER as i64, "en")).await.unwrap();
+    queues.set_agent("t", &agent("anglo", 1, &["general"], &["en"])).await.unwrap();
+    assert_eq!(offered(&queues, "anglo", 0).await.as_deref(), Some("c_en"), "found past {PASSED_OVER} it cannot read");
+}
+
 async fn follow_ups_rescore_in_place_and_stick_to_the_agent(redis: TestRedis) {
     let url = &redis.url();
     let queues = Queues::connect(url).await.unwrap();
@@ -187,6 +201,7 @@ on_single_and_cluster!(
     a_batch_upserts_in_one_round_trip_even_after_redis_forgets_its_scripts,
     an_unanswered_follow_up_returns_the_case_to_its_queue,
     best_case_across_queues_within_capacity_and_language,
+    an_agent_is_offered_a_case_behind_many_it_cannot_take,
     expired_or_rejected_offers_keep_their_place,
     follow_ups_rescore_in_place_and_stick_to_the_agent,
     restore_puts_back_only_what_redis_lost,

@@ -11,6 +11,9 @@
 //!   (first submission to last post routed: what the whole pipeline sustains).
 //! - **unary** (`--unary-calls`): after the sustained phase, on what it left, `GetPost`, `GetCase`
 //!   and `QueueStats` one call at a time as a supervisor: p50/p99 per method.
+//! - **scale** (`--scale`): for each size, a fresh Earshot seeded with that many waiting cases;
+//!   an agent passes over the first 500, then `NextCase`, `RejectCase` and `Route` are timed one
+//!   call at a time (see `scale`).
 //! - **fixed rates** (`--rates`): for `--seconds` each, one `SubmitPost` call per post at its
 //!   scheduled moment (open loop; latency counts from that moment, so a server that stalls cannot
 //!   hide its queue). Reported: p50/p99 of the acknowledgement, and of accepted → offerable
@@ -25,6 +28,7 @@
 mod cpu;
 mod input;
 mod phases;
+mod scale;
 
 use std::time::Duration;
 
@@ -65,6 +69,10 @@ pub struct BenchArgs {
     /// sustained phase on what it left (0 skips them).
     #[arg(long, default_value_t = 200)]
     pub unary_calls: usize,
+    /// Cases waiting in the tenant's queue for the scale phase, one fresh Earshot per size
+    /// (comma-separated; `--scale` alone skips it).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000,100000,1000000")]
+    pub scale: Vec<usize>,
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench/pipeline.json")]
     pub out: String,
@@ -99,12 +107,19 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let posts = source.posts(&format!("r{rate}"), count);
         phases.push(stack.fixed_rate(posts, rate, args.max_in_flight, drain).await?);
     }
+    let mut scale = Vec::new();
+    for &waiting in &args.scale {
+        let stack = Stack::start().await?;
+        scale.push(stack.scale(waiting, args.unary_calls.max(1)).await?);
+    }
     print_table(&phases);
     print_unary(&unary);
+    print_scale(&scale);
     let report = json!({
         "input": source.describe(),
         "cores": cores(),
         "phases": phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
+        "scale": scale.iter().map(scale::ScalePoint::to_json).collect::<Vec<_>>(),
         "unary_ms": unary.iter().map(|(method, timed)| (method.to_string(), timed.to_json())).collect::<serde_json::Map<_, _>>(),
     });
     if let Some(folder) = std::path::Path::new(&args.out).parent().filter(|f| !f.as_os_str().is_empty()) {
@@ -121,6 +136,9 @@ fn cores() -> usize {
 }
 
 fn print_table(phases: &[Phase]) {
+    if phases.is_empty() {
+        return;
+    }
     let ms = |value: Option<f64>| value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
     outln!();
     outln!(
@@ -173,5 +191,35 @@ fn print_unary(unary: &[(&str, Percentiles)]) {
     outln!("{:<11} {:>8} {:>8} {:>8}", "unary rpc", "p50 ms", "p99 ms", "max ms");
     for (method, timed) in unary {
         outln!("{:<11} {:>8} {:>8} {:>8}", method, ms(timed.p50), ms(timed.p99), ms(timed.max));
+    }
+}
+
+fn print_scale(points: &[scale::ScalePoint]) {
+    if points.is_empty() {
+        return;
+    }
+    let ms = |p: &Percentiles| {
+        let one = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+        format!("{}/{}", one(p.p50), one(p.p99))
+    };
+    outln!();
+    outln!(
+        "{:>9} {:>7} {:>20} {:>20} {:>18}   ({} cases passed over first)",
+        "waiting",
+        "seed s",
+        "NextCase p50/p99 ms",
+        "RejectCase p50/p99",
+        "Route p50/p99 ms",
+        scale::PASSED_OVER
+    );
+    for point in points {
+        outln!(
+            "{:>9} {:>7.1} {:>20} {:>20} {:>18}",
+            point.waiting,
+            point.seed_seconds,
+            ms(&point.next_case),
+            ms(&point.reject),
+            ms(&point.route)
+        );
     }
 }

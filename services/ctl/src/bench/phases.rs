@@ -130,11 +130,14 @@ async fn settled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
 
 /// A fresh Earshot for one phase.
 pub struct Stack {
-    redis: RedisServer,
-    _dir: tempfile::TempDir,
+    pub(super) redis: RedisServer,
+    /// Where the services' SQLite files are.
+    pub(super) dir: tempfile::TempDir,
     _services: Services,
     /// Presents the bench's integration key.
-    endpoints: Endpoints,
+    pub(super) endpoints: Endpoints,
+    /// Routing's head start per priority point (what orders its queues).
+    pub(super) credit_ms: i64,
     /// The bench's own connection to ingest's database (its statements are not the pipeline's).
     ingest_db: DatabaseConnection,
     own_statements: Arc<AtomicUsize>,
@@ -177,7 +180,8 @@ impl Stack {
         endpoints.key = Some(created.secret);
         let ingest_db =
             earshot_store::connect(&format!("sqlite://{}/ingest.db?mode=rwc", dir.path().display())).await?;
-        Ok(Self { redis, _dir: dir, _services: services, endpoints, ingest_db, own_statements: Arc::default() })
+        let credit_ms = node.priority_credit_ms;
+        Ok(Self { redis, dir, _services: services, endpoints, credit_ms, ingest_db, own_statements: Arc::default() })
     }
 
     async fn counters(&self) -> Result<Counters> {

@@ -19,11 +19,16 @@ impl Router {
     /// Routes handed batches in order until the reader stops.
     pub(super) async fn run(self, mut handed: tokio::sync::mpsc::Receiver<Handed>) {
         let mut backoff = Duration::from_millis(100);
-        while let Some(Handed { epoch, rows }) = handed.recv().await {
+        while let Some(Handed { epoch, mut rows }) = handed.recv().await {
             if epoch != self.handover.epoch() {
                 // Read before a batch that could not be routed: it goes again, after that one.
                 self.handover.done(&rows);
                 continue;
+            }
+            // Batches that became ready while the last one was routed go together, in order: the
+            // busier the pipeline, the fewer (and larger) the calls.
+            while let Ok(next) = handed.try_recv() {
+                rows.extend(next.rows);
             }
             let routed = self.route_all(&rows).await;
             self.handover.done(&rows);
@@ -56,7 +61,8 @@ impl Router {
         settle(&self.posts, pass).await
     }
 
-    /// Routes classified rows of one tenant, in requests that fit the peers' message limit.
+    /// Routes classified rows of one tenant, in requests that fit the peers' message and batch
+    /// limits.
     async fn route(
         &self,
         tenant: &str,
@@ -68,7 +74,9 @@ impl Router {
             row.body.len() + row.classification.as_ref().map_or(0, Vec::len) + row.id.len() + ITEM_OVERHEAD_BYTES
         };
         for chunk in by_bytes(rows, self.batch_bytes, size) {
-            self.route_batch(&tenant, chunk, pass).await?;
+            for items in chunk.chunks(self.posts.limits.max_batch.max(1)) {
+                self.route_batch(&tenant, items, pass).await?;
+            }
         }
         Ok(())
     }
