@@ -226,7 +226,11 @@ impl Routing {
         }
         let backend = self.db.get_database_backend();
         let row = self.db.query_one_raw(backend.build(&select)).await?;
-        let at = |index: usize| -> Result<Option<i64>> {
+        // Typed as the columns are (PostgreSQL's MAX of an INTEGER is an INTEGER).
+        let top = |index: usize| -> Result<Option<i32>> {
+            row.as_ref().map_or(Ok(None), |row| row.try_get_by_index::<Option<i32>>(index)).map_err(Error::from)
+        };
+        let oldest = |index: usize| -> Result<Option<i64>> {
             row.as_ref().map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(index)).map_err(Error::from)
         };
         let mut stats = Vec::with_capacity(names.len());
@@ -240,8 +244,8 @@ impl Routing {
                 waiting,
                 offered: count(states::OFFERED),
                 assigned: count(states::ASSIGNED),
-                top_priority: at(2 * index)?.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
-                oldest_enqueued_at: at(2 * index + 1)?.map(timestamp_from_ms),
+                top_priority: top(2 * index)?.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
+                oldest_enqueued_at: oldest(2 * index + 1)?.map(timestamp_from_ms),
                 queue,
             });
         }

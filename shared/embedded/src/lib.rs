@@ -116,6 +116,14 @@ fn sqlite_url(dir: &std::path::Path, name: &str) -> String {
     format!("sqlite://{}/{name}.db?mode=rwc", dir.display())
 }
 
+impl Node {
+    /// The database `service` keeps its state in: the node's PostgreSQL database when it has one
+    /// (shared by every service, each with its own tables), else a SQLite file of its own.
+    pub fn database_url(&self, service: &str) -> String {
+        self.database.clone().unwrap_or_else(|| sqlite_url(&self.data_dir, service))
+    }
+}
+
 /// Where the services keep their state and how they read time.
 #[derive(Clone)]
 pub struct Node {
@@ -131,6 +139,8 @@ pub struct Node {
     pub service_key: String,
     /// TLS for every service and call (none by default).
     pub tls: TlsArgs,
+    /// One PostgreSQL database for every service instead of SQLite files in `data_dir`.
+    pub database: Option<String>,
     /// Each service on a tokio runtime of its own, its threads named by [`thread_name`], so
     /// their CPU time can be told apart (the bench); by default all share the caller's.
     pub runtime_per_service: bool,
@@ -150,6 +160,7 @@ impl Node {
             service_key,
             tls: TlsArgs::default(),
             runtime_per_service: false,
+            database: None,
         }
     }
 
@@ -191,7 +202,7 @@ impl Node {
         addr: Option<SocketAddr>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Running> {
-        let mut config = earshot_escalation::Config::local(&self.redis_url, &sqlite_url(&self.data_dir, "escalation"));
+        let mut config = earshot_escalation::Config::local(&self.redis_url, &self.database_url("escalation"));
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();
@@ -203,11 +214,8 @@ impl Node {
 
     /// Starts routing, at `addr` when given.
     pub async fn routing(&self, escalation: SocketAddr, addr: Option<SocketAddr>) -> Result<Running> {
-        let mut config = earshot_routing::Config::local(
-            &self.redis_url,
-            &sqlite_url(&self.data_dir, "routing"),
-            &escalation.to_string(),
-        );
+        let mut config =
+            earshot_routing::Config::local(&self.redis_url, &self.database_url("routing"), &escalation.to_string());
         config.priority_credit_ms = self.priority_credit_ms;
         config.auth = self.auth();
         config.tls = self.tls.clone();
@@ -230,11 +238,8 @@ impl Node {
         routing: SocketAddr,
         addr: Option<SocketAddr>,
     ) -> Result<Running> {
-        let mut config = earshot_ingest::Config::local(
-            &sqlite_url(&self.data_dir, "ingest"),
-            &classify.to_string(),
-            &routing.to_string(),
-        );
+        let mut config =
+            earshot_ingest::Config::local(&self.database_url("ingest"), &classify.to_string(), &routing.to_string());
         config.redis_url = self.redis_url.clone();
         config.auth = self.auth();
         config.tls = self.tls.clone();

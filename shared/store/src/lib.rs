@@ -49,15 +49,21 @@ pub fn statements_run() -> BTreeMap<String, u64> {
     counters.iter().map(|(label, count)| (label.clone(), count.load(Ordering::Relaxed))).collect()
 }
 
-/// The counter of the database at `url`.
-fn statement_counter(url: &str) -> Arc<AtomicU64> {
-    let label = match url.strip_prefix("sqlite://") {
+/// The label [`statements_run`] counts the database at `url` under: the SQLite file's stem, or
+/// `postgres`.
+pub fn database_label(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
         Some(rest) => {
             let path = std::path::Path::new(rest.split('?').next().unwrap_or_default());
             path.file_stem().map_or_else(|| "sqlite".to_owned(), |stem| stem.to_string_lossy().into_owned())
         }
         None => "postgres".to_owned(),
-    };
+    }
+}
+
+/// The counter of the database at `url`.
+fn statement_counter(url: &str) -> Arc<AtomicU64> {
+    let label = database_label(url);
     let mut counters = STATEMENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     Arc::clone(counters.entry(label).or_default())
 }

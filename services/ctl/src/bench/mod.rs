@@ -20,6 +20,9 @@
 //!   (ingest's own record of each post: accepted at, and the moment routing answered that its case
 //!   is queued).
 //!
+//! With `DATABASE_URL` naming a PostgreSQL server, every phase runs on a database of its own
+//! there (created for the phase, dropped after it) instead of SQLite files.
+//!
 //! Each phase also reports Redis commands per post (`INFO commandstats`, all services), SQL
 //! statements per post per database, and CPU seconds per 1,000 posts per service (each runs on a
 //! runtime of its own, see `cpu`). While a phase runs, it says every two seconds on stderr how
@@ -91,26 +94,35 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let source = input::Source::load(args.posts_file.as_deref())?;
     outln!("bench: posts from {}; {} cores", source.describe(), cores());
     let drain = Duration::from_secs(args.drain_seconds);
+    // On PostgreSQL when DATABASE_URL names a server: each phase gets a database of its own there.
+    let postgres = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+    if let Some(url) = &postgres {
+        outln!("bench: on PostgreSQL ({}), a database per phase", earshot_core::pii::mask(url));
+    }
+    let postgres = postgres.as_deref();
     let mut phases: Vec<Phase> = Vec::new();
     let mut unary = Vec::new();
     if args.sustained_posts > 0 {
-        let stack = Stack::start().await?;
+        let stack = Stack::start(postgres).await?;
         let posts = source.posts("s", args.sustained_posts);
         phases.push(stack.sustained(posts, args.clients, args.batch, drain).await?);
         if args.unary_calls > 0 {
             unary = stack.unary(args.unary_calls).await?;
         }
+        stack.discard().await?;
     }
     for &rate in &args.rates {
-        let stack = Stack::start().await?;
+        let stack = Stack::start(postgres).await?;
         let count = usize::try_from(u64::from(rate) * args.seconds).context("--rates × --seconds")?;
         let posts = source.posts(&format!("r{rate}"), count);
         phases.push(stack.fixed_rate(posts, rate, args.max_in_flight, drain).await?);
+        stack.discard().await?;
     }
     let mut scale = Vec::new();
     for &waiting in &args.scale {
-        let stack = Stack::start().await?;
+        let stack = Stack::start(postgres).await?;
         scale.push(stack.scale(waiting, args.unary_calls.max(1)).await?);
+        stack.discard().await?;
     }
     print_table(&phases);
     print_unary(&unary);
@@ -163,7 +175,10 @@ fn print_table(phases: &[Phase]) {
             format!("{}/{}", ms(phase.ack.p50), ms(phase.ack.p99)),
             format!("{}/{}", ms(phase.offerable.p50), ms(phase.offerable.p99)),
             phase.redis_per_post,
-            format!("{:.1}/{:.1}/{:.1}", sql("ingest"), sql("routing"), sql("escalation")),
+            match phase.statements_per_post.get("postgres") {
+                Some(all) => format!("{all:.1} (all, postgres)"),
+                None => format!("{:.1}/{:.1}/{:.1}", sql("ingest"), sql("routing"), sql("escalation")),
+            },
         );
         if phase.failed > 0 || phase.missed > 0 || phase.unrouted > 0 {
             outln!(

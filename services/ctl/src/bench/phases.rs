@@ -11,7 +11,9 @@ use earshot_embedded::{Node, Services};
 use earshot_proto::v1 as pb;
 use earshot_store::ingest::post;
 use earshot_testkit::RedisServer;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -128,16 +130,50 @@ async fn settled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
     Ok(post::Entity::find().filter(post::Column::State.is_in(["routed", "failed"])).count(db).await?)
 }
 
+/// A database of its own on a PostgreSQL server, for one phase.
+struct FreshDatabase {
+    /// The server, as given.
+    server: String,
+    /// The phase's database on it.
+    url: String,
+    name: String,
+}
+
+impl FreshDatabase {
+    async fn create(server: &str) -> Result<Self> {
+        let name = format!("earshot_bench_{}", earshot_core::ids::new_id('d').to_ascii_lowercase().replace('_', ""));
+        let admin = earshot_store::connect(server).await.context("connecting to DATABASE_URL")?;
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("creating the phase's database")?;
+        let (base, query) = server.split_once('?').map_or((server, None), |(base, query)| (base, Some(query)));
+        let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
+        let url = match query {
+            Some(query) => format!("{root}/{name}?{query}"),
+            None => format!("{root}/{name}"),
+        };
+        Ok(Self { server: server.to_owned(), url, name })
+    }
+
+    async fn remove(self) -> Result<()> {
+        let admin = earshot_store::connect(&self.server).await?;
+        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+        Ok(())
+    }
+}
+
 /// A fresh Earshot for one phase.
 pub struct Stack {
     pub(super) redis: RedisServer,
-    /// Where the services' SQLite files are.
-    pub(super) dir: tempfile::TempDir,
+    /// Where the services' SQLite files are (removed with the stack).
+    _dir: tempfile::TempDir,
     _services: Services,
     /// Presents the bench's integration key.
     pub(super) endpoints: Endpoints,
     /// Routing's head start per priority point (what orders its queues).
     pub(super) credit_ms: i64,
+    /// Routing's database.
+    pub(super) routing_url: String,
+    /// The phase's own PostgreSQL database, when the bench runs on PostgreSQL.
+    postgres: Option<FreshDatabase>,
     /// The bench's own connection to ingest's database (its statements are not the pipeline's).
     ingest_db: DatabaseConnection,
     own_statements: Arc<AtomicUsize>,
@@ -157,11 +193,18 @@ impl Drop for Progress {
 
 impl Stack {
     /// Starts Redis and the four services, waits until they answer and makes an integration key.
-    pub async fn start() -> Result<Self> {
+    /// With `postgres` (a server's URL), the services share a database of their own on it, made
+    /// for this phase; otherwise each has a SQLite file.
+    pub async fn start(postgres: Option<&str>) -> Result<Self> {
         let redis = RedisServer::start().await.context("starting a private redis-server")?;
         let dir = tempfile::tempdir()?;
         let mut node = Node::new(redis.url(), dir.path().to_owned(), Arc::new(SystemClock));
         node.runtime_per_service = true;
+        let postgres = match postgres {
+            Some(server) => Some(FreshDatabase::create(server).await?),
+            None => None,
+        };
+        node.database = postgres.as_ref().map(|database| database.url.clone());
         let services = node.start().await?;
         let mut endpoints = Endpoints::embedded(&services, &node.service_key, "bench");
         endpoints.ready().await?;
@@ -178,10 +221,29 @@ impl Stack {
             .map_err(|s| call_error("routing", s))?
             .into_inner();
         endpoints.key = Some(created.secret);
-        let ingest_db =
-            earshot_store::connect(&format!("sqlite://{}/ingest.db?mode=rwc", dir.path().display())).await?;
-        let credit_ms = node.priority_credit_ms;
-        Ok(Self { redis, dir, _services: services, endpoints, credit_ms, ingest_db, own_statements: Arc::default() })
+        let ingest_db = earshot_store::connect(&node.database_url("ingest")).await?;
+        Ok(Self {
+            redis,
+            _dir: dir,
+            _services: services,
+            endpoints,
+            credit_ms: node.priority_credit_ms,
+            routing_url: node.database_url("routing"),
+            postgres,
+            ingest_db,
+            own_statements: Arc::default(),
+        })
+    }
+
+    /// Stops the phase's Earshot and removes its PostgreSQL database, if it had one.
+    pub async fn discard(self) -> Result<()> {
+        let Self { postgres, _services, ingest_db, .. } = self;
+        drop(_services);
+        drop(ingest_db);
+        match postgres {
+            Some(database) => database.remove().await,
+            None => Ok(()),
+        }
     }
 
     async fn counters(&self) -> Result<Counters> {
@@ -191,8 +253,11 @@ impl Stack {
         let redis =
             info.lines().filter_map(|line| line.split_once("calls=")?.1.split(',').next()?.parse::<u64>().ok()).sum();
         let mut statements = earshot_store::statements_run();
-        if let Some(ingest) = statements.get_mut("ingest") {
-            *ingest = ingest.saturating_sub(self.own_statements.load(Ordering::Relaxed) as u64);
+        // The bench's own reads are counted with ingest's database; they are not the pipeline's.
+        let own =
+            self.postgres.as_ref().map_or_else(|| "ingest".to_owned(), |db| earshot_store::database_label(&db.url));
+        if let Some(count) = statements.get_mut(&own) {
+            *count = count.saturating_sub(self.own_statements.load(Ordering::Relaxed) as u64);
         }
         Ok(Counters { redis, statements, cpu: CpuAccount::read(Some(self.redis.pid())) })
     }

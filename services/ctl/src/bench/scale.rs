@@ -135,7 +135,7 @@ impl Stack {
     /// queue in Redis, oldest first.
     async fn seed(&self, waiting: usize) -> Result<()> {
         let tenant = self.endpoints.tenant()?;
-        let db = earshot_store::connect(&format!("sqlite://{}/routing.db?mode=rwc", self.dir.path().display())).await?;
+        let db = earshot_store::connect(&self.routing_url).await?;
         let queues = Queues::connect(&self.redis.url()).await?;
         let now = SystemClock.now_ms();
         let mut progress = Instant::now();
