@@ -67,6 +67,8 @@ pub(crate) fn queue_for(topic: &str) -> String {
 /// A case marked escalated in memory, to write with others.
 struct Escalated {
     case: case::Model,
+    /// Whether the row changed (the first escalation); else only the audit line is written.
+    changed: bool,
     /// `escalated`, and `rescored` when the priority rose.
     audits: Vec<earshot_store::routing::audit::ActiveModel>,
     rescored: bool,
@@ -240,7 +242,8 @@ impl Routing {
     /// the event for escalation.
     fn escalated(&self, tenant: &Tenant, mut case: case::Model, why: &str, agent: Option<&str>) -> Result<Escalated> {
         let before = case.priority;
-        if !case.escalated {
+        let changed = !case.escalated;
+        if changed {
             let escalation = pb::Reason::from(&self.weights.escalated(why));
             let reasons = decode_reasons(&case.reasons)?;
             let (priority, reasons) =
@@ -256,7 +259,7 @@ impl Routing {
             let detail = rescore_detail(before, case.priority, &format!("escalated ({why})"));
             audits.push(self.audit_event(tenant, &case.id, RESCORED, None, detail));
         }
-        Ok(Escalated { case, audits, rescored })
+        Ok(Escalated { case, changed, audits, rescored })
     }
 
     /// Writes escalated cases: the rows, audit lines and events in one transaction, then the
@@ -268,8 +271,12 @@ impl Routing {
         let mut audits = Vec::new();
         let mut events = Vec::new();
         let mut cases = Vec::with_capacity(changes.len());
-        for Escalated { case, audits: lines, rescored } in changes {
+        let mut rows = Vec::new();
+        for Escalated { case, changed, audits: lines, rescored } in changes {
             audits.extend(lines);
+            if changed {
+                rows.push(case.clone().into_active_model().reset_all());
+            }
             if rescored {
                 events.push(self.outbox_row(tenant, self.case_event(pb::CaseEventKind::Rescored, &case)));
             }
@@ -277,7 +284,6 @@ impl Routing {
         }
         let columns =
             [case::Column::Escalated, case::Column::Priority, case::Column::Reasons, case::Column::UpdatedAtMs];
-        let rows = cases.iter().cloned().map(|case| case.into_active_model().reset_all()).collect();
         let reported = !events.is_empty();
         let txn = self.db.begin().await?;
         insert_rows(&txn, rows, Some(OnConflict::column(case::Column::Id).update_columns(columns).to_owned())).await?;

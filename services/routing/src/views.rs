@@ -16,6 +16,9 @@ use sea_orm::{
 use crate::error::{Error, Result};
 use crate::state::{Routing, states};
 
+/// Queues whose heads one `QueueStats` statement reads (two result columns each).
+const QUEUES_PER_STATS_STATEMENT: usize = 400;
+
 /// The longest customer id or handle a search accepts (as long as a post's author id may be).
 const MAX_CUSTOMER_LEN: usize = 256;
 
@@ -219,22 +222,30 @@ impl Routing {
                 ),
             )
         };
-        let mut select = Query::select();
-        for queue in &names {
-            select.expr(of_queued(queue, Func::max(Expr::col(case::Column::Priority)).into()));
-            select.expr(of_queued(queue, Func::min(Expr::col(case::Column::EnqueuedAtMs)).into()));
-        }
+        // Chunked: a statement has at most 1,664 result columns on PostgreSQL, 2,000 on SQLite.
         let backend = self.db.get_database_backend();
-        let row = self.db.query_one_raw(backend.build(&select)).await?;
-        // Typed as the columns are (PostgreSQL's MAX of an INTEGER is an INTEGER).
-        let top = |index: usize| -> Result<Option<i32>> {
-            row.as_ref().map_or(Ok(None), |row| row.try_get_by_index::<Option<i32>>(index)).map_err(Error::from)
-        };
-        let oldest = |index: usize| -> Result<Option<i64>> {
-            row.as_ref().map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(index)).map_err(Error::from)
-        };
+        let mut heads: Vec<(Option<i32>, Option<i64>)> = Vec::with_capacity(names.len());
+        for chunk in names.chunks(QUEUES_PER_STATS_STATEMENT) {
+            let mut select = Query::select();
+            for queue in chunk {
+                select.expr(of_queued(queue, Func::max(Expr::col(case::Column::Priority)).into()));
+                select.expr(of_queued(queue, Func::min(Expr::col(case::Column::EnqueuedAtMs)).into()));
+            }
+            let row = self.db.query_one_raw(backend.build(&select)).await?;
+            for index in 0..chunk.len() {
+                // Typed as the columns are (PostgreSQL's MAX of an INTEGER is an INTEGER).
+                let head = match &row {
+                    Some(row) => (
+                        row.try_get_by_index::<Option<i32>>(2 * index)?,
+                        row.try_get_by_index::<Option<i64>>(2 * index + 1)?,
+                    ),
+                    None => (None, None),
+                };
+                heads.push(head);
+            }
+        }
         let mut stats = Vec::with_capacity(names.len());
-        for (index, (queue, waiting)) in names.into_iter().zip(depths).enumerate() {
+        for ((queue, waiting), (top, oldest)) in names.into_iter().zip(depths).zip(heads) {
             let count = |state: &str| {
                 held.iter()
                     .find(|r| r.queue == queue && r.state == state)
@@ -244,8 +255,8 @@ impl Routing {
                 waiting,
                 offered: count(states::OFFERED),
                 assigned: count(states::ASSIGNED),
-                top_priority: top(2 * index)?.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
-                oldest_enqueued_at: oldest(2 * index + 1)?.map(timestamp_from_ms),
+                top_priority: top.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
+                oldest_enqueued_at: oldest.map(timestamp_from_ms),
                 queue,
             });
         }

@@ -105,24 +105,30 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.sustained_posts > 0 {
         let stack = Stack::start(postgres).await?;
         let posts = source.posts("s", args.sustained_posts);
-        phases.push(stack.sustained(posts, args.clients, args.batch, drain).await?);
-        if args.unary_calls > 0 {
-            unary = stack.unary(args.unary_calls).await?;
-        }
+        let sustained = stack.sustained(posts, args.clients, args.batch, drain).await;
+        let read_back = match (&sustained, args.unary_calls) {
+            (Ok(_), calls) if calls > 0 => stack.unary(calls).await,
+            _ => Ok(Vec::new()),
+        };
+        // Removed whatever the phase did, so a failed phase leaves no database behind.
         stack.discard().await?;
+        phases.push(sustained?);
+        unary = read_back?;
     }
     for &rate in &args.rates {
         let stack = Stack::start(postgres).await?;
         let count = usize::try_from(u64::from(rate) * args.seconds).context("--rates × --seconds")?;
         let posts = source.posts(&format!("r{rate}"), count);
-        phases.push(stack.fixed_rate(posts, rate, args.max_in_flight, drain).await?);
+        let phase = stack.fixed_rate(posts, rate, args.max_in_flight, drain).await;
         stack.discard().await?;
+        phases.push(phase?);
     }
     let mut scale = Vec::new();
     for &waiting in &args.scale {
         let stack = Stack::start(postgres).await?;
-        scale.push(stack.scale(waiting, args.unary_calls.max(1)).await?);
+        let point = stack.scale(waiting, args.unary_calls.max(1)).await;
         stack.discard().await?;
+        scale.push(point?);
     }
     print_table(&phases);
     print_unary(&unary);

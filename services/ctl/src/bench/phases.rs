@@ -145,11 +145,10 @@ impl FreshDatabase {
         let admin = earshot_store::connect(server).await.context("connecting to DATABASE_URL")?;
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("creating the phase's database")?;
         let (base, query) = server.split_once('?').map_or((server, None), |(base, query)| (base, Some(query)));
-        let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
-        let url = match query {
-            Some(query) => format!("{root}/{name}?{query}"),
-            None => format!("{root}/{name}"),
-        };
+        let (scheme, rest) = base.split_once("://").context("DATABASE_URL is not a postgres://… URL")?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let query = query.map(|query| format!("?{query}")).unwrap_or_default();
+        let url = format!("{scheme}://{authority}/{name}{query}");
         Ok(Self { server: server.to_owned(), url, name })
     }
 

@@ -16,7 +16,6 @@
 //! otherwise.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +46,8 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 pub const MAX_ATTEMPTS: i32 = 5;
 /// Bytes a request spends on one post beyond its encoding (field tags, lengths).
 const ITEM_OVERHEAD_BYTES: usize = 16;
+/// Under a backlog, how often it is counted for the backlog metric, in milliseconds.
+const BACKLOG_COUNT_EVERY_MS: i64 = 1_000;
 /// Classified batches that wait for the router at most: the reader stays this far ahead.
 const ROUTE_AHEAD: usize = 2;
 
@@ -66,40 +67,60 @@ pub struct Pipeline {
 }
 
 /// The posts handed to the router and not yet done with, and the epoch that tells the router
-/// which handed batches still count.
+/// which handed batches still count. One lock over both: voiding frees every handed post at
+/// once, so the reader's next read starts again from the oldest waiting post, and a batch read
+/// before the void can no longer be handed over.
 #[derive(Default)]
 struct Handover {
-    in_flight: Mutex<HashSet<String>>,
-    epoch: AtomicU64,
+    state: Mutex<InFlight>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    epoch: u64,
+    posts: HashSet<String>,
 }
 
 impl Handover {
     fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.lock().epoch
     }
 
-    /// The router could not route a batch: every batch read before now is void.
+    /// The router could not route a batch: every batch read before now is void, and its posts
+    /// are free to be read again.
     fn void_earlier(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut state = self.lock();
+        state.epoch += 1;
+        state.posts.clear();
     }
 
     fn in_flight(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
+        self.lock().posts.iter().cloned().collect()
     }
 
-    fn hand(&self, rows: &[post::Model]) {
-        self.lock().extend(rows.iter().map(|row| row.id.clone()));
+    /// Marks `rows`, read in `epoch`, as handed over; `false` (and nothing marked) when that
+    /// epoch was voided meanwhile: the batch must be dropped.
+    fn hand(&self, epoch: u64, rows: &[post::Model]) -> bool {
+        let mut state = self.lock();
+        if state.epoch != epoch {
+            return false;
+        }
+        state.posts.extend(rows.iter().map(|row| row.id.clone()));
+        true
     }
 
-    fn done(&self, rows: &[post::Model]) {
-        let mut in_flight = self.lock();
-        for row in rows {
-            in_flight.remove(&row.id);
+    /// The router is done with `rows`, handed in `epoch` (a voided epoch's posts are free already).
+    fn done(&self, epoch: u64, rows: &[post::Model]) {
+        let mut state = self.lock();
+        if state.epoch == epoch {
+            for row in rows {
+                state.posts.remove(&row.id);
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -152,7 +173,8 @@ impl Pipeline {
     pub async fn run_forever(self) {
         let (to_router, handed) = tokio::sync::mpsc::channel(ROUTE_AHEAD);
         let Self { posts, classify, router, batch, next_tenant, batch_bytes, wait, handover } = self;
-        let reader = Reader { posts, classify, batch, next_tenant, batch_bytes, wait, handover, to_router };
+        let reader =
+            Reader { posts, classify, batch, next_tenant, batch_bytes, wait, handover, to_router, counted_at_ms: 0 };
         tokio::join!(reader.run(), router.run(handed));
     }
 }
@@ -167,6 +189,8 @@ struct Reader {
     wait: Duration,
     handover: Arc<Handover>,
     to_router: tokio::sync::mpsc::Sender<Handed>,
+    /// When the backlog was last counted (a count of a backlog is a scan of it).
+    counted_at_ms: i64,
 }
 
 impl Reader {
@@ -193,8 +217,8 @@ impl Reader {
     async fn pass(&mut self) -> std::result::Result<Pass, PassError> {
         // Before the read: a batch the router voids meanwhile is read under the old epoch.
         let epoch = self.handover.epoch();
-        let (mut waiting, everything) = self.waiting().await?;
-        self.record_backlog(waiting.len(), everything).await?;
+        let (mut waiting, everything, in_flight) = self.waiting().await?;
+        self.record_backlog(waiting.len() + in_flight, everything).await?;
         if waiting.is_empty() {
             return Ok(Pass::Idle);
         }
@@ -219,7 +243,10 @@ impl Reader {
         settle(&self.posts, pass).await?;
         waiting.retain(|row| row.state == states::CLASSIFIED);
         if !waiting.is_empty() {
-            self.handover.hand(&waiting);
+            if !self.handover.hand(epoch, &waiting) {
+                // Routing failed meanwhile: the posts are read again, in order, from the oldest.
+                return Ok(Pass::Progress);
+            }
             if self.to_router.send(Handed { epoch, rows: waiting }).await.is_err() {
                 return Err(PassError::Ingest(crate::Error::Stopping));
             }
@@ -229,8 +256,9 @@ impl Reader {
 
     /// Up to a batch of waiting posts, shared among the tenants that have some: each tenant's
     /// oldest first, the tenants taken in turn from pass to pass, so one tenant's backlog holds
-    /// another tenant's posts back by a pass at most. Also says whether that is every waiting post.
-    async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool), PassError> {
+    /// another tenant's posts back by a pass at most. Also says whether that is every waiting post
+    /// not handed over, and how many are handed over.
+    async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool, usize), PassError> {
         let in_flight = self.handover.in_flight();
         let waiting = || {
             let mut query =
@@ -267,15 +295,20 @@ impl Reader {
             rows.append(&mut mine);
         }
         rows.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((rows, everything))
+        Ok((rows, everything, in_flight.len()))
     }
 
-    /// Records how many posts wait: the posts just read when they are all, else a count.
-    async fn record_backlog(&self, read: usize, everything: bool) -> std::result::Result<(), PassError> {
+    /// Records how many posts wait: the ones known (just read, plus those handed over) when that is
+    /// all of them, else a count, at most once every [`BACKLOG_COUNT_EVERY_MS`].
+    async fn record_backlog(&mut self, known: usize, everything: bool) -> std::result::Result<(), PassError> {
         use sea_orm::PaginatorTrait as _;
+        let now = self.posts.clock.now_ms();
         let waiting = if everything {
-            read as u64
+            known as u64
+        } else if (0..BACKLOG_COUNT_EVERY_MS).contains(&(now - self.counted_at_ms)) {
+            return Ok(());
         } else {
+            self.counted_at_ms = now;
             post::Entity::find()
                 .filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]))
                 .count(&self.posts.db)
@@ -386,6 +419,41 @@ enum PassError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(id: &str) -> post::Model {
+        post::Model {
+            id: id.to_owned(),
+            tenant: "default".to_owned(),
+            channel: "twitter".to_owned(),
+            external_id: id.to_owned(),
+            body: Vec::new(),
+            state: states::CLASSIFIED.to_owned(),
+            classification: None,
+            case_id: None,
+            received_at_ms: 0,
+            attempts: 0,
+            last_error: None,
+            trace_parent: None,
+            routed_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_routing_failure_frees_every_handed_post_and_refuses_batches_read_before_it() {
+        let handover = Handover::default();
+        let read_before = handover.epoch();
+        assert!(handover.hand(read_before, &[row("p1")]));
+        assert!(handover.hand(read_before, &[row("p2")]));
+        handover.void_earlier();
+        assert!(handover.in_flight().is_empty(), "the reader reads p1 and p2 again, oldest first");
+        assert!(!handover.hand(read_before, &[row("p3")]), "a batch read before the failure is dropped");
+        let now = handover.epoch();
+        assert!(handover.hand(now, &[row("p1")]));
+        handover.done(read_before, &[row("p1")]);
+        assert_eq!(handover.in_flight(), ["p1"], "the voided batch's end frees nothing of the new one");
+        handover.done(now, &[row("p1")]);
+        assert!(handover.in_flight().is_empty());
+    }
 
     #[test]
     fn runs_fit_the_budget_in_order_and_an_oversized_row_goes_alone() {

@@ -21,8 +21,9 @@ impl Router {
         let mut backoff = Duration::from_millis(100);
         while let Some(Handed { epoch, mut rows }) = handed.recv().await {
             if epoch != self.handover.epoch() {
-                // Read before a batch that could not be routed: it goes again, after that one.
-                self.handover.done(&rows);
+                // Read before a batch that could not be routed: its posts are free again and the
+                // reader reads them anew, after that one.
+                self.posts.accepted.notify_one();
                 continue;
             }
             // Batches that became ready while the last one was routed go together, in order: the
@@ -30,10 +31,11 @@ impl Router {
             while let Ok(next) = handed.try_recv() {
                 rows.extend(next.rows);
             }
-            let routed = self.route_all(&rows).await;
-            self.handover.done(&rows);
-            match routed {
-                Ok(()) => backoff = Duration::from_millis(100),
+            match self.route_all(&rows).await {
+                Ok(()) => {
+                    self.handover.done(epoch, &rows);
+                    backoff = Duration::from_millis(100);
+                }
                 Err(error) => {
                     self.handover.void_earlier();
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "pipeline routing failed; will retry");
