@@ -283,3 +283,54 @@ async fn posts_accepted_while_routing_is_down_drain_once_it_is_back() {
     drop((classify, escalation, routing, ingest));
     assert_eq!(cases.len(), POSTS_WHILE_DOWN, "one case per customer, none lost");
 }
+
+/// Customers with two posts each, sent while routing is down: first posts, then second posts,
+/// several pipeline batches in all.
+const ORDERED_WHILE_DOWN: usize = 300;
+/// How long routing stays down in the ordering drill (long enough for several failed rounds).
+const ORDERING_PEER_DOWN: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn batches_voided_by_a_routing_outage_are_routed_again_in_their_order() {
+    let stack = Stack::new().await.unwrap();
+    let node = stack.node();
+    let escalation = node.escalation().await.unwrap();
+    let routing_addr = earshot_e2e::reserve_addr().unwrap();
+    let classify = node.classify().await.unwrap();
+    let ingest = node.ingest(classify.addr, routing_addr).await.unwrap();
+    let credential = node.credential().unwrap();
+    let client =
+        earshot_proto::v1::ingest_service_client::IngestServiceClient::new(credential.channel(ingest.channel()));
+    let mut ids: Vec<Vec<String>> = vec![Vec::new(); ORDERED_WHILE_DOWN];
+    for round in ["first", "second"] {
+        let posts = (0..ORDERED_WHILE_DOWN)
+            .map(|n| post(&format!("{round}-{n}"), &format!("customer-{n}"), 10, "the app keeps crashing"))
+            .collect();
+        let answered = client.clone().submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap().into_inner();
+        for (n, result) in answered.results.into_iter().enumerate() {
+            ids[n].push(result.post_id);
+        }
+    }
+    tokio::time::sleep(ORDERING_PEER_DOWN).await;
+    let routing = once_bound(|| node.routing(escalation.addr, Some(routing_addr))).await;
+
+    let routing_client =
+        earshot_proto::v1::routing_service_client::RoutingServiceClient::new(credential.channel(routing.channel()));
+    for (n, posts) in ids.iter().enumerate() {
+        let routed = earshot_testkit::wait_until(PIPELINE_DEADLINE, || {
+            let (mut client, post_id) = (client.clone(), posts[1].clone());
+            async move {
+                client.get_post(pb::GetPostRequest { post_id }).await.is_ok_and(|r| r.into_inner().state == "routed")
+            }
+        })
+        .await;
+        assert!(routed.is_ok(), "customer-{n}'s second post was not routed");
+        let record = client.clone().get_post(pb::GetPostRequest { post_id: posts[1].clone() }).await.unwrap();
+        let request = pb::GetCaseRequest { case_id: record.into_inner().case_id };
+        let case = routing_client.clone().get_case(request).await.unwrap().into_inner();
+        let opened_by: Vec<&str> =
+            case.history.iter().filter(|event| event.action == "routed").map(|event| event.post_id.as_str()).collect();
+        assert_eq!(opened_by, [posts[0].as_str()], "customer-{n}: the second post overtook the first");
+    }
+    drop((classify, escalation, routing, ingest));
+}
