@@ -17,15 +17,15 @@ use earshot_proto::v1 as pb;
 use earshot_store::escalation::escalation;
 use earshot_store::escalation::sla_timer::Model as Timer;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, IntoActiveModel,
+    QueryFilter, TransactionTrait,
 };
 
 use crate::clocks::{self, awaiting_answer};
 use crate::error::Result;
 use crate::event_batch::{Clock, EventBatch};
 use crate::policy::{ClockKind, Policy, duration_label};
-use crate::state::{Action, Escalations, Raise, SYSTEM, events, states, to_wire};
+use crate::state::{Action, Escalations, Raise, SYSTEM, events, open_escalations, to_wire};
 
 fn event_key(tenant: &Tenant, event: &pb::CaseEvent, kind: pb::CaseEventKind) -> String {
     let at = event.at.as_ref().map_or(0, ms_from_timestamp);
@@ -83,11 +83,8 @@ impl Escalations {
         answered_ms: i64,
     ) -> Result<()> {
         batch.write(txn, self).await?;
-        let breaches = escalation::Entity::find()
-            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-            .filter(escalation::Column::CaseId.eq(timer.case_id.clone()))
+        let breaches = open_escalations(tenant, [timer.case_id.clone()])
             .filter(escalation::Column::Reason.eq(format!("sla_{}", timer.kind)))
-            .filter(escalation::Column::State.ne(states::RESOLVED))
             .all(txn)
             .await?;
         for breach in breaches {
@@ -162,12 +159,7 @@ impl Escalations {
         for ((event, kind), key) in events.into_iter().zip(keys) {
             if batch.was_applied(&key) {
                 batch.write(&txn, self).await?;
-                let standing = escalation::Entity::find()
-                    .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-                    .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
-                    .filter(escalation::Column::State.ne(states::RESOLVED))
-                    .all(&txn)
-                    .await?;
+                let standing = open_escalations(tenant, [event.case_id.clone()]).all(&txn).await?;
                 raised.push(standing.iter().map(to_wire).collect());
                 continue;
             }
@@ -269,12 +261,7 @@ impl Escalations {
     /// The case moved: its open escalations follow it to the new queue, and the move is on their
     /// record and stream.
     async fn on_transfer(&self, db: &impl ConnectionTrait, tenant: &Tenant, event: &pb::CaseEvent) -> Result<()> {
-        let open = escalation::Entity::find()
-            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-            .filter(escalation::Column::CaseId.eq(event.case_id.clone()))
-            .filter(escalation::Column::State.ne(states::RESOLVED))
-            .all(db)
-            .await?;
+        let open = open_escalations(tenant, [event.case_id.clone()]).all(db).await?;
         let actor = [&event.actor, &event.agent_id].into_iter().find(|a| !a.is_empty()).map_or(SYSTEM, |a| a.as_str());
         let to = if !event.actor.is_empty() && !event.agent_id.is_empty() {
             format!("agent {}", event.agent_id)

@@ -23,7 +23,7 @@ use sea_orm::{
 
 use crate::error::Result;
 use crate::policy::Policy;
-use crate::state::{Escalations, Raise, Raised, has_webhook, states};
+use crate::state::{Escalations, Raise, Raised, has_webhook, open_escalations};
 
 /// One SLA clock of a case as the batch sees it.
 pub(crate) struct Clock {
@@ -73,10 +73,7 @@ impl<'t> EventBatch<'t> {
         for timer in timers {
             clocks.entry(timer.case_id.clone()).or_default().push(Clock { timer, changed: false });
         }
-        let open = escalation::Entity::find()
-            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-            .filter(escalation::Column::CaseId.is_in(case_ids))
-            .filter(escalation::Column::State.ne(states::RESOLVED))
+        let open = open_escalations(tenant, case_ids)
             .all(txn)
             .await?
             .into_iter()

@@ -103,6 +103,18 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
     }
 }
 
+/// The query for the open (not resolved) escalations of the tenant's cases `case_ids`, to narrow
+/// further or to run.
+pub(crate) fn open_escalations(
+    tenant: &Tenant,
+    case_ids: impl IntoIterator<Item = String>,
+) -> sea_orm::Select<escalation::Entity> {
+    escalation::Entity::find()
+        .filter(escalation::Column::Tenant.eq(tenant.as_str()))
+        .filter(escalation::Column::CaseId.is_in(case_ids))
+        .filter(escalation::Column::State.ne(states::RESOLVED))
+}
+
 /// Whether the tenant has a webhook (its events are then due there too).
 pub(crate) async fn has_webhook(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<bool> {
     Ok(webhook::Entity::find_by_id(tenant.as_str().to_owned()).one(db).await?.is_some())
@@ -137,11 +149,8 @@ impl Escalations {
         raise: Raise<'_>,
         policy: &Policy,
     ) -> Result<Option<escalation::Model>> {
-        let standing = escalation::Entity::find()
-            .filter(escalation::Column::Tenant.eq(tenant.as_str()))
-            .filter(escalation::Column::CaseId.eq(raise.case_id))
+        let standing = open_escalations(tenant, [raise.case_id.to_owned()])
             .filter(escalation::Column::Reason.eq(raise.reason))
-            .filter(escalation::Column::State.ne(states::RESOLVED))
             .one(db)
             .await?;
         if standing.is_some() {

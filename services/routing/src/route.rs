@@ -270,39 +270,46 @@ impl Routing {
         }
         let mut audits = Vec::new();
         let mut events = Vec::new();
-        let mut cases = Vec::with_capacity(changes.len());
         let mut rows = Vec::new();
-        for Escalated { case, changed, audits: lines, rescored } in changes {
+        let mut rescored = Vec::new();
+        let mut cases = Vec::with_capacity(changes.len());
+        for Escalated { case, changed, audits: lines, rescored: rose } in changes {
             audits.extend(lines);
             if changed {
                 rows.push(case.clone().into_active_model().reset_all());
             }
-            if rescored {
+            if rose {
                 events.push(self.outbox_row(tenant, self.case_event(pb::CaseEventKind::Rescored, &case)));
+                rescored.push(case.id.clone());
             }
             cases.push(case);
         }
         let columns =
             [case::Column::Escalated, case::Column::Priority, case::Column::Reasons, case::Column::UpdatedAtMs];
-        let reported = !events.is_empty();
         let txn = self.db.begin().await?;
         insert_rows(&txn, rows, Some(OnConflict::column(case::Column::Id).update_columns(columns).to_owned())).await?;
         insert_rows(&txn, audits, None).await?;
         insert_rows(&txn, events, None).await?;
         txn.commit().await?;
         self.case_events.notify_waiters();
-        if reported {
-            self.notifier.wake();
-            // Read again: the cases' states as they are now (an agent may have resolved one).
-            let ids = cases.iter().map(|case| case.id.clone());
-            let now: Vec<case::Model> = case::Entity::find().filter(case::Column::Id.is_in(ids)).all(&self.db).await?;
-            let open: Vec<&case::Model> = now.iter().filter(|case| case.state != states::RESOLVED).collect();
-            let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
-            self.queues.upsert_all(tenant.as_str(), &entries).await?;
-            self.forget_resolved_meanwhile(tenant, &open).await?;
-            return Ok(now);
+        if rescored.is_empty() {
+            return Ok(cases);
         }
-        Ok(cases)
+        self.notifier.wake();
+        // The re-scored cases move in their queues, read again as they are now (an agent may have
+        // resolved one meanwhile).
+        let now: HashMap<String, case::Model> = case::Entity::find()
+            .filter(case::Column::Id.is_in(rescored))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|case| (case.id.clone(), case))
+            .collect();
+        let open: Vec<&case::Model> = now.values().filter(|case| case.state != states::RESOLVED).collect();
+        let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
+        self.queues.upsert_all(tenant.as_str(), &entries).await?;
+        self.forget_resolved_meanwhile(tenant, &open).await?;
+        Ok(cases.into_iter().map(|case| now.get(&case.id).cloned().unwrap_or(case)).collect())
     }
 
     /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself

@@ -179,7 +179,9 @@ impl Routing {
         self.views(ordered).await
     }
 
-    /// Depth and head of every queue of the tenant: one grouped query, one ZCARD per queue.
+    /// Depth and head of every queue of the tenant, however many cases wait: the depths in one
+    /// Redis round trip, the cases agents hold in one grouped query, each queue's top priority
+    /// and oldest case by index seeks.
     pub async fn queue_stats(&self, tenant: &Tenant) -> Result<Vec<pb::QueueStat>> {
         #[derive(Debug, FromQueryResult)]
         struct Held {
@@ -192,7 +194,7 @@ impl Routing {
             return Ok(Vec::new());
         }
         let depths = self.queues.depths(tenant.as_str(), &names).await?;
-        // Agents hold few cases: counted through the index `cases_by_state`, not by a scan.
+        // Agents hold few cases: counted through the `cases_by_state_*` indexes, not by a scan.
         let held = case::Entity::find()
             .select_only()
             .column(case::Column::Queue)

@@ -130,6 +130,22 @@ async fn settled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
     Ok(post::Entity::find().filter(post::Column::State.is_in(["routed", "failed"])).count(db).await?)
 }
 
+/// `endpoints` presenting a new key with `role` (and `agent_id`, for an agent), made with the
+/// service credential; the bench's keys have no rate limit to speak of.
+pub(super) async fn with_new_key(endpoints: &Endpoints, name: &str, role: &str, agent_id: &str) -> Result<Endpoints> {
+    let mut keyed = endpoints.clone();
+    keyed.key = None;
+    let request = pb::CreateKeyRequest {
+        name: name.into(),
+        roles: vec![role.into()],
+        agent_id: agent_id.into(),
+        rate_per_second: 1_000_000,
+    };
+    let created = keyed.keys()?.create_key(keyed.request(request)?).await.map_err(|s| call_error("routing", s))?;
+    keyed.key = Some(created.into_inner().secret);
+    Ok(keyed)
+}
+
 /// A database of its own on a PostgreSQL server, for one phase.
 struct FreshDatabase {
     /// The server, as given.
@@ -205,21 +221,9 @@ impl Stack {
         };
         node.database = postgres.as_ref().map(|database| database.url.clone());
         let services = node.start().await?;
-        let mut endpoints = Endpoints::embedded(&services, &node.service_key, "bench");
-        endpoints.ready().await?;
-        let request = pb::CreateKeyRequest {
-            name: "bench".into(),
-            roles: vec!["integration".into()],
-            agent_id: String::new(),
-            rate_per_second: 1_000_000,
-        };
-        let created = endpoints
-            .keys()?
-            .create_key(endpoints.request(request)?)
-            .await
-            .map_err(|s| call_error("routing", s))?
-            .into_inner();
-        endpoints.key = Some(created.secret);
+        let service = Endpoints::embedded(&services, &node.service_key, "bench");
+        service.ready().await?;
+        let endpoints = with_new_key(&service, "bench", "integration", "").await?;
         let ingest_db = earshot_store::connect(&node.database_url("ingest")).await?;
         Ok(Self {
             redis,
@@ -478,18 +482,7 @@ impl Stack {
     /// `QueueStats` as a supervisor, on what the phases before left (routed posts and their
     /// cases). Returns the latency of each method.
     pub async fn unary(&self, calls: usize) -> Result<Vec<(&'static str, Percentiles)>> {
-        let request = pb::CreateKeyRequest {
-            name: "bench-supervisor".into(),
-            roles: vec!["supervisor".into()],
-            agent_id: String::new(),
-            rate_per_second: 1_000_000,
-        };
-        // Made with the service credential, as the integration key was.
-        let mut supervisor = self.endpoints.clone();
-        supervisor.key = None;
-        let created =
-            supervisor.keys()?.create_key(supervisor.request(request)?).await.map_err(|s| call_error("routing", s))?;
-        supervisor.key = Some(created.into_inner().secret);
+        let supervisor = with_new_key(&self.endpoints, "bench-supervisor", "supervisor", "").await?;
         self.own_statements.fetch_add(1, Ordering::Relaxed);
         let routed: Vec<(String, Option<String>)> = post::Entity::find()
             .select_only()

@@ -19,7 +19,7 @@ use earshot_store::routing::case;
 use sea_orm::{IntoActiveModel, TransactionTrait};
 use tokio::time::Instant;
 
-use super::phases::{Percentiles, Stack};
+use super::phases::{Percentiles, Stack, with_new_key};
 use crate::connect::call_error;
 
 /// Cases the agent rejects before the measured calls: they stay at the head of the queue.
@@ -65,16 +65,7 @@ impl Stack {
         self.seed(waiting).await?;
         let seed_seconds = started.elapsed().as_secs_f64();
         let agent_id = "bench-agent";
-        let mut agent = self.endpoints.clone();
-        agent.key = None;
-        let request = pb::CreateKeyRequest {
-            name: "bench-agent".into(),
-            roles: vec!["agent".into()],
-            agent_id: agent_id.into(),
-            rate_per_second: 1_000_000,
-        };
-        let created = agent.keys()?.create_key(agent.request(request)?).await.map_err(|s| call_error("routing", s))?;
-        agent.key = Some(created.into_inner().secret);
+        let agent = with_new_key(&self.endpoints, "bench-agent", "agent", agent_id).await?;
         let mut agents = agent.agents()?;
         let presence = pb::SetPresenceRequest {
             agent_id: agent_id.into(),
@@ -84,7 +75,7 @@ impl Stack {
             languages: vec!["en".into()],
         };
         agents.set_presence(agent.request(presence)?).await.map_err(|s| call_error("routing", s))?;
-        let offer_and_pass = |timed: bool| {
+        let offer_and_pass = || {
             let (mut agents, agent) = (agents.clone(), agent.clone());
             async move {
                 let asked = Instant::now();
@@ -96,19 +87,19 @@ impl Stack {
                 let request = agent.request(pb::CaseActionRequest { agent_id: agent_id.into(), case_id })?;
                 agents.reject_case(request).await.map_err(|s| call_error("routing", s))?;
                 let reject_ms = passing.elapsed().as_secs_f64() * 1e3;
-                anyhow::Ok(timed.then_some((next_ms, reject_ms)))
+                anyhow::Ok((next_ms, reject_ms))
             }
         };
         for _ in 0..PASSED_OVER.min(waiting.saturating_sub(calls)) {
-            offer_and_pass(false).await?;
+            offer_and_pass().await?;
         }
         let (mut next_case, mut reject) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
         for _ in 0..calls.min(waiting) {
-            if let Some((next_ms, reject_ms)) = offer_and_pass(true).await? {
-                next_case.push(next_ms);
-                reject.push(reject_ms);
-            }
+            let (next_ms, reject_ms) = offer_and_pass().await?;
+            next_case.push(next_ms);
+            reject.push(reject_ms);
         }
+        // Route is for Earshot's own services: the service credential.
         let mut service = self.endpoints.clone();
         service.key = None;
         let mut routing = service.routing()?;

@@ -54,16 +54,9 @@ const ROUTE_AHEAD: usize = 2;
 /// Drives accepted posts through classify and routing: the reader stage (read, classify), which
 /// hands classified batches to the router stage.
 pub struct Pipeline {
-    posts: Posts,
-    classify: ClassifierServiceClient<AuthChannel>,
+    reader: Reader,
     router: Router,
-    batch: u64,
-    /// Where the next pass starts in the turn of tenants with waiting posts.
-    next_tenant: usize,
-    /// Most bytes of posts in one request: half the peers' message limit, the rest headroom.
-    batch_bytes: usize,
-    wait: Duration,
-    handover: Arc<Handover>,
+    handed: tokio::sync::mpsc::Receiver<Handed>,
 }
 
 /// The posts handed to the router and not yet done with, and the epoch that tells the router
@@ -151,30 +144,30 @@ impl Pipeline {
     pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
         let batch_bytes = posts.limits.max_message_bytes / 2;
         let handover = Arc::new(Handover::default());
+        let (to_router, handed) = tokio::sync::mpsc::channel(ROUTE_AHEAD);
         let router = Router {
             posts: posts.clone(),
             routing: RoutingServiceClient::new(routing).max_decoding_message_size(64 * 1024 * 1024),
             batch_bytes,
             handover: Arc::clone(&handover),
         };
-        Self {
-            next_tenant: 0,
-            batch_bytes,
+        let reader = Reader {
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
-            router,
             batch: batch.max(1),
+            next_tenant: 0,
+            batch_bytes,
             wait,
             handover,
-        }
+            to_router,
+            counted_at_ms: 0,
+        };
+        Self { reader, router, handed }
     }
 
     /// Runs both stages until the task is dropped.
     pub async fn run_forever(self) {
-        let (to_router, handed) = tokio::sync::mpsc::channel(ROUTE_AHEAD);
-        let Self { posts, classify, router, batch, next_tenant, batch_bytes, wait, handover } = self;
-        let reader =
-            Reader { posts, classify, batch, next_tenant, batch_bytes, wait, handover, to_router, counted_at_ms: 0 };
+        let Self { reader, router, handed } = self;
         tokio::join!(reader.run(), router.run(handed));
     }
 }
@@ -184,7 +177,9 @@ struct Reader {
     posts: Posts,
     classify: ClassifierServiceClient<AuthChannel>,
     batch: u64,
+    /// Where the next pass starts in the turn of tenants with waiting posts.
     next_tenant: usize,
+    /// Most bytes of posts in one request: half the peers' message limit, the rest headroom.
     batch_bytes: usize,
     wait: Duration,
     handover: Arc<Handover>,

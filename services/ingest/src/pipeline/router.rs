@@ -50,9 +50,9 @@ impl Router {
 
     /// Routes a handed batch, per tenant, and settles the posts routing refused alone.
     async fn route_all(&self, rows: &[post::Model]) -> std::result::Result<(), PassError> {
-        let mut by_tenant: BTreeMap<&str, Vec<post::Model>> = BTreeMap::new();
+        let mut by_tenant: BTreeMap<&str, Vec<&post::Model>> = BTreeMap::new();
         for row in rows {
-            by_tenant.entry(row.tenant.as_str()).or_default().push(row.clone());
+            by_tenant.entry(row.tenant.as_str()).or_default().push(row);
         }
         let mut pass = PassLog::default();
         for (tenant, rows) in by_tenant {
@@ -68,11 +68,11 @@ impl Router {
     async fn route(
         &self,
         tenant: &str,
-        rows: &[post::Model],
+        rows: &[&post::Model],
         pass: &mut PassLog,
     ) -> std::result::Result<(), PassError> {
         let tenant = Tenant::parse(tenant).map_err(|e| PassError::Ingest(e.into()))?;
-        let size = |row: &post::Model| {
+        let size = |row: &&post::Model| {
             row.body.len() + row.classification.as_ref().map_or(0, Vec::len) + row.id.len() + ITEM_OVERHEAD_BYTES
         };
         for chunk in by_bytes(rows, self.batch_bytes, size) {
@@ -86,7 +86,7 @@ impl Router {
     async fn route_batch(
         &self,
         tenant: &Tenant,
-        rows: &[post::Model],
+        rows: &[&post::Model],
         pass: &mut PassLog,
     ) -> std::result::Result<(), PassError> {
         let mut items = Vec::with_capacity(rows.len());
@@ -108,7 +108,7 @@ impl Router {
                         Box::pin(self.route_batch(tenant, left, pass)).await?;
                         Box::pin(self.route_batch(tenant, right, pass)).await
                     }
-                    refusal => refused(&self.posts, refusal, Peer::Routing, &rows[0], status, pass).await,
+                    refusal => refused(&self.posts, refusal, Peer::Routing, rows[0], status, pass).await,
                 };
             }
         };
