@@ -130,18 +130,7 @@ impl Routing {
         // trip unless it is resolved.
         let case_ids: std::collections::BTreeSet<String> =
             recorded.iter().map(|recorded| recorded.case_id.clone()).collect();
-        let mut cases: HashMap<String, case::Model> = case::Entity::find()
-            .filter(case::Column::Id.is_in(case_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
-        let open: Vec<&case::Model> = cases.values().filter(|case| case.state != states::RESOLVED).collect();
-        let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
-        let live_states = self.queues.upsert_all(tenant.as_str(), &entries).await?;
-        self.forget_resolved_meanwhile(tenant, &open).await?;
-        let mut live: HashMap<String, String> = open.iter().map(|case| case.id.clone()).zip(live_states).collect();
+        let (mut cases, mut live) = self.queue_as_they_are(tenant, case_ids).await?;
         if !live.is_empty() {
             self.work_available.notify_waiters();
         }
@@ -296,20 +285,33 @@ impl Routing {
             return Ok(cases);
         }
         self.notifier.wake();
-        // The re-scored cases move in their queues, read again as they are now (an agent may have
-        // resolved one meanwhile).
-        let now: HashMap<String, case::Model> = case::Entity::find()
-            .filter(case::Column::Id.is_in(rescored))
+        // The re-scored cases move in their queues, as they are now (an agent may have resolved one
+        // meanwhile).
+        let (now, _) = self.queue_as_they_are(tenant, rescored).await?;
+        Ok(cases.into_iter().map(|case| now.get(&case.id).cloned().unwrap_or(case)).collect())
+    }
+
+    /// Reads the cases `ids` as they are now and (re)queues the open ones in one Redis round
+    /// trip (the same score again is a no-op); returns them, and the state Redis holds for each
+    /// one queued.
+    async fn queue_as_they_are(
+        &self,
+        tenant: &Tenant,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<(HashMap<String, case::Model>, HashMap<String, String>)> {
+        let cases: HashMap<String, case::Model> = case::Entity::find()
+            .filter(case::Column::Id.is_in(ids))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|case| (case.id.clone(), case))
             .collect();
-        let open: Vec<&case::Model> = now.values().filter(|case| case.state != states::RESOLVED).collect();
+        let open: Vec<&case::Model> = cases.values().filter(|case| case.state != states::RESOLVED).collect();
         let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
-        self.queues.upsert_all(tenant.as_str(), &entries).await?;
+        let live_states = self.queues.upsert_all(tenant.as_str(), &entries).await?;
         self.forget_resolved_meanwhile(tenant, &open).await?;
-        Ok(cases.into_iter().map(|case| now.get(&case.id).cloned().unwrap_or(case)).collect())
+        let live = open.iter().map(|case| case.id.clone()).zip(live_states).collect();
+        Ok((cases, live))
     }
 
     /// A case's priority and reasons: its strongest post's, plus what belongs to the case itself
