@@ -225,7 +225,8 @@ async fn one_post_is_one_trace_across_all_four_services() -> Result<()> {
         ("pipeline.route", "earshot-ingest", Some("ingest.accept")),
         ("earshot.v1.RoutingService/Route", "earshot-routing", Some("pipeline.route")),
         ("routing.route", "earshot-routing", Some("earshot.v1.RoutingService/Route")),
-        ("earshot.v1.EscalationService/RecordCaseEvents", "earshot-escalation", Some("routing.route")),
+        ("routing.report", "earshot-routing", Some("routing.route")),
+        ("earshot.v1.EscalationService/RecordCaseEvents", "earshot-escalation", Some("routing.report")),
         ("escalation.record", "earshot-escalation", Some("earshot.v1.EscalationService/RecordCaseEvents")),
     ];
     let in_trace = || -> Vec<Received> {

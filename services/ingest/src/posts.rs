@@ -148,3 +148,13 @@ fn record(row: post::Model) -> Result<pb::PostRecord> {
         post_id: row.id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_index_holds_exactly_the_states_the_pipeline_reads() {
+        assert_eq!(post::WAITING_STATES, [states::RECEIVED, states::CLASSIFIED]);
+    }
+}

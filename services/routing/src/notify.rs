@@ -1,10 +1,12 @@
 //! Case events for the escalation service.
 //!
-//! `Route` reports synchronously, so a failure fails the call and ingest's durable retry delivers
-//! the event again (escalation applies each event once). Agent actions write their event to an
-//! outbox table in the transaction of the change ([`Routing::report_later`]); a deliverer sends
-//! the outbox to escalation in order, tenant by tenant, and deletes what escalation took, so a
-//! crash of routing loses no event (at worst one is sent twice, and applied once).
+//! Events go through an outbox table: an agent action writes its event in the transaction of the
+//! change ([`Routing::report_later`]); `Route` writes its posts' events before it answers (a crash
+//! before that fails the call, and ingest's retry writes them again). A deliverer sends the outbox
+//! to escalation in order, tenant by tenant, marks escalated the cases whose events raised an
+//! escalation, and deletes what escalation took, so a crash of routing loses no event (at worst
+//! one is sent twice, and applied once). A post is offerable before escalation hears of it, and
+//! neither a slow nor a missing escalation service holds routing up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +20,9 @@ use earshot_store::routing::case_event_outbox;
 use prost::Message;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
-use crate::error::Result as RoutingResult;
+use crate::error::{Error, Result as RoutingResult};
 use crate::state::Routing;
 
 /// Outbox events sent per round.
@@ -109,68 +112,89 @@ impl Routing {
             tenant: Set(tenant.as_str().to_owned()),
             event: Set(event.encode_to_vec()),
             created_at_ms: Set(self.clock.now_ms()),
+            trace_parent: Set(earshot_trace::current_traceparent()),
             ..Default::default()
         }
     }
 
-    /// Sends waiting outbox events to escalation, oldest first and per tenant in order; returns how
-    /// many escalation took. Only events it refuses as invalid are dropped (logged); on any other
-    /// error everything waits for the next round.
-    pub async fn report_pending(&self) -> std::result::Result<usize, tonic::Status> {
-        let internal = |error: sea_orm::DbErr| tonic::Status::internal(error.to_string());
+    /// Sends waiting outbox events to escalation, oldest first and per tenant in order, and marks
+    /// escalated the cases whose events raised an escalation; returns how many events escalation
+    /// took. Only events it refuses as invalid are dropped (logged); on any other error everything
+    /// waits for the next round.
+    pub async fn report_pending(&self) -> RoutingResult<usize> {
         let waiting = case_event_outbox::Entity::find()
             .order_by_asc(case_event_outbox::Column::Id)
             .limit(OUTBOX_BATCH)
             .all(&self.db)
-            .await
-            .map_err(internal)?;
+            .await?;
         let mut by_tenant: std::collections::BTreeMap<String, Vec<case_event_outbox::Model>> = Default::default();
         for row in waiting {
             by_tenant.entry(row.tenant.clone()).or_default().push(row);
         }
         let mut sent = 0;
         for (tenant, rows) in by_tenant {
-            let tenant = Tenant::parse(&tenant).map_err(|e| tonic::Status::internal(e.to_string()))?;
+            let tenant = Tenant::parse(&tenant).map_err(|e| Error::Corrupt(format!("outbox tenant: {e}")))?;
             let events: Vec<(i64, pb::CaseEvent)> = rows
                 .iter()
                 .filter_map(|row| pb::CaseEvent::decode(row.event.as_slice()).ok().map(|event| (row.id, event)))
                 .collect();
-            let done: Vec<i64> = match self
-                .notifier
-                .send_all(&tenant, events.iter().map(|(_, e)| e.clone()).collect())
-                .await
-            {
-                Ok(_) => {
-                    sent += events.len();
-                    rows.iter().map(|row| row.id).collect()
-                }
-                // One invalid event refuses the batch: send them one by one and drop only those
-                // escalation refuses as invalid (retrying cannot make them valid).
-                Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                    let mut done = Vec::new();
-                    for (id, event) in events {
-                        match self.notifier.send_all(&tenant, vec![event]).await {
-                            Ok(_) => sent += 1,
-                            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                                let message = earshot_core::pii::mask(status.message());
-                                tracing::error!(%tenant, %message, "escalation refused a case event as invalid; dropped");
-                            }
-                            Err(status) => return Err(status),
-                        }
-                        done.push(id);
-                    }
-                    done
-                }
-                // Down, overloaded, or its database failing: everything waits for the next round.
-                Err(status) => return Err(status),
-            };
-            case_event_outbox::Entity::delete_many()
-                .filter(case_event_outbox::Column::Id.is_in(done))
-                .exec(&self.db)
-                .await
-                .map_err(internal)?;
+            let span = tracing::info_span!("routing.report", %tenant, events = events.len());
+            earshot_trace::continue_traces(&span, rows.iter().filter_map(|row| row.trace_parent.as_deref()));
+            sent += self.report(&tenant, rows, events).instrument(span).await?;
         }
         Ok(sent)
+    }
+
+    /// Sends one tenant's outbox `events` (of `rows`) in order, marks escalated the cases whose
+    /// events raised an escalation, and deletes the rows; returns how many events escalation took.
+    async fn report(
+        &self,
+        tenant: &Tenant,
+        rows: Vec<case_event_outbox::Model>,
+        events: Vec<(i64, pb::CaseEvent)>,
+    ) -> RoutingResult<usize> {
+        let mut raised = Vec::new();
+        let mut taken = 0;
+        let done: Vec<i64> = match self.notifier.send_all(tenant, events.iter().map(|(_, e)| e.clone()).collect()).await
+        {
+            Ok(escalations) => {
+                taken = events.len();
+                for ((_, event), escalations) in events.iter().zip(escalations) {
+                    raised.extend(escalations.into_iter().map(|e| (event.case_id.clone(), e)));
+                }
+                rows.iter().map(|row| row.id).collect()
+            }
+            // One invalid event refuses the batch: send them one by one and drop only those
+            // escalation refuses as invalid (retrying cannot make them valid).
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                let mut done = Vec::new();
+                for (id, event) in events {
+                    match self.notifier.send_all(tenant, vec![event.clone()]).await {
+                        Ok(escalations) => {
+                            taken += 1;
+                            raised.extend(escalations.into_iter().flatten().map(|e| (event.case_id.clone(), e)));
+                        }
+                        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                            let message = earshot_core::pii::mask(status.message());
+                            tracing::error!(%tenant, %message, "escalation refused a case event as invalid; dropped");
+                        }
+                        Err(status) => return Err(Error::Escalation(status)),
+                    }
+                    done.push(id);
+                }
+                done
+            }
+            // Down, overloaded, or its database failing: everything waits for the next round.
+            Err(status) => return Err(Error::Escalation(status)),
+        };
+        // Before the events leave the outbox: a crash in between sends them again, and escalation
+        // answers a replay with the case's standing escalations.
+        self.escalate_raised(tenant, raised).await?;
+        case_event_outbox::Entity::delete_many()
+            .filter(case_event_outbox::Column::Id.is_in(done))
+            .exec(&self.db)
+            .await?;
+        Ok(taken)
     }
 
     /// Delivers the outbox whenever it is written to (and every second, for what a crashed
@@ -182,8 +206,8 @@ impl Routing {
             match self.report_pending().await {
                 Ok(n) if n as u64 >= OUTBOX_BATCH => continue,
                 Ok(_) => backoff = Duration::from_millis(100),
-                Err(status) => {
-                    tracing::warn!(code = ?status.code(), retry_in_ms = backoff.as_millis() as u64, "escalation unavailable; case events wait");
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "case events wait for escalation");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;

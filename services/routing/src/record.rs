@@ -4,7 +4,7 @@
 //! order, and writes each table once: one upsert of the cases it touched, one insert of its posts,
 //! one of its audit events. The cost per post is memory work, not round trips.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use earshot_core::clock::ms_from_timestamp;
 use earshot_core::ids::new_id;
@@ -12,7 +12,7 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::insert_rows;
 use earshot_store::routing::{audit, case, case_post};
-use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter};
 
 use crate::error::Result;
@@ -88,19 +88,24 @@ impl Routing {
         let customers: BTreeSet<String> = fresh.clone().map(|item| item.author.external_id.clone()).collect();
         let threads: BTreeSet<String> =
             fresh.filter(|item| !item.post.thread_id.is_empty()).map(|item| item.post.thread_id.clone()).collect();
+        // One query per key, each an index seek: SQLite does not combine two indexes for an `OR`
+        // of columns and would read every case of the tenant instead.
         let mut open = OpenCases::default();
-        if !customers.is_empty() {
-            let mut same_customer = Condition::any().add(case::Column::Customer.is_in(customers));
-            if !threads.is_empty() {
-                same_customer = same_customer.add(case::Column::ThreadId.is_in(threads));
-            }
+        let mut seen = HashSet::new();
+        for same_customer in [
+            (!customers.is_empty()).then(|| case::Column::Customer.is_in(customers)),
+            (!threads.is_empty()).then(|| case::Column::ThreadId.is_in(threads)),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let found = case::Entity::find()
                 .filter(case::Column::Tenant.eq(tenant.as_str()))
                 .filter(case::Column::State.ne(states::RESOLVED))
                 .filter(same_customer)
                 .all(txn)
                 .await?;
-            for case in found {
+            for case in found.into_iter().filter(|case| seen.insert(case.id.clone())) {
                 open.add(case, false);
             }
         }

@@ -1,7 +1,7 @@
 //! `Route`: joins each classified post to its customer's open case or opens one, queues the case
-//! at its effective key, and tells escalation. Idempotent by post id.
+//! at its effective key, and tells escalation (through the outbox). Idempotent by post id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
@@ -121,7 +121,7 @@ impl Routing {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let _guard = self.route_lock.lock().await;
         // The whole batch is written down in one transaction (one commit, not one per post);
-        // then each case is queued, and escalation hears of every post in one call, in order.
+        // then each case is queued in one round trip.
         let txn = self.db.begin().await?;
         let recorded = self.record_batch(&txn, tenant, checked).await?;
         txn.commit().await?;
@@ -153,8 +153,10 @@ impl Routing {
             results.push(result);
             events.push(event);
         }
-        let raised = self.notifier.send_all(tenant, events).await.map_err(Error::Escalation)?;
-        self.escalate_raised(tenant, &results, raised, &cases).await?;
+        // Escalation hears of the posts through the outbox, after the agents' earlier events.
+        let reported = events.into_iter().map(|event| self.outbox_row(tenant, event)).collect();
+        insert_rows(&self.db, reported, None).await?;
+        self.notifier.wake();
         Ok(results)
     }
 
@@ -187,27 +189,34 @@ impl Routing {
         Ok(case)
     }
 
-    /// Marks the case of each post whose event raised escalations escalated, once per case (the
-    /// first post's reasons), set-based: one transaction for every case, its audit lines and
-    /// events, then one Redis round trip for the cases whose priority rose.
-    async fn escalate_raised(
-        &self,
-        tenant: &Tenant,
-        results: &[pb::RouteResult],
-        raised: Vec<Vec<pb::Escalation>>,
-        cases: &HashMap<String, case::Model>,
-    ) -> Result<()> {
-        let mut marked = std::collections::HashSet::new();
-        let mut changes = Vec::new();
-        for (result, raised) in results.iter().zip(raised).filter(|(_, raised)| !raised.is_empty()) {
-            let case = cases
-                .get(&result.case_id)
-                .ok_or_else(|| Error::Corrupt(format!("case {} is missing", result.case_id)))?;
-            if !case.escalated && marked.insert(case.id.clone()) {
-                let reasons: Vec<&str> = raised.iter().map(|e| e.reason.as_str()).collect();
-                changes.push(self.escalated(tenant, case.clone(), &reasons.join(", "), None)?);
+    /// Marks escalated, as they are now, the cases whose events raised `raised` (case id and
+    /// escalation): each case once, the first time, with every reason raised for it. Set-based:
+    /// one read, one transaction for every case, its audit lines and events, then one Redis round
+    /// trip for the cases whose priority rose.
+    pub(crate) async fn escalate_raised(&self, tenant: &Tenant, raised: Vec<(String, pb::Escalation)>) -> Result<()> {
+        let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (case_id, escalation) in raised {
+            let why = reasons.entry(case_id).or_default();
+            if !why.contains(&escalation.reason) {
+                why.push(escalation.reason);
             }
         }
+        if reasons.is_empty() {
+            return Ok(());
+        }
+        let cases = case::Entity::find()
+            .filter(case::Column::Tenant.eq(tenant.as_str()))
+            .filter(case::Column::Id.is_in(reasons.keys().cloned()))
+            .all(&self.db)
+            .await?;
+        let changes = cases
+            .into_iter()
+            .filter(|case| !case.escalated)
+            .map(|case| {
+                let why = reasons.get(&case.id).map(|why| why.join(", ")).unwrap_or_default();
+                self.escalated(tenant, case, &why, None)
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.write_escalated(tenant, changes).await?;
         Ok(())
     }

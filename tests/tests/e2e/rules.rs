@@ -309,6 +309,8 @@ async fn repeat_contacts_and_escalations_rescore_a_queued_case_in_place(redis: T
     assert!(rescored.detail.contains("35 → 45"), "{}", rescored.detail);
 
     let escalated = desk.route_with("cid", "billing", 10, &["legal"]).await;
+    // Escalation hears of the post through routing's outbox; its answer re-scores the case.
+    wait_until(PIPELINE_DEADLINE, || async { desk.case(&escalated.case_id).await.escalated }).await.unwrap();
     let view = desk.case(&escalated.case_id).await;
     assert_eq!(view.priority, 30, "10 + the escalation");
     assert!(view.escalated && view.reasons.iter().any(|r| r.factor == "escalated"));

@@ -123,11 +123,11 @@ struct Counters {
     cpu: CpuAccount,
 }
 
-/// Posts in a final pipeline state (routed, or set aside as failed); `own` counts the bench's own
-/// statements, which are not the pipeline's.
-async fn settled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
+/// Posts not yet in a final pipeline state (routed, or set aside as failed); `own` counts the
+/// bench's own statements, which are not the pipeline's.
+async fn unsettled(db: &DatabaseConnection, own: &AtomicUsize) -> Result<u64> {
     own.fetch_add(1, Ordering::Relaxed);
-    Ok(post::Entity::find().filter(post::Column::State.is_in(["routed", "failed"])).count(db).await?)
+    Ok(post::Entity::find().filter(post::waiting()).count(db).await?)
 }
 
 /// `endpoints` presenting a new key with `role` (and `agent_id`, for an agent), made with the
@@ -265,13 +265,13 @@ impl Stack {
         Ok(Counters { redis, statements, cpu: CpuAccount::read(Some(self.redis.pid())) })
     }
 
-    /// Posts in a final pipeline state (routed, or set aside as failed).
-    async fn settled(&self) -> Result<u64> {
-        settled(&self.ingest_db, &self.own_statements).await
+    /// Posts not yet routed (nor set aside as failed).
+    async fn unsettled(&self) -> Result<u64> {
+        unsettled(&self.ingest_db, &self.own_statements).await
     }
 
     /// Starts telling how far the phase `name` is: `acked` of `total` posts acknowledged, and
-    /// how many are routed.
+    /// how many of them wait for the pipeline.
     fn progress(&self, name: String, total: usize, acked: Arc<AtomicUsize>) -> Progress {
         let (db, own) = (self.ingest_db.clone(), Arc::clone(&self.own_statements));
         let started = Instant::now();
@@ -279,21 +279,21 @@ impl Stack {
             let mut every = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
             loop {
                 every.tick().await;
-                let routed = settled(&db, &own).await.map_or_else(|_| "?".to_owned(), |n| n.to_string());
+                let waiting = unsettled(&db, &own).await.map_or_else(|_| "?".to_owned(), |n| n.to_string());
                 let acked = acked.load(Ordering::Relaxed);
                 eprintln!(
-                    "{name}: {:>5.1} s · {acked}/{total} acknowledged · {routed} routed",
+                    "{name}: {:>5.1} s · {acked}/{total} acknowledged · {waiting} waiting",
                     started.elapsed().as_secs_f64()
                 );
             }
         }))
     }
 
-    /// Waits until `accepted` posts have settled or `drain` has passed; then reads each post's
+    /// Waits until every accepted post has settled or `drain` has passed; then reads each post's
     /// accepted → routed time. Returns them and the moment the last post was routed (Unix ms).
-    async fn drain(&self, accepted: usize, drain: Duration) -> Result<(Vec<f64>, i64)> {
+    async fn drain(&self, drain: Duration) -> Result<(Vec<f64>, i64)> {
         let deadline = Instant::now() + drain;
-        while self.settled().await? < accepted as u64 && Instant::now() < deadline {
+        while self.unsettled().await? > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.own_statements.fetch_add(1, Ordering::Relaxed);
@@ -453,7 +453,7 @@ impl Stack {
     async fn finish(&self, load: Load, before: Counters, drain: Duration) -> Result<Phase> {
         let accepted = load.accepted();
         let total = load.total;
-        let (offerable, last_routed_ms) = self.drain(accepted, drain).await?;
+        let (offerable, last_routed_ms) = self.drain(drain).await?;
         let after = self.counters().await?;
         let routed = offerable.len();
         let per_post = |count: u64| count as f64 / total.max(1) as f64;

@@ -256,8 +256,7 @@ impl Reader {
     async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool, usize), PassError> {
         let in_flight = self.handover.in_flight();
         let waiting = || {
-            let mut query =
-                post::Entity::find().filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]));
+            let mut query = post::Entity::find().filter(post::waiting());
             if !in_flight.is_empty() {
                 query = query.filter(post::Column::Id.is_not_in(in_flight.iter().cloned()));
             }
@@ -304,11 +303,7 @@ impl Reader {
             return Ok(());
         } else {
             self.counted_at_ms = now;
-            post::Entity::find()
-                .filter(post::Column::State.is_in([states::RECEIVED, states::CLASSIFIED]))
-                .count(&self.posts.db)
-                .await
-                .map_err(crate::Error::from)?
+            post::Entity::find().filter(post::waiting()).count(&self.posts.db).await.map_err(crate::Error::from)?
         };
         self.posts.metrics.backlog(waiting);
         Ok(())

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Supervisors)]
+        vec![Box::new(Initial), Box::new(Supervisors), Box::new(EscalationsByCase)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -121,5 +121,30 @@ impl MigrationTrait for Supervisors {
             manager.create_index(index.if_not_exists().to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Every event looks for its case's open escalations: by case, an index seek, instead of a read
+/// of every open escalation of the tenant.
+struct EscalationsByCase;
+
+impl MigrationName for EscalationsByCase {
+    fn name(&self) -> &str {
+        "m0003_escalations_by_case"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EscalationsByCase {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let by_case = Index::create()
+            .if_not_exists()
+            .name("escalations_by_case")
+            .table(escalation::Entity)
+            .col(escalation::Column::Tenant)
+            .col(escalation::Column::CaseId)
+            .col(escalation::Column::State)
+            .to_owned();
+        manager.create_index(by_case).await
     }
 }

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(TraceParent), Box::new(OutboxByTenant)]
+        vec![Box::new(Initial), Box::new(TraceParent), Box::new(OutboxByTenant), Box::new(Waiting)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -92,5 +92,35 @@ impl MigrationTrait for OutboxByTenant {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The pipeline reads a tenant's waiting posts oldest first, from an index of those posts only:
+/// an index seek that needs no sort however long the backlog, and a routed post leaves it. It
+/// replaces the two indexes by state, which also held every routed post.
+struct Waiting;
+
+impl MigrationName for Waiting {
+    fn name(&self) -> &str {
+        "m0004_posts_waiting"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Waiting {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let waiting = Index::create()
+            .if_not_exists()
+            .name("posts_waiting")
+            .table(post::Entity)
+            .col(post::Column::Tenant)
+            .col(post::Column::Id)
+            .and_where(post::waiting())
+            .to_owned();
+        manager.create_index(waiting).await?;
+        for old in ["posts_outbox", "posts_outbox_by_tenant"] {
+            manager.drop_index(Index::drop().if_exists().name(old).table(post::Entity).to_owned()).await?;
+        }
+        Ok(())
     }
 }

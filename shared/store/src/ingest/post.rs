@@ -41,3 +41,14 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The states of a post the pipeline has still to route: stored, or classified.
+pub const WAITING_STATES: [&str; 2] = ["received", "classified"];
+
+/// Posts the pipeline has still to route. Written with literals, not bound values: SQLite uses the
+/// partial index `posts_waiting` only for a condition it can match to the index's own, which a
+/// condition with placeholders is not.
+pub fn waiting() -> sea_orm::sea_query::Expr {
+    let [received, classified] = WAITING_STATES;
+    sea_orm::sea_query::Expr::cust(format!("\"state\" IN ('{received}', '{classified}')"))
+}

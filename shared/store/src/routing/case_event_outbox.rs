@@ -1,6 +1,6 @@
-//! Case events of agent actions (responded, resolved, transferred, re-scored) waiting to reach
-//! escalation. Written in the transaction of the change they report, deleted once escalation has
-//! them, so a crash of routing between the two loses none.
+//! Case events (posts routed, agent actions, re-scores) waiting to reach escalation. Written with
+//! the change they report, deleted once escalation has them, so a crash of routing between the two
+//! loses none.
 
 use sea_orm::entity::prelude::*;
 
@@ -17,6 +17,9 @@ pub struct Model {
     pub event: Vec<u8>,
     /// When it was written.
     pub created_at_ms: i64,
+    /// The W3C `traceparent` of the work that wrote it, when traced: its delivery continues that
+    /// trace.
+    pub trace_parent: Option<String>,
 }
 
 /// No relations.

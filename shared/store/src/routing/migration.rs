@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CaseEventStream),
             Box::new(CasesByHandle),
             Box::new(CasesByState),
+            Box::new(OutboxTraces),
         ]
     }
 
@@ -206,5 +207,23 @@ impl MigrationTrait for CasesByState {
         };
         manager.create_index(index("cases_by_state_priority", case::Column::Priority)).await?;
         manager.create_index(index("cases_by_state_enqueued", case::Column::EnqueuedAtMs)).await
+    }
+}
+
+/// Routed posts reach escalation through the outbox too; each event keeps the trace of the work
+/// that wrote it.
+struct OutboxTraces;
+
+impl MigrationName for OutboxTraces {
+    fn name(&self) -> &str {
+        "m0008_outbox_traces"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxTraces {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let trace_parent = ColumnDef::new("trace_parent").string().null().to_owned();
+        crate::add_missing_columns(manager, vec![("case_event_outbox", trace_parent)]).await
     }
 }
