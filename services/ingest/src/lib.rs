@@ -42,12 +42,14 @@ pub async fn run(
     let db = earshot_store::open::<earshot_store::ingest::Migrator>(&config.database_url)
         .await
         .context("opening the ingest database")?;
+    let reads =
+        earshot_store::readers(&config.database_url, &db).await.context("opening readers of the ingest database")?;
     let peer_tls = config.tls.client()?;
     let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
     let accepted = Arc::<tokio::sync::Notify>::default();
     let metrics = metrics::IngestMetrics::default();
     let (writer, _writer) = writer::Writer::start(db.clone(), clock.clone(), metrics.clone(), accepted.clone());
-    let posts = Posts { db, clock, limits: config.input.limits(), accepted, metrics, writer };
+    let posts = Posts { db, reads, clock, limits: config.input.limits(), accepted, metrics, writer };
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
         credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),

@@ -30,6 +30,9 @@ pub mod states {
 pub struct Posts {
     /// Database.
     pub db: DatabaseConnection,
+    /// Reads of it outside transactions (the pipeline's reads, `GetPost`), beside the writer: see
+    /// [`earshot_store::readers`].
+    pub reads: DatabaseConnection,
     /// Time.
     pub clock: SharedClock,
     /// Input limits.
@@ -105,7 +108,7 @@ impl Posts {
     pub async fn get(&self, tenant: &Tenant, post_id: &str) -> Result<pb::PostRecord> {
         check_id("post_id", 'p', post_id)?;
         let row = post::Entity::find_by_id(post_id.to_owned())
-            .one(&self.db)
+            .one(&self.reads)
             .await?
             .filter(|row| row.tenant == tenant.as_str())
             .ok_or_else(|| Error::NotFound(format!("post {post_id} not found")))?;

@@ -56,8 +56,7 @@ impl pb::routing_service_server::RoutingService for Routing {
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
         let tenant = tenant(&request)?;
-        let case = self.find_case(&tenant, &request.into_inner().case_id).await?;
-        Ok(Response::new(self.view(case).await?))
+        Ok(Response::new(self.case_view_of(&tenant, &request.into_inner().case_id).await?))
     }
 
     async fn find_cases(

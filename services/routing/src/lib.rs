@@ -47,6 +47,8 @@ pub async fn run(
     let db = earshot_store::open::<earshot_store::routing::Migrator>(&config.database_url)
         .await
         .context("opening the routing database")?;
+    let reads =
+        earshot_store::readers(&config.database_url, &db).await.context("opening readers of the routing database")?;
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
@@ -61,6 +63,7 @@ pub async fn run(
     let _keys = earshot_telemetry::TaskGuard::spawn(keys.clone().sync_forever());
     let routing = Routing {
         db,
+        reads,
         queues,
         notifier: notify::Notifier::new(channel),
         clock,

@@ -19,6 +19,9 @@ use crate::notify::Notifier;
 pub struct Routing {
     /// The durable record.
     pub db: DatabaseConnection,
+    /// Reads of it outside transactions (views, statistics), beside the writer: see
+    /// [`earshot_store::readers`].
+    pub reads: DatabaseConnection,
     /// The live queues.
     pub queues: Queues,
     /// Case events to escalation.

@@ -92,26 +92,10 @@ impl Routing {
     pub async fn views(&self, cases: Vec<case::Model>) -> Result<Vec<pb::CaseView>> {
         let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
         let tenants: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.tenant.as_str()).collect();
-        let mut history: HashMap<String, Vec<audit::Model>> = HashMap::new();
-        // By tenant and case: what the index `audit_by_case` serves without a scan.
-        for event in audit::Entity::find()
-            .filter(audit::Column::Tenant.is_in(tenants))
-            .filter(audit::Column::CaseId.is_in(ids.clone()))
-            .order_by_asc(audit::Column::Id)
-            .all(&self.db)
-            .await?
-        {
-            history.entry(event.case_id.clone()).or_default().push(event);
-        }
-        let mut posts: HashMap<String, Vec<case_post::Model>> = HashMap::new();
-        for post in case_post::Entity::find()
-            .filter(case_post::Column::CaseId.is_in(ids))
-            .order_by_asc(case_post::Column::CreatedAtMs)
-            .all(&self.db)
-            .await?
-        {
-            posts.entry(post.case_id.clone()).or_default().push(post);
-        }
+        let (history, posts) =
+            tokio::try_join!(history_of(tenants, ids.clone()).all(&self.reads), posts_of(ids).all(&self.reads))?;
+        let mut history = by_case(history, |event| &event.case_id);
+        let mut posts = by_case(posts, |post| &post.case_id);
         cases
             .into_iter()
             .map(|case| {
@@ -120,6 +104,22 @@ impl Routing {
                 case_view(case, own, events)
             })
             .collect()
+    }
+
+    /// A case of the tenant as agents and supervisors see it: the case, its posts and its history
+    /// read side by side; NOT_FOUND for unknown ids and other tenants' cases alike.
+    pub async fn case_view_of(&self, tenant: &Tenant, case_id: &str) -> Result<pb::CaseView> {
+        check_id("case_id", 'c', case_id)?;
+        let ids = vec![case_id.to_owned()];
+        let (case, history, posts) = tokio::try_join!(
+            case::Entity::find_by_id(case_id.to_owned())
+                .filter(case::Column::Tenant.eq(tenant.as_str()))
+                .one(&self.reads),
+            history_of([tenant.as_str()], ids.clone()).all(&self.reads),
+            posts_of(ids).all(&self.reads)
+        )?;
+        let case = case.ok_or_else(|| Error::NotFound(format!("case {case_id} not found")))?;
+        case_view(case, posts, history)
     }
 
     /// One case's view.
@@ -156,7 +156,7 @@ impl Routing {
             .order_by_desc(case::Column::OpenedAtMs)
             .order_by_desc(case::Column::Id)
             .limit(u64::from(limit))
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         self.views(cases).await
     }
@@ -170,7 +170,7 @@ impl Routing {
         let mut by_id: HashMap<String, case::Model> = case::Entity::find()
             .filter(case::Column::Tenant.eq(tenant.as_str()))
             .filter(case::Column::Id.is_in(ids.clone()))
-            .all(&self.db)
+            .all(&self.reads)
             .await?
             .into_iter()
             .map(|c| (c.id.clone(), c))
@@ -205,7 +205,7 @@ impl Routing {
             .group_by(case::Column::Queue)
             .group_by(case::Column::State)
             .into_model::<Held>()
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         // The top priority and the oldest waiting case of each queue: two index seeks per queue,
         // in one statement, however many cases wait.
@@ -225,7 +225,7 @@ impl Routing {
             )
         };
         // Chunked: a statement has at most 1,664 result columns on PostgreSQL, 2,000 on SQLite.
-        let backend = self.db.get_database_backend();
+        let backend = self.reads.get_database_backend();
         let mut heads: Vec<(Option<i32>, Option<i64>)> = Vec::with_capacity(names.len());
         for chunk in names.chunks(QUEUES_PER_STATS_STATEMENT) {
             let mut select = Query::select();
@@ -233,7 +233,7 @@ impl Routing {
                 select.expr(of_queued(queue, Func::max(Expr::col(case::Column::Priority)).into()));
                 select.expr(of_queued(queue, Func::min(Expr::col(case::Column::EnqueuedAtMs)).into()));
             }
-            let row = self.db.query_one_raw(backend.build(&select)).await?;
+            let row = self.reads.query_one_raw(backend.build(&select)).await?;
             for index in 0..chunk.len() {
                 // Typed as the columns are (PostgreSQL's MAX of an INTEGER is an INTEGER).
                 let head = match &row {
@@ -264,4 +264,27 @@ impl Routing {
         }
         Ok(stats)
     }
+}
+
+/// The history of cases `ids` of `tenants`, oldest first: by tenant and case, what the index
+/// `audit_by_case` serves without a scan.
+fn history_of<'a>(tenants: impl IntoIterator<Item = &'a str>, ids: Vec<String>) -> sea_orm::Select<audit::Entity> {
+    audit::Entity::find()
+        .filter(audit::Column::Tenant.is_in(tenants))
+        .filter(audit::Column::CaseId.is_in(ids))
+        .order_by_asc(audit::Column::Id)
+}
+
+/// The posts of cases `ids`, oldest first.
+fn posts_of(ids: Vec<String>) -> sea_orm::Select<case_post::Entity> {
+    case_post::Entity::find().filter(case_post::Column::CaseId.is_in(ids)).order_by_asc(case_post::Column::CreatedAtMs)
+}
+
+/// `rows` grouped by their case, in order.
+fn by_case<T>(rows: Vec<T>, case_of: impl Fn(&T) -> &String) -> HashMap<String, Vec<T>> {
+    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped.entry(case_of(&row).clone()).or_default().push(row);
+    }
+    grouped
 }

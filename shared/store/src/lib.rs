@@ -92,8 +92,28 @@ pub fn default_url(service: &str) -> String {
     format!("sqlite://data/{service}.db?mode=rwc")
 }
 
+/// Read-only SQLite connections a service keeps beside its one writer.
+pub const SQLITE_READERS: u32 = 4;
+
 /// Opens a connection pool, creating the SQLite file's folder when needed.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
+    connect_as(url, Access::Write).await
+}
+
+/// A pool for reads outside transactions, beside the pool `db` opened on `url`. On SQLite these
+/// are [`SQLITE_READERS`] read-only connections: a read does not queue behind the writer's
+/// statements, and (write-ahead log) sees every commit before it; on PostgreSQL it is `db` itself.
+pub async fn readers(url: &str, db: &DatabaseConnection) -> Result<DatabaseConnection, Error> {
+    if url.starts_with("sqlite://") { connect_as(url, Access::Read).await } else { Ok(db.clone()) }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
+}
+
+async fn connect_as(url: &str, access: Access) -> Result<DatabaseConnection, Error> {
     if let Some(rest) = url.strip_prefix("sqlite://") {
         let path = rest.split('?').next().unwrap_or_default();
         if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -106,18 +126,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if url.starts_with("sqlite://") {
-        // SQLite allows one writer, and a transaction that read before it writes fails at once
-        // (SQLITE_BUSY / BUSY_SNAPSHOT, which no busy timeout waits out) when another connection
-        // wrote in between: under load that failed routing and escalation writes. One connection
-        // per process queues every statement in the pool instead. Write-ahead logging keeps other
-        // processes' readers unblocked; FULL sync: an acknowledged post survives a power cut.
-        options.max_connections(1).map_sqlx_sqlite_opts(|sqlite| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            sqlite
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(std::time::Duration::from_secs(5))
-        });
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        match access {
+            // SQLite allows one writer, and a transaction that read before it writes fails at
+            // once (SQLITE_BUSY / BUSY_SNAPSHOT, which no busy timeout waits out) when another
+            // connection wrote in between: under load that failed routing and escalation writes.
+            // One connection per process queues every write in the pool instead. Write-ahead
+            // logging keeps readers unblocked; FULL sync: an acknowledged post survives a power cut.
+            Access::Write => options.max_connections(1).map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+            }),
+            Access::Read => options.max_connections(SQLITE_READERS).map_sqlx_sqlite_opts(|sqlite| {
+                sqlite.read_only(true).create_if_missing(false).busy_timeout(std::time::Duration::from_secs(5))
+            }),
+        };
     }
     let mut db = Database::connect(options).await?;
     let statements = statement_counter(url);
@@ -168,5 +193,47 @@ mod tests {
             escalation::Migrator::up(&db, None).await.unwrap();
         }
         assert!(connect("mysql://x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_readers_see_every_commit_and_cannot_write() {
+        use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ingest.db?mode=rwc", dir.path().display());
+        let db = open::<ingest::Migrator>(&url).await.unwrap();
+        let reads = readers(&url, &db).await.unwrap();
+        assert_eq!(ingest::post::Entity::find().count(&reads).await.unwrap(), 0);
+        let row = ingest::post::ActiveModel {
+            id: Set("p1".into()),
+            tenant: Set("default".into()),
+            channel: Set("twitter".into()),
+            external_id: Set("1".into()),
+            body: Set(Vec::new()),
+            state: Set("received".into()),
+            classification: Set(None),
+            case_id: Set(None),
+            received_at_ms: Set(0),
+            attempts: Set(0),
+            last_error: Set(None),
+            trace_parent: Set(None),
+            routed_at_ms: Set(None),
+        };
+        ingest::post::Entity::insert(row.clone()).exec(&db).await.unwrap();
+        assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["default"], "the commit is visible at once");
+        let post = |id: &str, tenant: &str, state: &str| {
+            let mut post = row.clone();
+            (post.id, post.external_id) = (Set(id.into()), Set(id.into()));
+            (post.tenant, post.state) = (Set(tenant.into()), Set(state.into()));
+            post
+        };
+        assert!(
+            ingest::post::Entity::insert(post("p2", "default", "received")).exec(&reads).await.is_err(),
+            "a reader writes nothing"
+        );
+        ingest::post::Entity::insert(post("p3", "acme", "routed")).exec(&db).await.unwrap();
+        assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["default"], "routed posts wait for nothing");
+        ingest::post::Entity::insert(post("p4", "acme", "classified")).exec(&db).await.unwrap();
+        ingest::post::Entity::insert(post("p5", "zeta", "failed")).exec(&db).await.unwrap();
+        assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["acme", "default"]);
     }
 }

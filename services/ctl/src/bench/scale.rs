@@ -161,13 +161,14 @@ impl Stack {
     }
 }
 
-/// The `i`-th seeded case: its own customer, English, a priority from 0 to 99.
+/// The `i`-th seeded case: its own customer and conversation thread, English, a priority from 0
+/// to 99.
 fn seeded(tenant: &str, i: usize, enqueued_at_ms: i64) -> case::Model {
     case::Model {
         id: new_id('c'),
         tenant: tenant.to_owned(),
         customer: format!("seeded-{i}"),
-        thread_id: None,
+        thread_id: Some(format!("seeded-thread-{i}")),
         queue: QUEUE.to_owned(),
         topic: QUEUE.to_owned(),
         language: "en".to_owned(),
@@ -185,7 +186,8 @@ fn seeded(tenant: &str, i: usize, enqueued_at_ms: i64) -> case::Model {
     }
 }
 
-/// A classified post of a new customer, for `Route`.
+/// A classified post of a new customer in a thread of its own, for `Route` (a reply is looked up by
+/// its customer and by its thread).
 fn route_item(i: usize) -> pb::RouteItem {
     pb::RouteItem {
         post_id: new_id('p'),
@@ -198,6 +200,7 @@ fn route_item(i: usize) -> pb::RouteItem {
                 ..Default::default()
             }),
             text: "my order never arrived".into(),
+            thread_id: format!("scale-thread-{i}"),
             ..Default::default()
         }),
         classification: Some(pb::Classification { priority: 50, language: "en".into(), ..Default::default() }),

@@ -262,15 +262,8 @@ impl Reader {
             }
             query
         };
-        let tenants: Vec<String> = waiting()
-            .select_only()
-            .column(post::Column::Tenant)
-            .distinct()
-            .order_by_asc(post::Column::Tenant)
-            .into_tuple()
-            .all(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
+        // A tenant whose waiting posts are all handed over reads nothing this pass.
+        let tenants = post::tenants_waiting(&self.posts.reads).await.map_err(crate::Error::from)?;
         let turns = tenants.len().clamp(1, usize::try_from(self.batch).unwrap_or(usize::MAX));
         let share = (self.batch / turns as u64).max(1);
         let start = self.next_tenant % tenants.len().max(1);
@@ -282,7 +275,7 @@ impl Reader {
                 .filter(post::Column::Tenant.eq(tenant.as_str()))
                 .order_by_asc(post::Column::Id)
                 .limit(share)
-                .all(&self.posts.db)
+                .all(&self.posts.reads)
                 .await
                 .map_err(crate::Error::from)?;
             everything &= (mine.len() as u64) < share;
@@ -303,7 +296,7 @@ impl Reader {
             return Ok(());
         } else {
             self.counted_at_ms = now;
-            post::Entity::find().filter(post::waiting()).count(&self.posts.db).await.map_err(crate::Error::from)?
+            post::Entity::find().filter(post::waiting()).count(&self.posts.reads).await.map_err(crate::Error::from)?
         };
         self.posts.metrics.backlog(waiting);
         Ok(())

@@ -49,6 +49,26 @@ pub const WAITING_STATES: [&str; 2] = ["received", "classified"];
 /// partial index `posts_waiting` only for a condition it can match to the index's own, which a
 /// condition with placeholders is not.
 pub fn waiting() -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust(waiting_sql())
+}
+
+fn waiting_sql() -> String {
     let [received, classified] = WAITING_STATES;
-    sea_orm::sea_query::Expr::cust(format!("\"state\" IN ('{received}', '{classified}')"))
+    format!("\"state\" IN ('{received}', '{classified}')")
+}
+
+/// The tenants with posts waiting, in order: one seek in `posts_waiting` per tenant (a recursive
+/// skip from each tenant to the next), not a read of every waiting post.
+pub async fn tenants_waiting(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let waiting = waiting_sql();
+    let sql = format!(
+        "WITH RECURSIVE waiting(tenant) AS (\
+           SELECT MIN(\"tenant\") FROM \"posts\" WHERE {waiting} \
+           UNION ALL \
+           SELECT (SELECT MIN(\"tenant\") FROM \"posts\" WHERE {waiting} AND \"tenant\" > waiting.tenant) \
+           FROM waiting WHERE waiting.tenant IS NOT NULL) \
+         SELECT tenant FROM waiting WHERE tenant IS NOT NULL"
+    );
+    let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await?;
+    rows.iter().map(|row| row.try_get::<String>("", "tenant")).collect()
 }
