@@ -1,10 +1,11 @@
 # The commands CI and people run. `make run` starts Earshot with a demo; `make test` is what CI runs.
-.PHONY: run test lint fmt bench model clean-data
+.PHONY: run test lint fmt k8s-check bench model clean-data
 
 run:
 	scripts/run.sh
 
-test: lint
+test: lint k8s-check
+	scripts/k8s-check-test.sh
 	scripts/ensure-packages.sh redis-server=redis-server chromium=chromium chromedriver=chromium-driver
 	cargo test --workspace
 
@@ -14,6 +15,11 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Renders each Kubernetes overlay (k8s/overlays/*) and validates it offline, strictly, against the
+# Kubernetes schemas.
+k8s-check:
+	scripts/k8s-check.sh
 
 # Benchmarks (release build). Uses ../shared/data when present, generated input otherwise:
 # the whole pipeline on an Earshot of its own (table on stdout, JSON in target/bench/), then
