@@ -92,6 +92,10 @@ pub fn default_url(service: &str) -> String {
     format!("sqlite://data/{service}.db?mode=rwc")
 }
 
+/// How much of a SQLite file a reader maps into memory: pages are read in place instead of copied
+/// by a system call each.
+const MMAP_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Read-only SQLite connections a service keeps beside its one writer.
 pub const SQLITE_READERS: u32 = 4;
 
@@ -140,7 +144,11 @@ async fn connect_as(url: &str, access: Access) -> Result<DatabaseConnection, Err
                     .busy_timeout(std::time::Duration::from_secs(5))
             }),
             Access::Read => options.max_connections(SQLITE_READERS).map_sqlx_sqlite_opts(|sqlite| {
-                sqlite.read_only(true).create_if_missing(false).busy_timeout(std::time::Duration::from_secs(5))
+                sqlite
+                    .read_only(true)
+                    .create_if_missing(false)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+                    .pragma("mmap_size", MMAP_BYTES.to_string())
             }),
         };
     }
