@@ -1,11 +1,11 @@
 //! Case events for the escalation service.
 //!
 //! Events go through an outbox table: an agent action writes its event in the transaction of the
-//! change ([`Routing::report_later`]); `Route` writes its posts' events before it answers (a crash
-//! before that fails the call, and ingest's retry writes them again). A deliverer sends the outbox
-//! to escalation in order, tenant by tenant, marks escalated the cases whose events raised an
-//! escalation, and deletes what escalation took, so a crash of routing loses no event (at worst
-//! one is sent twice, and applied once). A post is offerable before escalation hears of it, and
+//! change ([`Routing::report_later`]); `Route` writes its posts' events in the transaction that
+//! records the posts (`crate::record`). A deliverer sends the outbox to escalation in order,
+//! tenant by tenant, marks escalated the cases whose events raised an escalation, and deletes what
+//! escalation took, so a crash of routing loses no event (at worst one is sent twice, and applied
+//! once). A post is offerable before escalation hears of it, and
 //! neither a slow nor a missing escalation service holds routing up.
 
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! Writing a `Route` batch down: every post joined to its customer's open case (or a new one),
-//! with set-based statements. The batch reads what it needs in two queries (the posts already
-//! routed, the open cases of its customers and threads), works out every case in memory in post
-//! order, and writes each table once: one upsert of the cases it touched, one insert of its posts,
-//! one of its audit events. The cost per post is memory work, not round trips.
+//! with set-based statements. The batch reads what it needs in three queries (the posts already
+//! routed, the open cases of its customers, those of its threads), works out every case in memory
+//! in post order, and writes each table once: one upsert of the cases it touched, one insert each
+//! of its posts, its audit events and its events for escalation (the outbox, so escalation hears
+//! of a post exactly when it is recorded). The cost per post is memory work, not round trips.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -16,6 +17,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter};
 
 use crate::error::Result;
+use crate::notify::event;
 use crate::route::{Checked, ESCALATED, RESCORED, queue_for, rescore_detail};
 use crate::state::{Routing, states};
 use crate::views::{decode_reasons, encode_reasons};
@@ -111,6 +113,7 @@ impl Routing {
         }
         let mut posts = Vec::new();
         let mut audits = Vec::new();
+        let mut reported = Vec::new();
         let mut recorded = Vec::with_capacity(items.len());
         for item in items {
             if let Some(routed) = routed_before.get(&item.post_id) {
@@ -118,13 +121,15 @@ impl Routing {
                 recorded.push(Recorded { routed: routed.clone(), item, case_id, follow_up });
                 continue;
             }
-            let (routed, follow_up) = self.join(tenant, &item, &mut open, &mut audits)?;
+            let (routed, follow_up, event) = self.join(tenant, &item, &mut open, &mut audits)?;
+            reported.push(self.outbox_row(tenant, event));
             routed_before.insert(item.post_id.clone(), routed.clone());
             posts.push(routed.clone().into_active_model().reset_all());
             recorded.push(Recorded { case_id: routed.case_id.clone(), routed, item, follow_up });
         }
         self.write_cases(txn, open.touched().cloned().collect()).await?;
         insert_rows(txn, posts, None).await?;
+        insert_rows(txn, reported, None).await?;
         if !audits.is_empty() {
             insert_rows(txn, audits, None).await?;
             self.case_events.notify_waiters();
@@ -132,15 +137,15 @@ impl Routing {
         Ok(recorded)
     }
 
-    /// Joins one post to its case in memory (a new case, or the open one changed by the post) and
-    /// notes the audit events it makes, in order.
+    /// Joins one post to its case in memory (a new case, or the open one changed by the post),
+    /// notes the audit events it makes, in order, and returns the post's event for escalation.
     fn join(
         &self,
         tenant: &Tenant,
         item: &Checked,
         open: &mut OpenCases,
         audits: &mut Vec<audit::ActiveModel>,
-    ) -> Result<(case_post::Model, bool)> {
+    ) -> Result<(case_post::Model, bool, pb::CaseEvent)> {
         let now = self.clock.now_ms();
         let c = &item.classification;
         let created_at_ms = item.post.created_at.as_ref().map_or(now, ms_from_timestamp);
@@ -231,7 +236,8 @@ impl Routing {
                 rescore_detail(before, case.priority, &why),
             ));
         }
-        Ok((routed, follow_up))
+        let event = post_event(item, case, created_at_ms, follow_up);
+        Ok((routed, follow_up, event))
     }
 
     /// New cases inserted and changed ones updated, in one statement per chunk: a post changes
@@ -253,4 +259,18 @@ impl Routing {
         insert_rows(txn, rows, Some(upsert)).await?;
         Ok(())
     }
+}
+
+/// What escalation hears of a post: the case it opened or followed up, as the post left it.
+fn post_event(item: &Checked, case: &case::Model, created_at_ms: i64, follow_up: bool) -> pb::CaseEvent {
+    let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
+    let mut event = event(kind, &case.id, created_at_ms);
+    event.post_id = item.post_id.clone();
+    event.priority = u32::try_from(case.priority).unwrap_or(0);
+    event.queue = case.queue.clone();
+    event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
+    event.classification = Some(item.classification.clone());
+    event.customer = case.customer.clone();
+    event.author_followers = item.author.followers;
+    event
 }

@@ -13,7 +13,6 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
 
 use crate::error::{Error, Result};
-use crate::notify::event;
 use crate::record::Recorded;
 use crate::state::{Routing, states};
 use crate::views::{decode_reasons, encode_reasons};
@@ -34,29 +33,14 @@ pub(crate) fn rescore_detail(before: i32, after: i32, why: &str) -> String {
 }
 
 /// The post's result and the case event escalation must hear.
-fn outcome(
-    item: Checked,
-    case: &case::Model,
-    routed: case_post::Model,
-    follow_up: bool,
-) -> (pb::RouteResult, pb::CaseEvent) {
-    let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
-    let mut case_event = event(kind, &case.id, routed.created_at_ms);
-    case_event.post_id = item.post_id.clone();
-    case_event.priority = u32::try_from(case.priority).unwrap_or(0);
-    case_event.queue = case.queue.clone();
-    case_event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
-    case_event.classification = Some(item.classification.clone());
-    case_event.customer = case.customer.clone();
-    case_event.author_followers = item.author.followers;
-    let result = pb::RouteResult {
+fn outcome(item: Checked, case: &case::Model, routed: case_post::Model, follow_up: bool) -> pb::RouteResult {
+    pb::RouteResult {
         post_id: item.post_id,
         case_id: case.id.clone(),
         queue: routed.queue,
         priority: u32::try_from(routed.case_priority).unwrap_or(0),
         follow_up,
-    };
-    (result, case_event)
+    }
 }
 
 /// The queue for a topic.
@@ -120,11 +104,12 @@ impl Routing {
             .map(|(i, item)| check(i, item))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let _guard = self.route_lock.lock().await;
-        // The whole batch is written down in one transaction (one commit, not one per post);
-        // then each case is queued in one round trip.
+        // The whole batch is written down in one transaction (one commit, not one per post), its
+        // events for escalation in the outbox with it; then each case is queued in one round trip.
         let txn = self.db.begin().await?;
         let recorded = self.record_batch(&txn, tenant, checked).await?;
         txn.commit().await?;
+        self.notifier.wake();
         // Each case once, read after the batch committed (a later post of the batch may have
         // changed it), and queued (again, on a retry: the same score is a no-op) in one round
         // trip unless it is resolved.
@@ -135,7 +120,6 @@ impl Routing {
             self.work_available.notify_waiters();
         }
         let mut results = Vec::with_capacity(recorded.len());
-        let mut events = Vec::with_capacity(recorded.len());
         for Recorded { item, case_id, routed, follow_up } in recorded {
             let case = cases
                 .remove(&case_id)
@@ -148,15 +132,9 @@ impl Routing {
                 }
                 _ => case,
             };
-            let (result, event) = outcome(item, &case, routed, follow_up);
+            results.push(outcome(item, &case, routed, follow_up));
             cases.insert(case.id.clone(), case);
-            results.push(result);
-            events.push(event);
         }
-        // Escalation hears of the posts through the outbox, after the agents' earlier events.
-        let reported = events.into_iter().map(|event| self.outbox_row(tenant, event)).collect();
-        insert_rows(&self.db, reported, None).await?;
-        self.notifier.wake();
         Ok(results)
     }
 

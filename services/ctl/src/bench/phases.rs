@@ -192,6 +192,9 @@ pub struct Stack {
     /// The bench's own connection to ingest's database (its statements are not the pipeline's).
     ingest_db: DatabaseConnection,
     own_statements: Arc<AtomicUsize>,
+    /// The bench's own connection to routing's database, and the statements it ran there.
+    routing_db: DatabaseConnection,
+    own_routing_statements: AtomicUsize,
 }
 
 /// How often a running phase says how far it is.
@@ -225,6 +228,7 @@ impl Stack {
         service.ready().await?;
         let endpoints = with_new_key(&service, "bench", "integration", "").await?;
         let ingest_db = earshot_store::connect(&node.database_url("ingest")).await?;
+        let routing_db = earshot_store::connect(&node.database_url("routing")).await?;
         Ok(Self {
             redis,
             _dir: dir,
@@ -235,14 +239,16 @@ impl Stack {
             postgres,
             ingest_db,
             own_statements: Arc::default(),
+            routing_db,
+            own_routing_statements: AtomicUsize::default(),
         })
     }
 
     /// Stops the phase's Earshot and removes its PostgreSQL database, if it had one.
     pub async fn discard(self) -> Result<()> {
-        let Self { postgres, _services, ingest_db, .. } = self;
+        let Self { postgres, _services, ingest_db, routing_db, .. } = self;
         drop(_services);
-        drop(ingest_db);
+        drop((ingest_db, routing_db));
         match postgres {
             Some(database) => database.remove().await,
             None => Ok(()),
@@ -256,11 +262,15 @@ impl Stack {
         let redis =
             info.lines().filter_map(|line| line.split_once("calls=")?.1.split(',').next()?.parse::<u64>().ok()).sum();
         let mut statements = earshot_store::statements_run();
-        // The bench's own reads are counted with ingest's database; they are not the pipeline's.
-        let own =
-            self.postgres.as_ref().map_or_else(|| "ingest".to_owned(), |db| earshot_store::database_label(&db.url));
-        if let Some(count) = statements.get_mut(&own) {
-            *count = count.saturating_sub(self.own_statements.load(Ordering::Relaxed) as u64);
+        // The bench's own reads are counted with ingest's and routing's databases; they are not
+        // the pipeline's.
+        let label = |service: &str| {
+            self.postgres.as_ref().map_or_else(|| service.to_owned(), |db| earshot_store::database_label(&db.url))
+        };
+        for (service, own) in [("ingest", &*self.own_statements), ("routing", &self.own_routing_statements)] {
+            if let Some(count) = statements.get_mut(&label(service)) {
+                *count = count.saturating_sub(own.load(Ordering::Relaxed) as u64);
+            }
         }
         Ok(Counters { redis, statements, cpu: CpuAccount::read(Some(self.redis.pid())) })
     }
@@ -268,6 +278,13 @@ impl Stack {
     /// Posts not yet routed (nor set aside as failed).
     async fn unsettled(&self) -> Result<u64> {
         unsettled(&self.ingest_db, &self.own_statements).await
+    }
+
+    /// Case events routing has still to deliver to escalation: the phase's work is not done
+    /// (nor its CPU counted) until escalation has them.
+    async fn undelivered(&self) -> Result<u64> {
+        self.own_routing_statements.fetch_add(1, Ordering::Relaxed);
+        Ok(earshot_store::routing::case_event_outbox::Entity::find().count(&self.routing_db).await?)
     }
 
     /// Starts telling how far the phase `name` is: `acked` of `total` posts acknowledged, and
@@ -289,11 +306,12 @@ impl Stack {
         }))
     }
 
-    /// Waits until every accepted post has settled or `drain` has passed; then reads each post's
-    /// accepted → routed time. Returns them and the moment the last post was routed (Unix ms).
+    /// Waits until every accepted post has settled and escalation has heard of every one, or
+    /// `drain` has passed; then reads each post's accepted → routed time. Returns them and the
+    /// moment the last post was routed (Unix ms).
     async fn drain(&self, drain: Duration) -> Result<(Vec<f64>, i64)> {
         let deadline = Instant::now() + drain;
-        while self.unsettled().await? > 0 && Instant::now() < deadline {
+        while Instant::now() < deadline && (self.unsettled().await? > 0 || self.undelivered().await? > 0) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.own_statements.fetch_add(1, Ordering::Relaxed);
