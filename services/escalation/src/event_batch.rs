@@ -2,8 +2,8 @@
 //! reads what its events need in a few queries (the event keys already applied, the clocks of its
 //! cases, their open escalations, whether the tenant has a webhook), applies every event in order
 //! to that state, and writes each table once: one upsert of the clocks it changed, one insert each
-//! of escalations, audit lines, outbox events and applied keys. Routing sends one call per `Route`
-//! batch, so the cost per post is memory work, not round trips.
+//! of escalations, audit lines, outbox events and applied keys. Routing's outbox deliverer sends up
+//! to 500 events of a tenant per call, so the cost per post is memory work, not round trips.
 //!
 //! The rare events that act on escalations one by one (a transfer moves them, an answer that
 //! reached escalation late withdraws a breach, a replay reports the standing ones) first write

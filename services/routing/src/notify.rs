@@ -3,9 +3,11 @@
 //! Events go through an outbox table: an agent action writes its event in the transaction of the
 //! change ([`Routing::report_later`]); `Route` writes its posts' events in the transaction that
 //! records the posts (`crate::record`). A deliverer sends the outbox to escalation in order,
-//! tenant by tenant, marks escalated the cases whose events raised an escalation, and deletes what
-//! escalation took, so a crash of routing loses no event (at worst one is sent twice, and applied
-//! once). A post is offerable before escalation hears of it, and
+//! tenant by tenant, marks escalated the cases whose posts raised an escalation, and deletes what
+//! escalation took, so a crash of routing loses no event (at worst one is sent twice: escalation
+//! applies it once, and marking a case escalated twice changes nothing). The order is the outbox's
+//! id order, which on PostgreSQL can differ from commit order by a few milliseconds (a later id can
+//! commit first), as the audit stream notes. A post is offerable before escalation hears of it, and
 //! neither a slow nor a missing escalation service holds routing up.
 
 use std::sync::Arc;
@@ -160,7 +162,7 @@ impl Routing {
             Ok(escalations) => {
                 taken = events.len();
                 for ((_, event), escalations) in events.iter().zip(escalations) {
-                    raised.extend(escalations.into_iter().map(|e| (event.case_id.clone(), e)));
+                    raised.extend(raised_by_post(event, escalations));
                 }
                 rows.iter().map(|row| row.id).collect()
             }
@@ -172,7 +174,7 @@ impl Routing {
                     match self.notifier.send_all(tenant, vec![event.clone()]).await {
                         Ok(escalations) => {
                             taken += 1;
-                            raised.extend(escalations.into_iter().flatten().map(|e| (event.case_id.clone(), e)));
+                            raised.extend(raised_by_post(&event, escalations.into_iter().flatten().collect()));
                         }
                         Err(status) if status.code() == tonic::Code::InvalidArgument => {
                             let message = earshot_core::pii::mask(status.message());
@@ -218,6 +220,19 @@ impl Routing {
     }
 }
 
+/// The escalations a post's event raised, with its case: what marks a case escalated here. A
+/// replayed event is answered with the case's standing escalations, so an agent's event or an
+/// escalation the service raised on its own (an SLA breach, an agent's request, marked when it was
+/// asked) is left out.
+fn raised_by_post(event: &pb::CaseEvent, escalations: Vec<pb::Escalation>) -> Vec<(String, pb::Escalation)> {
+    let by_post = [pb::CaseEventKind::Opened as i32, pb::CaseEventKind::Contact as i32].contains(&event.kind);
+    escalations
+        .into_iter()
+        .filter(|escalation| by_post && !escalation.reason.starts_with("sla_") && escalation.reason != "agent_request")
+        .map(|escalation| (event.case_id.clone(), escalation))
+        .collect()
+}
+
 /// An event about a case at `at_ms`.
 pub fn event(kind: pb::CaseEventKind, case_id: &str, at_ms: i64) -> pb::CaseEvent {
     pb::CaseEvent {
@@ -225,5 +240,24 @@ pub fn event(kind: pb::CaseEventKind, case_id: &str, at_ms: i64) -> pb::CaseEven
         kind: kind as i32,
         at: Some(timestamp_from_ms(at_ms)),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escalation(reason: &str) -> pb::Escalation {
+        pb::Escalation { reason: reason.to_owned(), ..Default::default() }
+    }
+
+    #[test]
+    fn only_what_a_post_raised_marks_its_case_escalated() {
+        let standing = || vec![escalation("legal"), escalation("sla_first_response"), escalation("agent_request")];
+        let post = event(pb::CaseEventKind::Contact, "c1", 0);
+        let reasons: Vec<String> = raised_by_post(&post, standing()).into_iter().map(|(_, e)| e.reason).collect();
+        assert_eq!(reasons, ["legal"], "a breach or an agent's request is not the post's");
+        let replayed_response = event(pb::CaseEventKind::Responded, "c1", 0);
+        assert!(raised_by_post(&replayed_response, standing()).is_empty(), "an agent's event marks nothing");
     }
 }

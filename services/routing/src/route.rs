@@ -167,7 +167,7 @@ impl Routing {
         Ok(case)
     }
 
-    /// Marks escalated, as they are now, the cases whose events raised `raised` (case id and
+    /// Marks escalated, as they are now, the open cases whose posts raised `raised` (case id and
     /// escalation): each case once, the first time, with every reason raised for it. Set-based:
     /// one read, one transaction for every case, its audit lines and events, then one Redis round
     /// trip for the cases whose priority rose.
@@ -182,6 +182,9 @@ impl Routing {
         if reasons.is_empty() {
             return Ok(());
         }
+        // Under the lock `Route` records under: a follow-up recorded meanwhile is not overwritten
+        // by the priority read here.
+        let _guard = self.route_lock.lock().await;
         let cases = case::Entity::find()
             .filter(case::Column::Tenant.eq(tenant.as_str()))
             .filter(case::Column::Id.is_in(reasons.keys().cloned()))
@@ -189,7 +192,7 @@ impl Routing {
             .await?;
         let changes = cases
             .into_iter()
-            .filter(|case| !case.escalated)
+            .filter(|case| !case.escalated && case.state != states::RESOLVED)
             .map(|case| {
                 let why = reasons.get(&case.id).map(|why| why.join(", ")).unwrap_or_default();
                 self.escalated(tenant, case, &why, None)

@@ -19,6 +19,15 @@ async fn angry_high_reach_complaint_is_offered_before_an_earlier_neutral_questio
     let question = services.routed(&question.post_id).await.unwrap();
     let angry_text = "Charged TWICE for my order and still no refund after 3 weeks. Absolutely unacceptable!";
     let angry = services.submit_routed(post("a1", "loud", 182_000, angry_text)).await.unwrap();
+    // Escalation hears of the post through routing's outbox; the escalation it raises (reach)
+    // marks the case a moment later.
+    let routing = services.routing_client();
+    wait_until(PIPELINE_DEADLINE, || {
+        let (mut routing, case_id) = (routing.clone(), angry.case_id.clone());
+        async move { routing.get_case(pb::GetCaseRequest { case_id }).await.is_ok_and(|case| case.into_inner().escalated) }
+    })
+    .await
+    .unwrap();
     let angry_class = angry.classification.clone().unwrap();
     let question_class = question.classification.clone().unwrap();
     assert!(angry_class.complaint && !question_class.complaint);
@@ -168,12 +177,14 @@ async fn a_third_contact_escalates_to_the_list_and_the_live_stream() {
         case_ids.push(services.routed(&accepted.post_id).await.unwrap().case_id);
     }
     assert!(case_ids.iter().all(|id| *id == case_ids[0]), "follow-ups join the open case");
-    let case = services
-        .routing_client()
-        .get_case(pb::GetCaseRequest { case_id: case_ids[0].clone() })
-        .await
-        .unwrap()
-        .into_inner();
+    let routing = services.routing_client();
+    let case_now = || {
+        let (mut routing, case_id) = (routing.clone(), case_ids[0].clone());
+        async move { routing.get_case(pb::GetCaseRequest { case_id }).await.unwrap().into_inner() }
+    };
+    // The repeat-contact escalation reaches the case through routing's outbox.
+    wait_until(PIPELINE_DEADLINE, || async { case_now().await.escalated }).await.unwrap();
+    let case = case_now().await;
     assert_eq!(case.contact_count, 3);
     assert!(case.escalated);
     assert!(case.reasons.iter().any(|r| r.factor == "repeat_contact"));
