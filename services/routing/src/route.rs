@@ -182,9 +182,9 @@ impl Routing {
         if reasons.is_empty() {
             return Ok(());
         }
-        // Under the lock `Route` records under: a follow-up recorded meanwhile is not overwritten
-        // by the priority read here.
-        let _guard = self.route_lock.lock().await;
+        // Read and written under the lock `Route` records under: a follow-up recorded meanwhile is
+        // not overwritten by the priority read here.
+        let guard = self.route_lock.lock().await;
         let cases = case::Entity::find()
             .filter(case::Column::Tenant.eq(tenant.as_str()))
             .filter(case::Column::Id.is_in(reasons.keys().cloned()))
@@ -198,7 +198,7 @@ impl Routing {
                 self.escalated(tenant, case, &why, None)
             })
             .collect::<Result<Vec<_>>>()?;
-        self.write_escalated(tenant, changes).await?;
+        self.write_escalated(tenant, changes, Some(guard)).await?;
         Ok(())
     }
 
@@ -213,7 +213,7 @@ impl Routing {
         agent: Option<&str>,
     ) -> Result<case::Model> {
         let change = self.escalated(tenant, case, why, agent)?;
-        let mut written = self.write_escalated(tenant, vec![change]).await?;
+        let mut written = self.write_escalated(tenant, vec![change], None).await?;
         written.pop().ok_or_else(|| Error::Corrupt("an escalated case was not written".into()))
     }
 
@@ -242,8 +242,14 @@ impl Routing {
     }
 
     /// Writes escalated cases: the rows, audit lines and events in one transaction, then the
-    /// re-scored cases' places in their queues in one Redis round trip.
-    async fn write_escalated(&self, tenant: &Tenant, changes: Vec<Escalated>) -> Result<Vec<case::Model>> {
+    /// re-scored cases' places in their queues in one Redis round trip. `read_under`, the guard
+    /// the cases were read under, is let go once the rows are written.
+    async fn write_escalated(
+        &self,
+        tenant: &Tenant,
+        changes: Vec<Escalated>,
+        read_under: Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) -> Result<Vec<case::Model>> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
@@ -270,6 +276,7 @@ impl Routing {
         insert_rows(&txn, audits, None).await?;
         insert_rows(&txn, events, None).await?;
         txn.commit().await?;
+        drop(read_under);
         self.case_events.notify_waiters();
         if rescored.is_empty() {
             return Ok(cases);
