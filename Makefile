@@ -8,6 +8,7 @@ test: lint k8s-check
 	scripts/k8s-check-test.sh
 	scripts/ensure-packages.sh redis-server=redis-server chromium=chromium chromedriver=chromium-driver
 	cargo test --workspace
+	scripts/with-postgres.sh cargo test -p earshot-e2e --test e2e
 
 lint:
 	cargo fmt --all -- --check

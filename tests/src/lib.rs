@@ -1,7 +1,8 @@
 //! The whole of Earshot on one machine for tests: a real `redis-server` (or Redis Cluster) on free
-//! loopback ports, SQLite files in a temporary folder, a clock the test moves, and the four
-//! services embedded on `127.0.0.1:0` (`earshot-embedded`), each in its own task so a test can
-//! kill one (drop it mid-flight, as a crash would) and start it again.
+//! loopback ports, SQLite files in a temporary folder (or, with [`POSTGRES_ENV`] set, a database
+//! of its own on that PostgreSQL server), a clock the test moves, and the four services embedded
+//! on `127.0.0.1:0` (`earshot-embedded`), each in its own task so a test can kill one (drop it
+//! mid-flight, as a crash would) and start it again.
 
 pub mod process;
 
@@ -17,7 +18,12 @@ use earshot_testkit::TestRedis;
 
 pub use earshot_embedded::{AuthChannel, Bearer, Running, Services, reserve_addr};
 
-/// Redis, a data folder and a clock the services share.
+/// The PostgreSQL server the suite runs on instead of SQLite files when set, as a URL without a
+/// database (`postgres://user@127.0.0.1:port`): `scripts/with-postgres.sh` starts one, sets this,
+/// and removes the server afterwards. Each [`Stack`] makes a database of its own there.
+pub const POSTGRES_ENV: &str = "EARSHOT_TEST_POSTGRES";
+
+/// Redis, a data folder (or a PostgreSQL database) and a clock the services share.
 pub struct Stack {
     /// The Redis server (or cluster).
     pub redis: TestRedis,
@@ -27,25 +33,32 @@ pub struct Stack {
     pub clock: ManualClock,
     /// The service credential every node of this stack shares.
     pub service_key: String,
+    /// The stack's own PostgreSQL database, which every service uses, when the suite runs on
+    /// PostgreSQL ([`POSTGRES_ENV`]); else each service has a SQLite file in `dir`.
+    pub database: Option<String>,
 }
 
 impl Stack {
     /// Starts one Redis server and prepares a data folder; the clock starts at the real time.
     pub async fn new() -> Result<Self> {
-        Self::with_redis(TestRedis::single().await?)
+        Self::with_redis(TestRedis::single().await?).await
     }
 
     /// The same on a 3-master Redis Cluster.
     pub async fn on_cluster() -> Result<Self> {
-        Self::with_redis(TestRedis::cluster().await?)
+        Self::with_redis(TestRedis::cluster().await?).await
     }
 
     /// The same on `redis`.
-    pub fn with_redis(redis: TestRedis) -> Result<Self> {
+    pub async fn with_redis(redis: TestRedis) -> Result<Self> {
         earshot_telemetry::init_test_logging();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
         let service_key = earshot_auth::key::mint_service_secret()?;
-        Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now), service_key })
+        let database = match std::env::var(POSTGRES_ENV) {
+            Ok(server) => Some(fresh_database(&server).await?),
+            Err(_) => None,
+        };
+        Ok(Self { redis, dir: tempfile::tempdir()?, clock: ManualClock::new(now), service_key, database })
     }
 
     /// Where and how the services run: this stack's Redis, folder and clock.
@@ -53,6 +66,7 @@ impl Stack {
         let clock: SharedClock = Arc::new(self.clock.clone());
         let mut node = Node::new(self.redis.url(), self.dir.path().to_owned(), clock);
         node.service_key = self.service_key.clone();
+        node.database = self.database.clone();
         node
     }
 
@@ -60,6 +74,19 @@ impl Stack {
     pub async fn services(&self) -> Result<Services> {
         self.node().start().await
     }
+}
+
+/// A new, empty database on the PostgreSQL server at `server`; its URL.
+async fn fresh_database(server: &str) -> Result<String> {
+    use sea_orm::ConnectionTrait as _;
+    let server = server.trim_end_matches('/');
+    let name = format!("earshot_test_{}", earshot_core::ids::new_id('d').to_ascii_lowercase().replace('_', ""));
+    let admin = earshot_store::connect(&format!("{server}/postgres"))
+        .await
+        .with_context(|| format!("connecting to the PostgreSQL server {POSTGRES_ENV} names"))?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("creating a test database")?;
+    admin.close().await?;
+    Ok(format!("{server}/{name}"))
 }
 
 /// Generous bound for anything the pipeline does (it normally takes milliseconds).

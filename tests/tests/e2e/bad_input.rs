@@ -13,17 +13,28 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
-/// Row counts of every table of every SQLite file in `dir`.
-async fn rows(dir: &std::path::Path) -> BTreeMap<String, i64> {
+/// Row counts of every table the stack's services keep: of each SQLite file in its folder, or of
+/// its PostgreSQL database.
+async fn rows(stack: &Stack) -> BTreeMap<String, i64> {
+    let databases: Vec<(String, String, &str)> = match &stack.database {
+        Some(url) => vec![(
+            "postgres".to_owned(),
+            url.clone(),
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )],
+        None => ["ingest", "routing", "escalation"]
+            .into_iter()
+            .map(|service| {
+                let url = format!("sqlite://{}/{service}.db?mode=ro", stack.dir.path().display());
+                (service.to_owned(), url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+            })
+            .collect(),
+    };
     let mut counts = BTreeMap::new();
-    for service in ["ingest", "routing", "escalation"] {
-        let url = format!("sqlite://{}/{service}.db?mode=ro", dir.display());
+    for (label, url, list_tables) in databases {
         let db = Database::connect(&url).await.unwrap();
         let backend = db.get_database_backend();
-        let tables = db
-            .query_all_raw(Statement::from_string(backend, "SELECT name FROM sqlite_master WHERE type = 'table'"))
-            .await
-            .unwrap();
+        let tables = db.query_all_raw(Statement::from_string(backend, list_tables)).await.unwrap();
         for table in tables {
             let name: String = table.try_get_by_index(0).unwrap();
             let count = db
@@ -31,7 +42,7 @@ async fn rows(dir: &std::path::Path) -> BTreeMap<String, i64> {
                 .await
                 .unwrap()
                 .unwrap();
-            counts.insert(format!("{service}.{name}"), count.try_get_by_index::<i64>(0).unwrap());
+            counts.insert(format!("{label}.{name}"), count.try_get_by_index::<i64>(0).unwrap());
         }
         db.close().await.unwrap();
     }
@@ -121,7 +132,7 @@ async fn the_bad_input_corpus_gets_clear_errors_and_stores_nothing() {
         ..Default::default()
     };
     services.agent_client_as(&admin).set_presence(presence.clone()).await.unwrap();
-    let before = rows(stack.dir.path()).await;
+    let before = rows(&stack).await;
     let invalid = Code::InvalidArgument;
     let s = &services;
 
@@ -268,6 +279,6 @@ async fn the_bad_input_corpus_gets_clear_errors_and_stores_nothing() {
 
     // Nothing was written, and the services still answer.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(rows(stack.dir.path()).await, before, "the corpus changed stored state");
+    assert_eq!(rows(&stack).await, before, "the corpus changed stored state");
     submit(s, &integration, with(|p| p.external_id = "good".into())).await.unwrap();
 }

@@ -19,7 +19,7 @@ struct Desk {
 
 impl Desk {
     async fn start(redis: TestRedis) -> Self {
-        let stack = Stack::with_redis(redis).unwrap();
+        let stack = Stack::with_redis(redis).await.unwrap();
         let escalation = stack.node().escalation().await.unwrap();
         let routing = stack.node().routing(escalation.addr, None).await.unwrap();
         Self { stack, _escalation: escalation, routing }
