@@ -198,6 +198,16 @@ async fn a_resolve_reported_while_escalation_is_down_survives_a_routing_crash() 
     let routing = once_bound(|| node.routing(escalation_addr, Some(routing_addr))).await;
     let services = Services { classify, escalation, routing, ingest, credential };
 
+    // The resolve reaches escalation from routing's outbox once both are back: its clocks stop.
+    let clocks_running = || {
+        let (mut escalation, case_id) = (services.escalation_client(), record.case_id.clone());
+        async move {
+            let clocks = escalation.get_case_clocks(pb::GetCaseClocksRequest { case_id }).await.unwrap().into_inner();
+            clocks.clocks.iter().any(|clock| clock.state == "running")
+        }
+    };
+    let stopped = earshot_testkit::wait_until(PIPELINE_DEADLINE, || async { !clocks_running().await }).await;
+    assert!(stopped.is_ok(), "the resolve was lost with routing: the case's clocks still run");
     // Far past every SLA target: a resolved case must not breach.
     stack.clock.advance(2 * 24 * 3_600_000);
     tokio::time::sleep(Duration::from_secs(2)).await; // a few escalation ticks
