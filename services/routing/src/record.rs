@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use earshot_core::clock::ms_from_timestamp;
+use earshot_core::clock::{ms_from_timestamp, timestamp_from_ms};
 use earshot_core::ids::new_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
@@ -17,7 +17,6 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter};
 
 use crate::error::Result;
-use crate::notify::event;
 use crate::route::{Checked, ESCALATED, RESCORED, queue_for, rescore_detail};
 use crate::state::{Routing, states};
 use crate::views::{decode_reasons, encode_reasons};
@@ -236,8 +235,21 @@ impl Routing {
                 rescore_detail(before, case.priority, &why),
             ));
         }
-        let event = post_event(item, case, created_at_ms, follow_up);
+        let event = self.post_event(item, case, created_at_ms, follow_up);
         Ok((routed, follow_up, event))
+    }
+
+    /// What escalation hears of a post: the case it opened or followed up, as the post left it.
+    fn post_event(&self, item: &Checked, case: &case::Model, created_at_ms: i64, follow_up: bool) -> pb::CaseEvent {
+        let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
+        pb::CaseEvent {
+            at: Some(timestamp_from_ms(created_at_ms)),
+            post_id: item.post_id.clone(),
+            contact_count: u32::try_from(case.contact_count).unwrap_or(0),
+            classification: Some(item.classification.clone()),
+            author_followers: item.author.followers,
+            ..self.case_event(kind, case)
+        }
     }
 
     /// New cases inserted and changed ones updated, in one statement per chunk: a post changes
@@ -259,18 +271,4 @@ impl Routing {
         insert_rows(txn, rows, Some(upsert)).await?;
         Ok(())
     }
-}
-
-/// What escalation hears of a post: the case it opened or followed up, as the post left it.
-fn post_event(item: &Checked, case: &case::Model, created_at_ms: i64, follow_up: bool) -> pb::CaseEvent {
-    let kind = if follow_up { pb::CaseEventKind::Contact } else { pb::CaseEventKind::Opened };
-    let mut event = event(kind, &case.id, created_at_ms);
-    event.post_id = item.post_id.clone();
-    event.priority = u32::try_from(case.priority).unwrap_or(0);
-    event.queue = case.queue.clone();
-    event.contact_count = u32::try_from(case.contact_count).unwrap_or(0);
-    event.classification = Some(item.classification.clone());
-    event.customer = case.customer.clone();
-    event.author_followers = item.author.followers;
-    event
 }
