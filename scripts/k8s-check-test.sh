@@ -25,20 +25,32 @@ break_copy() {
   rm -rf "$work/k8s" && cp -r k8s "$work/k8s"
 }
 
+# Applies the sed expression $1 to the copy's file $2, failing when it changes nothing (the
+# manifests moved on and the breakage no longer applies).
+mutate() {
+  local expression="$1" file="$work/k8s/$2"
+  cp "$file" "$work/before"
+  sed -i "$expression" "$file"
+  if cmp -s "$file" "$work/before"; then
+    echo "k8s-check-test: FAILED: '$expression' changes nothing in $2; update this test" >&2
+    exit 1
+  fi
+}
+
 break_copy
-sed -i 's/^  replicas: 1$/  replica: 1/' "$work/k8s/base/routing.yaml"
+mutate 's/^  replicas: \([0-9]*\)$/  replica: \1/' base/routing.yaml
 expect_failure "an unknown field (replica)" "$work/k8s"
 
 break_copy
-sed -i 's/^              containerPort: 50053$/              containerPort: "grpc"/' "$work/k8s/base/routing.yaml"
+mutate 's/^              containerPort: 50053$/              containerPort: "grpc"/' base/routing.yaml
 expect_failure "a port given as a string" "$work/k8s"
 
 break_copy
-sed -i 's/^  name: ingest-data$/  name: ingest-data\n  bogus: true/' "$work/k8s/overlays/dev/sqlite-volumes.yaml"
+mutate 's/^  name: ingest-data$/  name: ingest-data\n  bogus: true/' overlays/dev/sqlite-volumes.yaml
 expect_failure "an unknown field in one overlay's own resource" "$work/k8s"
 
 break_copy
-sed -i 's/^  - path: sqlite.yaml$/  - path: missing.yaml/' "$work/k8s/overlays/dev/kustomization.yaml"
+mutate 's/^  - path: sqlite.yaml$/  - path: missing.yaml/' overlays/dev/kustomization.yaml
 expect_failure "a patch that does not exist" "$work/k8s"
 
 scripts/k8s-check.sh k8s >/dev/null

@@ -55,7 +55,7 @@ impl ClassifyApi {
 #[tonic::async_trait]
 impl pb::classifier_service_server::ClassifierService for ClassifyApi {
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::Classification>, Status> {
-        let tenant = earshot_auth::Principal::tenant_for_posts(&request, 1)?;
+        let tenant = earshot_auth::Principal::tenant_for_posts(&request, 1).await?;
         let post = self.validate("post", request.into_inner().post)?;
         let mut classifications = self.classify_all(tenant, vec![post]).await?;
         classifications.pop().map(Response::new).ok_or_else(|| Status::internal("classification failed"))
@@ -66,7 +66,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifyApi {
         request: Request<pb::ClassifyBatchRequest>,
     ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
         let charged = request.get_ref().posts.len().min(self.limits.max_batch);
-        let tenant = earshot_auth::Principal::tenant_for_posts(&request, charged)?;
+        let tenant = earshot_auth::Principal::tenant_for_posts(&request, charged).await?;
         let posts = request.into_inner().posts;
         if posts.len() > self.limits.max_batch {
             return Err(Status::invalid_argument(format!(

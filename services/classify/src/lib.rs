@@ -40,7 +40,7 @@ pub async fn run(
     if !tenants_with_cues.is_empty() {
         tracing::info!(tenants = ?tenants_with_cues, "tenants with cues of their own");
     }
-    let (directory, _) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
+    let (directory, _) = config.auth.open(&config.redis_url, "classify").await.context("opening the key directory")?;
     let (health, health_service) = earshot_telemetry::grpc::health().await;
     let api = ClassifyApi::new(classifier, config.input.limits());
     let routes = tonic::service::Routes::new(health_service).add_service(

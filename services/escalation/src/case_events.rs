@@ -22,7 +22,7 @@ use sea_orm::{
 };
 
 use crate::clocks::{self, awaiting_answer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event_batch::{Clock, EventBatch};
 use crate::policy::{ClockKind, Policy, duration_label};
 use crate::state::{Action, Escalations, Raise, SYSTEM, events, open_escalations, to_wire};
@@ -143,8 +143,18 @@ impl Escalations {
     }
 
     /// Applies checked events in order in one transaction, each once per event key, reading and
-    /// writing set-based (see [`EventBatch`]).
+    /// writing set-based (see [`EventBatch`]); again when the transaction lost a race to another
+    /// replica's for the same cases.
     async fn apply_all(
+        &self,
+        tenant: &Tenant,
+        events: Vec<(pb::CaseEvent, pb::CaseEventKind)>,
+    ) -> Result<Vec<Vec<pb::Escalation>>> {
+        let events = &events;
+        earshot_store::retry_on_contention(Error::database, || self.apply_once(tenant, events.clone())).await
+    }
+
+    async fn apply_once(
         &self,
         tenant: &Tenant,
         events: Vec<(pb::CaseEvent, pb::CaseEventKind)>,

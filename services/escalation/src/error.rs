@@ -25,6 +25,16 @@ pub enum Error {
     Encode(#[from] serde_json::Error),
 }
 
+impl Error {
+    /// The database's own error, when that is what this is.
+    pub fn database(&self) -> Option<&sea_orm::DbErr> {
+        match self {
+            Self::Db(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -18,7 +18,7 @@ use earshot_store::insert_rows;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, Iterable,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 
 use crate::error::Result;
@@ -68,6 +68,9 @@ impl<'t> EventBatch<'t> {
         let timers = sla_timer::Entity::find()
             .filter(sla_timer::Column::Tenant.eq(tenant.as_str()))
             .filter(sla_timer::Column::CaseId.is_in(case_ids.iter().cloned()))
+            // Held until the batch commits (PostgreSQL): another replica's batch for these cases
+            // waits, then reads what this one wrote.
+            .lock_exclusive()
             .all(txn)
             .await?;
         for timer in timers {
@@ -158,7 +161,7 @@ impl<'t> EventBatch<'t> {
         insert_rows(txn, events, None).await?;
         insert_rows(txn, std::mem::take(&mut self.new_applied), None).await?;
         if wake {
-            escalations.outbox_ready.notify_one();
+            escalations.outbox_ready.wake();
         }
         Ok(())
     }

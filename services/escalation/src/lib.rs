@@ -50,14 +50,19 @@ pub async fn run(
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
-    let (directory, _) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
+    let (directory, _) =
+        config.auth.open(&config.redis_url, "escalation").await.context("opening the key directory")?;
+    let outbox_ready = earshot_queue::Wakeups::new(&queues, state::OUTBOX_WAKEUPS, earshot_queue::Wake::One);
+    let _wakeups = earshot_telemetry::TaskGuard::spawn(outbox_ready.clone().listen_forever(config.redis_url.clone()));
+    let leases = state::OutboxLeases::new(&queues, &earshot_queue::holder_id("escalation", listener.local_addr()?));
     let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
     let escalations = Escalations {
         db,
         events,
         clock,
         builtin: std::sync::Arc::new(config.builtin().policy()),
-        outbox_ready: std::sync::Arc::default(),
+        outbox_ready,
+        leases: leases.clone(),
         webhook_targets: std::sync::Arc::new(
             targets::TargetPolicy::parse(&config.webhook_allow).context("--webhook-allow")?,
         ),
@@ -74,5 +79,10 @@ pub async fn run(
     let served =
         earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
             .await;
+    // The work done under leases stops before they are let go, so another replica takes it over
+    // at once.
+    drop((_publisher, _webhooks));
+    leases.publisher.release_on_stop().await;
+    leases.webhooks.release_on_stop().await;
     Ok(served?)
 }

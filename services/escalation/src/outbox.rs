@@ -24,6 +24,10 @@ use crate::error::Result;
 use crate::state::Escalations;
 use crate::targets::{GuardedResolver, TargetPolicy};
 
+/// The lease of the replica publishing to the streams.
+const PUBLISHER_LEASE: &str = "escalation:publisher";
+/// The lease of the replica delivering webhooks.
+const WEBHOOK_LEASE: &str = "escalation:webhooks";
 /// Events published per round.
 const PUBLISH_BATCH: u64 = 200;
 /// Deliveries attempted per tenant and round.
@@ -110,14 +114,20 @@ impl Escalations {
         }
     }
 
-    /// Publishes whenever events are written (and every second, for events a crashed process left).
+    /// Publishes whenever events are written (and every second, for events a crashed process
+    /// left). One replica publishes at a time, under a lease renewed every round; the others stand
+    /// by (the stream's markers would keep each event once anyway, the lease saves the work).
     pub async fn publish_forever(self) {
         loop {
             let woken = self.outbox_ready.notified();
-            match self.publish_pending().await {
-                Ok(n) if n as u64 == PUBLISH_BATCH => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "publishing escalation events failed; will retry"),
+            match self.leases.publisher.hold(PUBLISHER_LEASE).await {
+                Ok(true) => match self.publish_pending().await {
+                    Ok(n) if n as u64 == PUBLISH_BATCH => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "publishing escalation events failed; will retry"),
+                },
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot take the publisher lease; will retry"),
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
         }
@@ -166,6 +176,11 @@ impl Escalations {
         let hook = webhook::Entity::find_by_id(first.tenant.clone()).one(&self.db).await?;
         let mut delivered = 0;
         for event in events {
+            // Renewed before each delivery: a replica that lost the lease (stalled past it) stops
+            // before posting what its successor now delivers.
+            if !self.leases.webhooks.hold(WEBHOOK_LEASE).await? {
+                break;
+            }
             let outcome = match &hook {
                 None => Err("webhook removed".to_owned()),
                 Some(hook) => post(http, &self.webhook_targets, hook, &event).await,
@@ -197,15 +212,22 @@ impl Escalations {
         Ok(delivered)
     }
 
-    /// Delivers webhooks every `interval` until the task is dropped.
+    /// Delivers webhooks every `interval` until the task is dropped, while this replica holds the
+    /// webhook lease (one replica delivers at a time, so each webhook goes out once).
     pub async fn deliver_forever(self, interval: Duration) {
         let http = http_client(self.webhook_targets.clone());
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(error) = self.deliver_due(&http).await {
-                tracing::warn!(%error, "webhook round failed");
+            match self.leases.webhooks.hold(WEBHOOK_LEASE).await {
+                Ok(true) => {
+                    if let Err(error) = self.deliver_due(&http).await {
+                        tracing::warn!(%error, "webhook round failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot take the webhook lease; will retry"),
             }
         }
     }

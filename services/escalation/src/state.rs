@@ -7,13 +7,12 @@ use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::{check_id, check_name, new_id};
 use earshot_core::{InvalidArgument, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
-use earshot_queue::EventStream;
+use earshot_queue::{EventStream, Leases, Wakeups};
 use earshot_store::escalation::{escalation, escalation_audit, outbox, sla_timer, webhook};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
@@ -58,13 +57,41 @@ pub struct Escalations {
     pub clock: SharedClock,
     /// The policy where a tenant set none.
     pub builtin: Arc<Policy>,
-    /// Woken when the outbox has new events to publish.
-    pub outbox_ready: Arc<Notify>,
+    /// Woken (in every replica) when the outbox has new events to publish.
+    pub outbox_ready: Wakeups,
+    /// Work one replica does at a time: publishing the outbox (renewed each round), delivering
+    /// webhooks (renewed before each delivery, so it outlasts a slow receiver).
+    pub leases: OutboxLeases,
     /// Where webhooks may go.
     pub webhook_targets: Arc<crate::targets::TargetPolicy>,
     /// Open `WatchEscalations` streams, per key and in total.
     pub watches: earshot_auth::StreamLimits,
 }
+
+/// The leases of the outbox's two consumers.
+#[derive(Clone)]
+pub struct OutboxLeases {
+    /// Held by the replica publishing to the streams.
+    pub publisher: Leases,
+    /// Held by the replica delivering webhooks.
+    pub webhooks: Leases,
+}
+
+impl OutboxLeases {
+    /// Leases on `queues` held as `holder` ([`earshot_queue::holder_id`]). Publishing twice is
+    /// harmless (the stream keeps an event id once), so its lease is short: a successor takes
+    /// over within seconds. Posting a webhook twice is not, so that one outlasts the slowest
+    /// delivery.
+    pub fn new(queues: &earshot_queue::Queues, holder: &str) -> Self {
+        Self {
+            publisher: Leases::new(queues, holder, std::time::Duration::from_secs(5)),
+            webhooks: Leases::new(queues, holder, std::time::Duration::from_secs(30)),
+        }
+    }
+}
+
+/// The channel that wakes the outbox's consumers in every replica.
+pub const OUTBOX_WAKEUPS: &str = "es:wake:escalation:outbox";
 
 /// What a new escalation says.
 #[derive(Debug, Clone)]
@@ -161,7 +188,7 @@ impl Escalations {
         row.clone().into_active_model().reset_all().insert(db).await?;
         escalation_audit::Entity::insert(audit).exec(db).await?;
         event.insert(db).await?;
-        self.outbox_ready.notify_one();
+        self.outbox_ready.wake();
         Ok(Some(row))
     }
 
@@ -247,7 +274,7 @@ impl Escalations {
     ) -> Result<()> {
         let has_webhook = has_webhook(db, tenant).await?;
         self.event_row(tenant, kind, actor, row, warning, has_webhook)?.insert(db).await?;
-        self.outbox_ready.notify_one();
+        self.outbox_ready.wake();
         Ok(())
     }
 

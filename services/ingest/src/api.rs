@@ -17,8 +17,8 @@ fn tenant<T>(request: &Request<T>) -> Result<Tenant, Status> {
 
 impl Posts {
     /// The caller's tenant, with `posts` charged against its key's rate (counted when refused).
-    fn charge<T>(&self, request: &Request<T>, posts: usize) -> Result<Tenant, Status> {
-        Principal::tenant_for_posts(request, posts).inspect_err(|status| self.count_refusal(status, posts))
+    async fn charge<T>(&self, request: &Request<T>, posts: usize) -> Result<Tenant, Status> {
+        Principal::tenant_for_posts(request, posts).await.inspect_err(|status| self.count_refusal(status, posts))
     }
 
     fn count_refusal(&self, status: &Status, posts: usize) {
@@ -34,7 +34,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         &self,
         request: Request<pb::SubmitPostRequest>,
     ) -> Result<Response<pb::SubmitPostResponse>, Status> {
-        let tenant = self.charge(&request, 1)?;
+        let tenant = self.charge(&request, 1).await?;
         let post = request.into_inner().post.ok_or_else(|| Status::invalid_argument("invalid post: is required"))?;
         let posts = vec![self.validate_one(post, "post")?];
         let mut results = self.accept(&tenant, posts).await?;
@@ -46,7 +46,7 @@ impl pb::ingest_service_server::IngestService for Posts {
         request: Request<pb::SubmitPostsRequest>,
     ) -> Result<Response<pb::SubmitPostsResponse>, Status> {
         // An oversized batch is refused below; it costs no more than the largest allowed one.
-        let tenant = self.charge(&request, request.get_ref().posts.len().min(self.limits.max_batch))?;
+        let tenant = self.charge(&request, request.get_ref().posts.len().min(self.limits.max_batch)).await?;
         let posts = self.validate(request.into_inner().posts, "posts")?;
         Ok(Response::new(pb::SubmitPostsResponse { results: self.accept(&tenant, posts).await? }))
     }
@@ -67,10 +67,10 @@ impl pb::ingest_service_server::IngestService for Posts {
         let acks = incoming.enumerate().then(move |(index, post)| {
             let posts = posts.clone();
             let tenant = tenant.clone();
-            let charged = principal.spend(1);
+            let principal = principal.clone();
             async move {
                 let post = post.map_err(earshot_telemetry::status::client_decode_failure)?;
-                charged.inspect_err(|status| posts.count_refusal(status, 1))?;
+                principal.spend(1).await.inspect_err(|status| posts.count_refusal(status, 1))?;
                 let valid = vec![posts.validate_one(post, &format!("posts[{index}]"))?];
                 let mut results = posts.accept(&tenant, valid).await?;
                 results.pop().ok_or_else(|| Status::internal("internal error"))

@@ -14,6 +14,9 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
+    /// Redis (the replicas' leases) failed.
+    #[error(transparent)]
+    Redis(#[from] earshot_queue::Error),
     /// A stored post could not be decoded (a bug or a tampered database).
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -31,6 +34,7 @@ impl From<Error> for tonic::Status {
             Error::Invalid(invalid) => invalid.into(),
             Error::NotFound(message) => tonic::Status::not_found(message),
             Error::Stopping => tonic::Status::unavailable(error.to_string()),
+            Error::Redis(source) => earshot_telemetry::status::unavailable("redis", &source),
             internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }
     }

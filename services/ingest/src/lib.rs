@@ -13,12 +13,12 @@ pub mod pipeline;
 pub mod posts;
 pub mod writer;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
+use earshot_queue::{Leases, Wake, Wakeups};
 use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
@@ -28,6 +28,9 @@ pub use posts::Posts;
 
 /// Peers answer a pipeline batch within this time or the batch is retried.
 const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a replica's lease on a tenant's backlog lasts unless renewed (every pass renews it):
+/// how long the other replicas wait before taking over the backlog of one that died.
+const LEASE_TTL: Duration = Duration::from_secs(5);
 
 /// Opens the database (migrating it), starts the pipeline worker, and serves `IngestService` on
 /// `listener` until `shutdown` resolves.
@@ -45,15 +48,22 @@ pub async fn run(
     let reads =
         earshot_store::readers(&config.database_url, &db).await.context("opening readers of the ingest database")?;
     let peer_tls = config.tls.client()?;
-    let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
-    let accepted = Arc::<tokio::sync::Notify>::default();
+    let (directory, credential) =
+        config.auth.open(&config.redis_url, "ingest").await.context("opening the key directory")?;
+    let queues = earshot_queue::Queues::connect(&config.redis_url)
+        .await
+        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+    let accepted = Wakeups::new(&queues, "es:wake:ingest:accepted", Wake::One);
+    let _wakeups = earshot_telemetry::TaskGuard::spawn(accepted.clone().listen_forever(config.redis_url.clone()));
     let metrics = metrics::IngestMetrics::default();
     let (writer, _writer) = writer::Writer::start(db.clone(), clock.clone(), metrics.clone(), accepted.clone());
     let posts = Posts { db, reads, clock, limits: config.input.limits(), accepted, metrics, writer };
+    let leases = Leases::new(&queues, &earshot_queue::holder_id("ingest", listener.local_addr()?), LEASE_TTL);
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
         credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
         credential.channel(earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
+        leases.clone(),
         config.pipeline_batch,
         config.pipeline_wait(),
     );
@@ -62,6 +72,12 @@ pub async fn run(
     let routes = tonic::service::Routes::new(health_service).add_service(service);
     health.serving::<IngestServiceServer<Posts>>().await;
     tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown).await?;
-    Ok(())
+    let served =
+        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
+            .await;
+    // The pipeline stops before its tenants' leases are let go, so another replica takes the
+    // backlogs over at once.
+    drop(_pipeline);
+    leases.release_on_stop().await;
+    Ok(served?)
 }

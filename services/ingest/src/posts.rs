@@ -4,10 +4,10 @@
 use earshot_core::ids::check_id;
 use earshot_core::{Limits, Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
+use earshot_queue::Wakeups;
 use earshot_store::ingest::post;
 use prost::Message;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::metrics::{IngestMetrics, Rejection};
@@ -37,8 +37,9 @@ pub struct Posts {
     pub clock: SharedClock,
     /// Input limits.
     pub limits: Limits,
-    /// Woken whenever posts are accepted.
-    pub accepted: std::sync::Arc<Notify>,
+    /// Woken whenever posts are accepted, in this replica and the others (whichever works the
+    /// tenant's backlog).
+    pub accepted: Wakeups,
     /// What is counted of posts.
     pub metrics: IngestMetrics,
     /// Where accepted posts are written.

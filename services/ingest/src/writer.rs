@@ -5,11 +5,11 @@
 //! written again one submission at a time, so no submission fails because of another.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use earshot_core::ids::new_id;
 use earshot_core::{Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
+use earshot_queue::Wakeups;
 use earshot_store::ingest::post;
 use earshot_store::{ROWS_PER_STATEMENT, insert_rows};
 use prost::Message;
@@ -17,7 +17,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::metrics::IngestMetrics;
@@ -49,7 +49,7 @@ impl Writer {
         db: DatabaseConnection,
         clock: SharedClock,
         metrics: IngestMetrics,
-        accepted: Arc<Notify>,
+        accepted: Wakeups,
     ) -> (Self, earshot_telemetry::TaskGuard) {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let store = Store { db, clock, metrics, accepted };
@@ -75,7 +75,7 @@ struct Store {
     db: DatabaseConnection,
     clock: SharedClock,
     metrics: IngestMetrics,
-    accepted: Arc<Notify>,
+    accepted: Wakeups,
 }
 
 impl Store {
@@ -176,7 +176,7 @@ impl Store {
         let duplicates = answers.iter().flatten().filter(|result| result.duplicate).count();
         self.metrics.stored((total - duplicates) as u64, duplicates as u64);
         if duplicates < total {
-            self.accepted.notify_one();
+            self.accepted.wake();
         }
         Ok(answers)
     }

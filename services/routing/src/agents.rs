@@ -152,7 +152,7 @@ impl Routing {
                 },
             )
             .await?;
-        self.work_available.notify_waiters();
+        self.work_available.wake();
         self.agent_view(tenant, saved).await
     }
 
@@ -260,7 +260,7 @@ impl Routing {
         }
         if !matches!(action, Settle::Accept) {
             // A case went back to a queue, or the agent's capacity freed.
-            self.work_available.notify_waiters();
+            self.work_available.wake();
         }
         Ok(case)
     }
@@ -313,7 +313,7 @@ impl Routing {
         txn.commit().await?;
         self.notifier.wake();
         self.queues.forget(tenant.as_str(), case_id).await?;
-        self.work_available.notify_waiters();
+        self.work_available.wake();
         let case = self.find_case(tenant, case_id).await?;
         self.view(case).await
     }
@@ -346,17 +346,21 @@ impl Routing {
         } else {
             ("resumed", pb::CaseEventKind::Resumed)
         };
-        // Escalation first: when the call returns, the clocks are paused (or running again). A retry
-        // after a failure below re-sends it, which changes nothing.
+        // Through the outbox, in the transaction of the change: escalation hears of it after every
+        // earlier event of the case (sent straight away, a pause could overtake the case's opening
+        // and find no clock to pause), and a crash in between loses nothing.
         let mut changed = self.case_event(kind, &case);
         changed.agent_id = request.agent_id.clone();
-        self.notifier.send(tenant, changed).await.map_err(Error::Escalation)?;
         let mut active = case.into_active_model();
         active.waiting = Set(request.waiting);
         active.updated_at_ms = Set(self.clock.now_ms());
-        let case = active.update(&self.db).await?;
         let detail = if request.note.is_empty() { "on the customer".to_owned() } else { request.note.clone() };
-        self.audit(&self.db, tenant, &case.id, action, Some(&request.agent_id), detail).await?;
+        let txn = self.db.begin().await?;
+        let case = active.update(&txn).await?;
+        self.audit(&txn, tenant, &case.id, action, Some(&request.agent_id), detail).await?;
+        self.report_later(&txn, tenant, changed).await?;
+        txn.commit().await?;
+        self.notifier.wake();
         self.view(case).await
     }
 
@@ -440,7 +444,7 @@ impl Routing {
             self.audit(&self.db, tenant, case_id, "sticky_timeout", Some(agent_id), detail).await?;
         }
         if !expired.is_empty() || !unanswered.is_empty() {
-            self.work_available.notify_waiters();
+            self.work_available.wake();
         }
         Ok(expired.len() + unanswered.len())
     }

@@ -31,6 +31,16 @@ pub enum Error {
     Corrupt(String),
 }
 
+impl Error {
+    /// The database's own error, when that is what this is.
+    pub fn database(&self) -> Option<&sea_orm::DbErr> {
+        match self {
+            Self::Db(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

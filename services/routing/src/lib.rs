@@ -26,6 +26,7 @@ use earshot_core::SharedClock;
 use earshot_proto::v1::agent_service_server::AgentServiceServer;
 use earshot_proto::v1::key_service_server::KeyServiceServer;
 use earshot_proto::v1::routing_service_server::RoutingServiceServer;
+use earshot_queue::{Leases, Wake, Wakeups};
 use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
@@ -33,6 +34,10 @@ pub use agents::DEFAULT_SKILLS;
 pub use config::Config;
 pub use error::Error;
 pub use state::Routing;
+
+/// How long a replica's lease on single work (the outbox, a restore) lasts unless renewed: how
+/// long the other replicas wait before taking over from one that died.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Connects to the database (migrating it) and Redis, and serves `RoutingService` and
 /// `AgentService` on `listener` until `shutdown` resolves.
@@ -52,7 +57,8 @@ pub async fn run(
     let queues = earshot_queue::Queues::connect(&config.redis_url)
         .await
         .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
-    let (directory, credential) = config.auth.open(&config.redis_url).await.context("opening the key directory")?;
+    let (directory, credential) =
+        config.auth.open(&config.redis_url, "routing").await.context("opening the key directory")?;
     let channel = credential.channel(earshot_telemetry::client::channel(
         &config.escalation_addr,
         std::time::Duration::from_secs(10),
@@ -61,21 +67,25 @@ pub async fn run(
     let keys = keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
     keys.sync().await.context("publishing the API keys")?;
     let _keys = earshot_telemetry::TaskGuard::spawn(keys.clone().sync_forever());
+    let leases = Leases::new(&queues, &earshot_queue::holder_id("routing", listener.local_addr()?), LEASE_TTL);
     let routing = Routing {
         db,
         reads,
-        queues,
-        notifier: notify::Notifier::new(channel),
+        notifier: notify::Notifier::new(channel, &queues),
         clock,
         weights: Arc::new(config.weights()?),
         lease_ms: config.lease_ms,
         sticky_timeout_ms: config.sticky_timeout_ms,
         credit_ms: config.priority_credit_ms,
         route_lock: Arc::default(),
-        work_available: Arc::default(),
+        work_available: Wakeups::new(&queues, "es:wake:routing:work", Wake::Waiting),
         watches: config.watches.limits(),
-        case_events: Arc::default(),
+        case_events: Wakeups::new(&queues, "es:wake:routing:case-events", Wake::Waiting),
+        leases: leases.clone(),
+        queues,
     };
+    let _wakeups = [&routing.work_available, &routing.case_events, &routing.notifier.outbox_ready]
+        .map(|wakeups| earshot_telemetry::TaskGuard::spawn(wakeups.clone().listen_forever(config.redis_url.clone())));
     routing.restore_live_state().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let _recovery = earshot_telemetry::TaskGuard::spawn(routing.clone().recover_forever(config.sweep_interval()));
@@ -93,5 +103,9 @@ pub async fn run(
     let served =
         earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
             .await;
+    // The work done under leases stops before they are let go, so another replica takes it over
+    // at once.
+    drop((_reporter, _recovery));
+    leases.release_on_stop().await;
     Ok(served?)
 }

@@ -10,7 +10,6 @@
 //! commit first), as the audit stream notes. A post is offerable before escalation hears of it, and
 //! neither a slow nor a missing escalation service holds routing up.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use earshot_auth::AuthChannel;
@@ -18,10 +17,10 @@ use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
+use earshot_queue::{Queues, Wake, Wakeups};
 use earshot_store::routing::case_event_outbox;
 use prost::Message;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::error::{Error, Result as RoutingResult};
@@ -32,11 +31,15 @@ const OUTBOX_BATCH: u64 = 500;
 /// Longest pause between delivery attempts while escalation is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// The lease of the replica delivering the outbox: one at a time, so events leave in order.
+const OUTBOX_LEASE: &str = "routing:outbox";
+
 /// Sends case events to earshot-escalation.
 #[derive(Clone)]
 pub struct Notifier {
     client: EscalationServiceClient<AuthChannel>,
-    outbox_ready: Arc<Notify>,
+    /// Woken (in every replica) when an outbox write commits.
+    pub outbox_ready: Wakeups,
 }
 
 /// A case event with its tenant, as gRPC metadata carries it.
@@ -47,14 +50,18 @@ fn request(tenant: &Tenant, event: pb::CaseEvent) -> tonic::Request<pb::CaseEven
 }
 
 impl Notifier {
-    /// A notifier over `channel`.
-    pub fn new(channel: AuthChannel) -> Self {
-        Self { client: EscalationServiceClient::new(channel), outbox_ready: Arc::default() }
+    /// A notifier over `channel`, its deliverer woken through `queues` in whichever replica
+    /// delivers.
+    pub fn new(channel: AuthChannel, queues: &Queues) -> Self {
+        Self {
+            client: EscalationServiceClient::new(channel),
+            outbox_ready: Wakeups::new(queues, "es:wake:routing:outbox", Wake::One),
+        }
     }
 
     /// Wakes the outbox deliverer (after a transaction that wrote to the outbox committed).
     pub fn wake(&self) {
-        self.outbox_ready.notify_one();
+        self.outbox_ready.wake();
     }
 
     /// Delivers an event now (a few quick retries), returning the escalations it raised.
@@ -200,11 +207,25 @@ impl Routing {
     }
 
     /// Delivers the outbox whenever it is written to (and every second, for what a crashed
-    /// process left), backing off while escalation is unreachable.
+    /// process left), backing off while escalation is unreachable. One replica delivers at a
+    /// time, under a lease it renews every round; the others stand by and take over within the
+    /// lease's time to live when it stops renewing.
     pub async fn report_forever(self) {
         let mut backoff = Duration::from_millis(100);
         loop {
             let woken = self.notifier.outbox_ready.notified();
+            match self.leases.hold(OUTBOX_LEASE).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = tokio::time::timeout(self.leases.ttl() / 4, woken).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take the outbox lease; will retry");
+                    let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
+                    continue;
+                }
+            }
             match self.report_pending().await {
                 Ok(n) if n as u64 >= OUTBOX_BATCH => continue,
                 Ok(_) => backoff = Duration::from_millis(100),

@@ -93,7 +93,7 @@ impl Routing {
         self.report_later(&txn, tenant, moved).await?;
         txn.commit().await?;
         self.notifier.wake();
-        self.work_available.notify_waiters();
+        self.work_available.wake();
         self.view(case).await
     }
 }

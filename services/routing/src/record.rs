@@ -14,7 +14,10 @@ use earshot_proto::v1 as pb;
 use earshot_store::insert_rows;
 use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::error::Result;
 use crate::route::{Checked, ESCALATED, RESCORED, queue_for, rescore_detail};
@@ -23,8 +26,6 @@ use crate::views::{decode_reasons, encode_reasons};
 
 /// One post of the batch as written: its case, its row, and whether it followed up an open case.
 pub(crate) struct Recorded {
-    /// The post as checked.
-    pub item: Checked,
     /// The case it joined or opened.
     pub case_id: String,
     /// Its row in the case's posts.
@@ -71,11 +72,16 @@ impl OpenCases {
 impl Routing {
     /// Writes the batch within `txn`, in order. A post routed before (a retried `Route`, or the
     /// same post twice in the batch) keeps its first result and changes nothing.
+    ///
+    /// The open cases it reads stay locked until `txn` ends (PostgreSQL: `FOR UPDATE`; SQLite has
+    /// one writer), so a replica routing the same customer meanwhile waits and then reads this
+    /// batch's changes. Two replicas that both open a case for one customer collide on the unique
+    /// index of open cases by customer: the later transaction fails, and runs again.
     pub(crate) async fn record_batch(
         &self,
         txn: &DatabaseTransaction,
         tenant: &Tenant,
-        items: Vec<Checked>,
+        items: &[Checked],
     ) -> Result<Vec<Recorded>> {
         let ids: Vec<String> = items.iter().map(|item| item.post_id.clone()).collect();
         let mut routed_before: HashMap<String, case_post::Model> = HashMap::new();
@@ -104,6 +110,8 @@ impl Routing {
                 .filter(case::Column::Tenant.eq(tenant.as_str()))
                 .filter(case::Column::State.ne(states::RESOLVED))
                 .filter(same_customer)
+                .order_by_asc(case::Column::Id)
+                .lock_exclusive()
                 .all(txn)
                 .await?;
             for case in found.into_iter().filter(|case| seen.insert(case.id.clone())) {
@@ -117,21 +125,21 @@ impl Routing {
         for item in items {
             if let Some(routed) = routed_before.get(&item.post_id) {
                 let (case_id, follow_up) = (routed.case_id.clone(), routed.follow_up);
-                recorded.push(Recorded { routed: routed.clone(), item, case_id, follow_up });
+                recorded.push(Recorded { routed: routed.clone(), case_id, follow_up });
                 continue;
             }
-            let (routed, follow_up, event) = self.join(tenant, &item, &mut open, &mut audits)?;
+            let (routed, follow_up, event) = self.join(tenant, item, &mut open, &mut audits)?;
             reported.push(self.outbox_row(tenant, event));
             routed_before.insert(item.post_id.clone(), routed.clone());
             posts.push(routed.clone().into_active_model().reset_all());
-            recorded.push(Recorded { case_id: routed.case_id.clone(), routed, item, follow_up });
+            recorded.push(Recorded { case_id: routed.case_id.clone(), routed, follow_up });
         }
         self.write_cases(txn, open.touched().cloned().collect()).await?;
         insert_rows(txn, posts, None).await?;
         insert_rows(txn, reported, None).await?;
         if !audits.is_empty() {
             insert_rows(txn, audits, None).await?;
-            self.case_events.notify_waiters();
+            self.case_events.wake();
         }
         Ok(recorded)
     }

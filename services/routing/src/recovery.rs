@@ -10,9 +10,27 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::error::Result;
 use crate::state::{Routing, states};
 
+/// The lease of the replica restoring Redis: one at a time, the others leave it to that one.
+const RESTORE_LEASE: &str = "routing:restore";
+
 impl Routing {
-    /// Restores agents and open cases Redis does not know; returns how many cases came back.
-    pub async fn restore_live_state(&self) -> Result<usize> {
+    /// Restores agents and open cases Redis does not know; returns how many cases came back, or
+    /// `None` when another replica is restoring now.
+    ///
+    /// It never overwrites what Redis knows (Redis is the fresher of the two), so a replica that
+    /// starts beside running ones changes nothing they did; only one replica restores at a time.
+    pub async fn restore_live_state(&self) -> Result<Option<usize>> {
+        if !self.leases.hold(RESTORE_LEASE).await? {
+            return Ok(None);
+        }
+        let restored = self.restore_unknown().await;
+        if let Err(error) = self.leases.release([RESTORE_LEASE]).await {
+            tracing::warn!(%error, "cannot let go of the restore lease; it lapses by itself");
+        }
+        restored.map(Some)
+    }
+
+    async fn restore_unknown(&self) -> Result<usize> {
         self.queues.mark_restored().await?;
         for agent in agent::Entity::find().all(&self.db).await? {
             let state = AgentState {
@@ -22,7 +40,7 @@ impl Routing {
                 skills: serde_json::from_str(&agent.skills).unwrap_or_default(),
                 languages: serde_json::from_str(&agent.languages).unwrap_or_default(),
             };
-            self.queues.set_agent(&agent.tenant, &state).await?;
+            self.queues.restore_agent(&agent.tenant, &state).await?;
         }
         let open = case::Entity::find().filter(case::Column::State.ne(states::RESOLVED)).all(&self.db).await?;
         let mut restored = 0;

@@ -10,7 +10,9 @@ use earshot_queue::Settle;
 use earshot_store::insert_rows;
 use earshot_store::routing::{agent, case, case_post};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
 
 use crate::error::{Error, Result};
 use crate::record::Recorded;
@@ -32,10 +34,10 @@ pub(crate) fn rescore_detail(before: i32, after: i32, why: &str) -> String {
     format!("priority {before} → {after}: {why}; same place in line")
 }
 
-/// The post's result and the case event escalation must hear.
-fn outcome(item: Checked, case: &case::Model, routed: case_post::Model, follow_up: bool) -> pb::RouteResult {
+/// The post's result.
+fn outcome(case: &case::Model, routed: case_post::Model, follow_up: bool) -> pb::RouteResult {
     pb::RouteResult {
-        post_id: item.post_id,
+        post_id: routed.post_id,
         case_id: case.id.clone(),
         queue: routed.queue,
         priority: u32::try_from(routed.case_priority).unwrap_or(0),
@@ -106,9 +108,15 @@ impl Routing {
         let _guard = self.route_lock.lock().await;
         // The whole batch is written down in one transaction (one commit, not one per post), its
         // events for escalation in the outbox with it; then each case is queued in one round trip.
-        let txn = self.db.begin().await?;
-        let recorded = self.record_batch(&txn, tenant, checked).await?;
-        txn.commit().await?;
+        // A batch that lost a race to another replica for a customer's case is written again.
+        let checked = &checked;
+        let recorded = earshot_store::retry_on_contention(Error::database, || async move {
+            let txn = self.db.begin().await?;
+            let recorded = self.record_batch(&txn, tenant, checked).await?;
+            txn.commit().await?;
+            Ok(recorded)
+        })
+        .await?;
         self.notifier.wake();
         // Each case once, read after the batch committed (a later post of the batch may have
         // changed it), and queued (again, on a retry: the same score is a no-op) in one round
@@ -117,10 +125,10 @@ impl Routing {
             recorded.iter().map(|recorded| recorded.case_id.clone()).collect();
         let (mut cases, mut live) = self.queue_as_they_are(tenant, case_ids).await?;
         if !live.is_empty() {
-            self.work_available.notify_waiters();
+            self.work_available.wake();
         }
         let mut results = Vec::with_capacity(recorded.len());
-        for Recorded { item, case_id, routed, follow_up } in recorded {
+        for Recorded { case_id, routed, follow_up } in recorded {
             let case = cases
                 .remove(&case_id)
                 .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
@@ -132,7 +140,7 @@ impl Routing {
                 }
                 _ => case,
             };
-            results.push(outcome(item, &case, routed, follow_up));
+            results.push(outcome(&case, routed, follow_up));
             cases.insert(case.id.clone(), case);
         }
         Ok(results)
@@ -182,13 +190,17 @@ impl Routing {
         if reasons.is_empty() {
             return Ok(());
         }
-        // Read and written under the lock `Route` records under: a follow-up recorded meanwhile is
-        // not overwritten by the priority read here.
+        // Read and written under the lock `Route` records under, and in one transaction holding
+        // the rows (PostgreSQL: `FOR UPDATE`): a follow-up recorded meanwhile, here or by another
+        // replica, is not overwritten by the priority read here.
         let guard = self.route_lock.lock().await;
+        let txn = self.db.begin().await?;
         let cases = case::Entity::find()
             .filter(case::Column::Tenant.eq(tenant.as_str()))
             .filter(case::Column::Id.is_in(reasons.keys().cloned()))
-            .all(&self.db)
+            .order_by_asc(case::Column::Id)
+            .lock_exclusive()
+            .all(&txn)
             .await?;
         let changes = cases
             .into_iter()
@@ -198,7 +210,7 @@ impl Routing {
                 self.escalated(tenant, case, &why, None)
             })
             .collect::<Result<Vec<_>>>()?;
-        self.write_escalated(tenant, changes, Some(guard)).await?;
+        self.write_escalated(tenant, txn, changes, Some(guard)).await?;
         Ok(())
     }
 
@@ -213,7 +225,7 @@ impl Routing {
         agent: Option<&str>,
     ) -> Result<case::Model> {
         let change = self.escalated(tenant, case, why, agent)?;
-        let mut written = self.write_escalated(tenant, vec![change], None).await?;
+        let mut written = self.write_escalated(tenant, self.db.begin().await?, vec![change], None).await?;
         written.pop().ok_or_else(|| Error::Corrupt("an escalated case was not written".into()))
     }
 
@@ -241,12 +253,13 @@ impl Routing {
         Ok(Escalated { case, changed, audits, rescored })
     }
 
-    /// Writes escalated cases: the rows, audit lines and events in one transaction, then the
-    /// re-scored cases' places in their queues in one Redis round trip. `read_under`, the guard
-    /// the cases were read under, is let go once the rows are written.
+    /// Writes escalated cases: the rows, audit lines and events in `txn` (which may hold the rows
+    /// read), then the re-scored cases' places in their queues in one Redis round trip.
+    /// `read_under`, the guard the cases were read under, is let go once the rows are written.
     async fn write_escalated(
         &self,
         tenant: &Tenant,
+        txn: sea_orm::DatabaseTransaction,
         changes: Vec<Escalated>,
         read_under: Option<tokio::sync::MutexGuard<'_, ()>>,
     ) -> Result<Vec<case::Model>> {
@@ -271,13 +284,12 @@ impl Routing {
         }
         let columns =
             [case::Column::Escalated, case::Column::Priority, case::Column::Reasons, case::Column::UpdatedAtMs];
-        let txn = self.db.begin().await?;
         insert_rows(&txn, rows, Some(OnConflict::column(case::Column::Id).update_columns(columns).to_owned())).await?;
         insert_rows(&txn, audits, None).await?;
         insert_rows(&txn, events, None).await?;
         txn.commit().await?;
         drop(read_under);
-        self.case_events.notify_waiters();
+        self.case_events.wake();
         if rescored.is_empty() {
             return Ok(cases);
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use earshot_core::{SharedClock, Tenant, Weights};
-use earshot_queue::{CaseEntry, Queues, effective_score};
+use earshot_queue::{CaseEntry, Queues, Wakeups, effective_score};
 use earshot_store::routing::{audit, case};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
@@ -36,15 +36,21 @@ pub struct Routing {
     pub sticky_timeout_ms: i64,
     /// Head start per priority point.
     pub credit_ms: i64,
-    /// Serialises case matching so two posts of one customer never open two cases.
+    /// Serialises this process's case matching (its batches queue here instead of colliding in
+    /// the database; other replicas' are kept apart by row locks and the unique open case per
+    /// customer, see `record.rs`).
     pub route_lock: Arc<Mutex<()>>,
     /// Woken whenever a case may have become available to some agent (queued, returned,
-    /// transferred, or capacity freed), so waiting `NextCase` calls answer at once.
-    pub work_available: Arc<tokio::sync::Notify>,
+    /// transferred, or capacity freed), in this replica and the others, so waiting `NextCase`
+    /// calls answer at once.
+    pub work_available: Wakeups,
     /// Counts open `WatchCaseEvents` streams.
     pub watches: earshot_auth::StreamLimits,
-    /// Woken whenever an audit event is written, so `WatchCaseEvents` streams look at once.
-    pub case_events: Arc<tokio::sync::Notify>,
+    /// Work one replica does at a time: delivering the outbox, restoring Redis.
+    pub leases: earshot_queue::Leases,
+    /// Woken whenever an audit event is written, in this replica and the others, so
+    /// `WatchCaseEvents` streams look at once.
+    pub case_events: Wakeups,
 }
 
 /// Case states.
@@ -98,7 +104,7 @@ impl Routing {
     /// Writes an audit event and wakes the case-event watchers.
     pub async fn write_audit(&self, db: &impl ConnectionTrait, event: audit::ActiveModel) -> Result<()> {
         audit::Entity::insert(event).exec(db).await?;
-        self.case_events.notify_waiters();
+        self.case_events.wake();
         Ok(())
     }
 

@@ -52,15 +52,19 @@ impl AuthArgs {
     }
 
     /// The key directory on Redis at `redis_url`, and the credential for calls to other services.
-    pub async fn open(&self, redis_url: &str) -> Result<(KeyDirectory, Bearer), AuthError> {
+    pub async fn open(&self, redis_url: &str, service: &'static str) -> Result<(KeyDirectory, Bearer), AuthError> {
         let secret = self.service_secret()?;
         let redis = earshot_queue::Connection::open(redis_url).await?;
-        Ok((KeyDirectory::new(redis, &secret, self.directory_settings()), Bearer::new(&secret)?))
+        Ok((KeyDirectory::new(redis, &secret, self.directory_settings(service)), Bearer::new(&secret)?))
     }
 
-    /// The directory's cache and rate settings.
-    pub fn directory_settings(&self) -> DirectorySettings {
-        DirectorySettings { cache_for: Duration::from_millis(self.key_cache_ms), default_rate: self.rate_per_key }
+    /// The directory's cache and rate settings for `service`.
+    pub fn directory_settings(&self, service: &'static str) -> DirectorySettings {
+        DirectorySettings {
+            cache_for: Duration::from_millis(self.key_cache_ms),
+            default_rate: self.rate_per_key,
+            service,
+        }
     }
 }
 

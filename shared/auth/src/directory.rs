@@ -26,6 +26,9 @@ pub struct DirectorySettings {
     pub cache_for: Duration,
     /// Calls and posts per second per key when the key does not say.
     pub default_rate: u32,
+    /// The service whose budgets this process spends: a key's rate is a budget per service,
+    /// shared by all of its replicas.
+    pub service: &'static str,
 }
 
 /// Finds the principal behind a secret.
@@ -47,11 +50,11 @@ impl KeyDirectory {
     pub fn new(redis: Connection, service_secret: &str, settings: DirectorySettings) -> Self {
         Self {
             inner: Arc::new(Inner {
+                limiter: Arc::new(RateLimiter::new(redis.clone(), settings.service)),
                 redis,
                 service_hash: key::hash(service_secret),
                 settings,
                 cache: Mutex::new(HashMap::new()),
-                limiter: Arc::new(RateLimiter::default()),
             }),
         }
     }

@@ -80,7 +80,7 @@ async fn authorize(
         let method = path.rsplit('/').next().unwrap_or(path);
         return Err(Status::permission_denied(format!("{method} needs {needed}; key {} has not", principal.key_id)));
     }
-    principal.spend(1)?;
+    principal.spend(1).await?;
     Ok(Some(principal))
 }
 

@@ -1,53 +1,114 @@
-//! The per-key rate limit: a token bucket per key and service process, refilled at the key's
-//! rate and holding one second of it. A call costs one token and a post one more; a batch may
-//! overdraw the bucket (and then waits it out), so a batch bigger than the rate still goes
-//! through, but no faster on average.
+//! The per-key rate limit: one token bucket per key and service in Redis, shared by every replica
+//! of the service, refilled at the key's rate and holding one second of it (`lua/token_bucket.lua`). A
+//! call costs one token and a post one more; a batch may overdraw the bucket (and then waits it
+//! out), so a batch bigger than the rate still goes through, but no faster on average.
+//!
+//! A process does not ask Redis on every call: it takes a tenth of a second's tokens at a time
+//! and spends them locally for at most that tenth. What it took and did not spend in time is
+//! lost, so N replicas together never exceed the key's rate, and a replica that sees a key
+//! rarely costs it at most a slice a call. When Redis cannot be reached, calls are let through
+//! (logged): a missing limit is better than refusing every caller.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Buckets of every key seen by this process.
-#[derive(Debug, Default)]
+use earshot_queue::Connection;
+
+/// Slices a second of a key's rate is taken from Redis in.
+const SLICES_PER_SECOND: u32 = 10;
+/// How long a slice taken from Redis may be spent locally.
+const SLICE_LIFETIME: Duration = Duration::from_millis(1_000 / SLICES_PER_SECOND as u64);
+/// Most slices kept; beyond it every slice is dropped (they last a tenth of a second anyway).
+const MAX_SLICES: usize = 100_000;
+
+/// The keys' buckets in Redis, and the slices of them this process holds.
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, Bucket>>,
+    redis: Connection,
+    service: &'static str,
+    bucket: redis::Script,
+    slices: Mutex<HashMap<String, Slice>>,
 }
 
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").finish_non_exhaustive()
+    }
+}
+
+/// Tokens taken from a key's bucket, to spend here until `until`.
 #[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+struct Slice {
+    tokens: u64,
+    until: Instant,
 }
 
-/// Most buckets kept; beyond it idle ones (full again) are forgotten.
-const MAX_BUCKETS: usize = 100_000;
+/// Where a key's bucket for `service` lives in Redis.
+fn bucket_key(service: &str, key_id: &str) -> String {
+    format!("es:rate:{service}:{key_id}")
+}
 
 impl RateLimiter {
-    /// Takes `cost` tokens from `key_id`'s bucket refilled at `rate` per second; false when the
-    /// bucket is empty.
-    pub fn try_spend(&self, key_id: &str, rate: u32, cost: u64) -> bool {
-        let rate = f64::from(rate.max(1));
+    /// A limiter over `service`'s buckets in `redis`.
+    pub fn new(redis: Connection, service: &'static str) -> Self {
+        Self {
+            redis,
+            service,
+            bucket: redis::Script::new(include_str!("lua/token_bucket.lua")),
+            slices: Mutex::default(),
+        }
+    }
+
+    fn slices(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slice>> {
+        self.slices.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes `cost` tokens of `key_id`'s budget of `rate` per second; false when it is spent.
+    pub async fn try_spend(&self, key_id: &str, rate: u32, cost: u64) -> bool {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.retain(|_, bucket| now.duration_since(bucket.updated).as_secs_f64() < 1.0);
+        if let Some(slice) = self.slices().get_mut(key_id)
+            && slice.until > now
+            && slice.tokens >= cost
+        {
+            slice.tokens -= cost;
+            return true;
         }
-        let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket { tokens: rate, updated: now });
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
-        bucket.updated = now;
-        if bucket.tokens < 1.0 {
-            return false;
+        let rate = rate.max(1);
+        let want = cost.max(u64::from(rate.div_ceil(SLICES_PER_SECOND)));
+        let given: redis::RedisResult<u64> = self
+            .bucket
+            .key(bucket_key(self.service, key_id))
+            .arg(rate)
+            .arg(want)
+            .invoke_async(&mut self.redis.clone())
+            .await;
+        match given {
+            Ok(0) => false,
+            Ok(given) => {
+                let mut slices = self.slices();
+                if slices.len() >= MAX_SLICES {
+                    slices.clear();
+                }
+                let slice = slices.entry(key_id.to_owned()).or_insert(Slice { tokens: 0, until: now });
+                if slice.until <= now {
+                    slice.tokens = 0;
+                }
+                slice.tokens += given.saturating_sub(cost);
+                slice.until = now + SLICE_LIFETIME;
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, key_id, "cannot reach the rate limit in redis; letting the call through");
+                true
+            }
         }
-        bucket.tokens -= cost as f64;
-        true
     }
 }
 
 /// A principal's share of the limiter.
 #[derive(Debug, Clone)]
 pub(crate) struct Limit {
-    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) limiter: std::sync::Arc<RateLimiter>,
     pub(crate) rate: u32,
 }
 
@@ -55,14 +116,17 @@ pub(crate) struct Limit {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_bucket_holds_one_second_and_a_batch_may_overdraw_it() {
-        let limiter = RateLimiter::default();
-        for _ in 0..10 {
-            assert!(limiter.try_spend("k", 10, 1));
-        }
-        assert!(!limiter.try_spend("k", 10, 1));
-        assert!(limiter.try_spend("other", 10, 500), "a big batch goes through once");
-        assert!(!limiter.try_spend("other", 10, 1), "and then waits out its debt");
+    #[tokio::test]
+    async fn replicas_share_one_budget_and_a_batch_may_overdraw_it() {
+        let redis = earshot_testkit::TestRedis::single().await.unwrap();
+        let connect = || async { RateLimiter::new(Connection::open(&redis.url()).await.unwrap(), "ingest") };
+        let (here, there) = (connect().await, connect().await);
+        assert!(here.try_spend("k", 1, 1).await, "one a second");
+        assert!(!there.try_spend("k", 1, 1).await, "the other replica finds this second's budget spent");
+        assert!(!here.try_spend("k", 1, 1).await);
+        assert!(here.try_spend("other", 1, 500).await, "a big batch goes through once");
+        assert!(!there.try_spend("other", 1, 1).await, "and then the key waits out its debt everywhere");
+        let routing = RateLimiter::new(Connection::open(&redis.url()).await.unwrap(), "routing");
+        assert!(routing.try_spend("other", 1, 1).await, "each service has its own budget for the key");
     }
 }

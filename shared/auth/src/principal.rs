@@ -34,9 +34,9 @@ impl Principal {
 
     /// The tenant of a request that submits `posts` posts, once the key's rate covers them (the
     /// auth layer charged the call itself).
-    pub fn tenant_for_posts<T>(request: &tonic::Request<T>, posts: usize) -> Result<Tenant, Status> {
+    pub async fn tenant_for_posts<T>(request: &tonic::Request<T>, posts: usize) -> Result<Tenant, Status> {
         let principal = Self::of(request)?;
-        principal.spend(posts as u64)?;
+        principal.spend(posts as u64).await?;
         Ok(principal.tenant.clone())
     }
 
@@ -56,16 +56,17 @@ impl Principal {
     }
 
     /// Charges `cost` against the key's rate; `RESOURCE_EXHAUSTED` when it is spent.
-    pub fn spend(&self, cost: u64) -> Result<(), Status> {
-        match &self.limit {
-            Some(limit) if !limit.limiter.try_spend(&self.key_id, limit.rate, cost) => {
-                Err(Status::resource_exhausted(format!(
-                    "key {} is over its rate of {} calls and posts per second; retry later",
-                    self.key_id, limit.rate
-                )))
-            }
-            _ => Ok(()),
+    pub async fn spend(&self, cost: u64) -> Result<(), Status> {
+        let Some(limit) = &self.limit else {
+            return Ok(());
+        };
+        if limit.limiter.try_spend(&self.key_id, limit.rate, cost).await {
+            return Ok(());
         }
+        Err(Status::resource_exhausted(format!(
+            "key {} is over its rate of {} calls and posts per second; retry later",
+            self.key_id, limit.rate
+        )))
     }
 
     /// Checks that the caller may act as agent `agent_id`: an agent key only as its own agent;

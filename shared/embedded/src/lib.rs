@@ -141,6 +141,9 @@ pub struct Node {
     pub tls: TlsArgs,
     /// One PostgreSQL database for every service instead of SQLite files in `data_dir`.
     pub database: Option<String>,
+    /// Where escalation may deliver webhooks besides public addresses (`--webhook-allow`: none
+    /// by default; tests with a receiver on loopback allow `127.0.0.1`).
+    pub webhook_allow: String,
     /// Each service on a tokio runtime of its own, its threads named by [`thread_name`], so
     /// their CPU time can be told apart (the bench); by default all share the caller's.
     pub runtime_per_service: bool,
@@ -161,6 +164,7 @@ impl Node {
             tls: TlsArgs::default(),
             runtime_per_service: false,
             database: None,
+            webhook_allow: String::new(),
         }
     }
 
@@ -203,6 +207,7 @@ impl Node {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Running> {
         let mut config = earshot_escalation::Config::local(&self.redis_url, &self.database_url("escalation"));
+        config.webhook_allow = self.webhook_allow.clone();
         config.auth = self.auth();
         config.tls = self.tls.clone();
         let clock = self.clock.clone();

@@ -26,7 +26,7 @@ pub enum Connection {
 const BLOCKING_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The seed node URLs of `url`: more than one means a cluster.
-fn nodes(url: &str) -> Vec<&str> {
+pub(crate) fn nodes(url: &str) -> Vec<&str> {
     url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
 }
 

@@ -1,4 +1,5 @@
-//! Redis side of Earshot: live queues, offers under lease, agents' load, and event streams.
+//! Redis side of Earshot: live queues, offers under lease, agents' load, event streams, and what
+//! replicas of a service share: leases on single work and wake-ups.
 //!
 //! Every key of a tenant starts with `es:{tenant}:` so a tenant's keys share one hash slot and the
 //! multi-key Lua scripts run unchanged on Redis Cluster. Each atomic step is one script run by
@@ -11,12 +12,16 @@
 mod connection;
 mod events;
 mod keys;
+mod lease;
 mod queues;
+mod wake;
 
 pub use connection::Connection;
 pub use events::{EventStream, StreamEvent};
 pub use keys::tenant_prefix;
+pub use lease::{Leases, holder_id};
 pub use queues::{AgentState, Assign, CaseEntry, NextCase, Queues, Settle};
+pub use wake::{Wake, Wakeups};
 
 /// What went wrong talking to Redis.
 #[derive(Debug, thiserror::Error)]

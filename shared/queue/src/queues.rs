@@ -113,6 +113,18 @@ fn entry_args(entry: &CaseEntry) -> impl redis::ToRedisArgs + '_ {
     (&entry.case_id, &entry.queue, entry.score, entry.priority, &entry.language, entry.enqueued_at_ms)
 }
 
+/// An agent's hash fields, as `next_case.lua` reads them.
+fn agent_fields(agent: &AgentState) -> [(&'static str, String); 4] {
+    let skills = serde_json::to_string(&agent.skills).unwrap_or_else(|_| "[]".to_owned());
+    let languages = serde_json::to_string(&agent.languages).unwrap_or_else(|_| "[]".to_owned());
+    [
+        ("presence", agent.presence.clone()),
+        ("capacity", agent.capacity.to_string()),
+        ("skills", skills),
+        ("languages", languages),
+    ]
+}
+
 /// How many entries of a queue `next_case` reads at a time, from its head.
 const SCAN_PAGE: u32 = 50;
 /// The most entries of one queue `next_case` looks at for a case the agent can take (cases it
@@ -249,19 +261,22 @@ impl Queues {
     pub async fn set_agent(&self, tenant: &str, agent: &AgentState) -> Result<()> {
         self.remember_tenant(tenant).await?;
         let mut conn = self.conn.clone();
-        let skills = serde_json::to_string(&agent.skills).unwrap_or_else(|_| "[]".to_owned());
-        let languages = serde_json::to_string(&agent.languages).unwrap_or_else(|_| "[]".to_owned());
-        let _: () = conn
-            .hset_multiple(
-                keys::agent(tenant, &agent.agent_id),
-                &[
-                    ("presence", agent.presence.clone()),
-                    ("capacity", agent.capacity.to_string()),
-                    ("skills", skills),
-                    ("languages", languages),
-                ],
-            )
-            .await?;
+        let _: () = conn.hset_multiple(keys::agent(tenant, &agent.agent_id), &agent_fields(agent)).await?;
+        Ok(())
+    }
+
+    /// Puts back what Redis lost of an agent (after a Redis restart): each field only where Redis
+    /// has none, atomically, so a replica restoring from the record never overwrites a change a
+    /// running replica made meanwhile (Redis is the fresher of the two).
+    pub async fn restore_agent(&self, tenant: &str, agent: &AgentState) -> Result<()> {
+        self.remember_tenant(tenant).await?;
+        let key = keys::agent(tenant, &agent.agent_id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, value) in agent_fields(agent) {
+            pipe.hset_nx(&key, field, value).ignore();
+        }
+        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use earshot_queue::{AgentState, CaseEntry, NextCase, Queues, Settle, effective_score};
-use earshot_testkit::{TestRedis, on_single_and_cluster};
+use std::time::Duration;
+
+use earshot_queue::{AgentState, CaseEntry, Leases, NextCase, Queues, Settle, Wake, Wakeups, effective_score};
+use earshot_testkit::{TestRedis, on_single_and_cluster, wait_until};
 
 const CREDIT: i64 = 60_000;
 
@@ -197,7 +199,83 @@ async fn a_batch_upserts_in_one_round_trip_even_after_redis_forgets_its_scripts(
     assert!(queues.upsert_all("t", &[]).await.unwrap().is_empty());
 }
 
+async fn a_lease_has_one_holder_until_let_go_or_lapsed(redis: TestRedis) {
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    let first = Leases::new(&queues, "replica-1", Duration::from_millis(300));
+    let second = Leases::new(&queues, "replica-2", Duration::from_millis(300));
+    assert!(first.hold("outbox").await.unwrap());
+    assert!(!second.hold("outbox").await.unwrap(), "held by the first");
+    assert!(first.hold("outbox").await.unwrap(), "its holder renews it");
+    assert_eq!(second.release(["outbox"]).await.unwrap(), 0, "only the holder lets go");
+    assert_eq!(first.release(["outbox"]).await.unwrap(), 1);
+    assert!(second.hold("outbox").await.unwrap(), "free once let go");
+    assert!(!first.hold("outbox").await.unwrap());
+    // A holder that stops renewing (it died) loses the lease within its time to live.
+    wait_until(Duration::from_secs(5), || async { first.hold("outbox").await.unwrap() }).await.unwrap();
+    assert_eq!(first.hold_each(["outbox", "other"]).await.unwrap(), [true, true]);
+    assert_eq!(second.hold_each(["outbox", "third"]).await.unwrap(), [false, true]);
+    assert_eq!(first.release_all().await.unwrap(), 2, "a clean stop lets go of all it holds");
+    assert_eq!(second.hold_each(["outbox", "other"]).await.unwrap(), [true, true], "taken over at once");
+}
+
+async fn replicas_split_a_group_of_leases_fairly(redis: TestRedis) {
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let (first, second) = (Leases::new(&queues, "replica-1", ttl), Leases::new(&queues, "replica-2", ttl));
+    let tenants: Vec<String> = (1..=5).map(|n| format!("pipeline:t{n}")).collect();
+    assert_eq!(first.hold_share("pipeline", &tenants).await.unwrap(), [true; 5], "alone, it works every backlog");
+    assert_eq!(second.hold_share("pipeline", &tenants).await.unwrap(), [false; 5], "nothing is free yet");
+    let mine = first.hold_share("pipeline", &tenants).await.unwrap();
+    assert_eq!(
+        mine,
+        [true, true, true, false, false],
+        "with two members it keeps its share, 3 of 5, and frees the rest"
+    );
+    let theirs = second.hold_share("pipeline", &tenants).await.unwrap();
+    assert_eq!(theirs, [false, false, false, true, true], "the newcomer takes what was freed");
+    assert_eq!(first.hold_share("pipeline", &tenants).await.unwrap(), mine, "shares are stable");
+    let third = Leases::new(&queues, "replica-3", ttl);
+    assert!(third.hold_share("pipeline", &[]).await.unwrap().is_empty(), "idle, it only joins the group");
+    assert_eq!(first.hold_share("pipeline", &tenants).await.unwrap(), [true, true, false, false, false], "2 of 5 now");
+}
+
+async fn a_wake_up_reaches_every_replica(redis: TestRedis) {
+    let url = redis.url();
+    let here = Wakeups::new(&Queues::connect(&url).await.unwrap(), "es:wake:test", Wake::Waiting);
+    let there = Wakeups::new(&Queues::connect(&url).await.unwrap(), "es:wake:test", Wake::Waiting);
+    let listening = tokio::spawn(there.clone().listen_forever(url.clone()));
+    // Published before the listener subscribed is lost (a wake-up carries nothing): send until heard.
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let woken = there.notified();
+            here.wake();
+            if tokio::time::timeout(Duration::from_millis(200), woken).await.is_ok() {
+                break;
+            }
+        }
+    })
+    .await;
+    listening.abort();
+    assert!(heard.is_ok(), "the other replica heard the wake-up");
+}
+
+async fn a_restored_agent_keeps_what_redis_knows(redis: TestRedis) {
+    let queues = Queues::connect(&redis.url()).await.unwrap();
+    queues.upsert("t", &entry("c1", "general", 50, 0, "")).await.unwrap();
+    let mut away = agent("a1", 1, &["general"], &[]);
+    away.presence = "away".into();
+    queues.set_agent("t", &away).await.unwrap();
+    queues.restore_agent("t", &agent("a1", 1, &["general"], &[])).await.unwrap();
+    assert_eq!(queues.next_case("t", "a1", 0, 120_000).await.unwrap(), NextCase::Unavailable, "still away");
+    queues.restore_agent("t", &agent("a2", 1, &["general"], &[])).await.unwrap();
+    assert_eq!(offered(&queues, "a2", 0).await.as_deref(), Some("c1"), "an agent Redis lost is back whole");
+}
+
 on_single_and_cluster!(
+    a_lease_has_one_holder_until_let_go_or_lapsed,
+    replicas_split_a_group_of_leases_fairly,
+    a_wake_up_reaches_every_replica,
+    a_restored_agent_keeps_what_redis_knows,
     a_batch_upserts_in_one_round_trip_even_after_redis_forgets_its_scripts,
     an_unanswered_follow_up_returns_the_case_to_its_queue,
     best_case_across_queues_within_capacity_and_language,

@@ -38,6 +38,49 @@ pub async fn insert_rows<A: ActiveModelTrait>(
     Ok(())
 }
 
+/// Whether the database refused a transaction because a concurrent one won a race for the same
+/// rows: a unique key taken meanwhile (two replicas opening a case for one customer), a deadlock or
+/// a serialization failure (PostgreSQL). Running the whole transaction again reads the winner's
+/// rows and goes through; nothing of the refused one was written.
+pub fn is_contention(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, SqlErr};
+    if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) = error else {
+        return false;
+    };
+    // 40001 serialization_failure, 40P01 deadlock_detected.
+    error.as_database_error().and_then(|error| error.code()).is_some_and(|code| code == "40001" || code == "40P01")
+}
+
+/// Transactions run at most this often when each loses a race (see [`is_contention`]): enough
+/// for the rare collision between replicas, bounded so a bug cannot spin.
+pub const CONTENTION_ATTEMPTS: u32 = 5;
+
+/// Runs the transaction `run` makes, again after a few milliseconds (growing, so the winner
+/// commits first) each time it loses a race to a concurrent one, at most [`CONTENTION_ATTEMPTS`]
+/// times; `db_error` finds the database's error in the caller's.
+pub async fn retry_on_contention<T, E, Fut>(
+    db_error: impl Fn(&E) -> Option<&DbErr>,
+    mut run: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match run().await {
+            Err(error) if attempt < CONTENTION_ATTEMPTS && db_error(&error).is_some_and(is_contention) => {
+                tracing::debug!(attempt, "a transaction lost a race to another; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Statements run in this process, per database label (see [`statements_run`]).
 static STATEMENTS: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
 
@@ -177,10 +220,26 @@ pub(crate) async fn add_missing_columns(
 }
 
 /// Opens the database at `url` and applies the owner's migrations (`M`), as every service does at
-/// start.
+/// start. On PostgreSQL, replicas of one service starting together take turns (an advisory lock
+/// named after the service's migration table, held for the migration), so none creates a table
+/// another is creating; the later ones find them applied. Other services migrate meanwhile.
 pub async fn open<M: sea_orm_migration::MigratorTrait>(url: &str) -> Result<DatabaseConnection, Error> {
+    use sea_orm::TransactionTrait as _;
     let db = connect(url).await?;
-    M::up(&db, None).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let turn = db.begin().await?;
+        let table = M::migration_table_name().to_string();
+        let lock = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            [table.into()],
+        );
+        turn.execute_raw(lock).await?;
+        M::up(&db, None).await?;
+        turn.commit().await?;
+    } else {
+        M::up(&db, None).await?;
+    }
     Ok(db)
 }
 

@@ -235,13 +235,16 @@ async fn world(services: &Services) -> (Keys, Keys, Ids) {
     .await
     .unwrap();
     let record = get.get_post(pb::GetPostRequest { post_id: submitted.post_id.clone() }).await.unwrap().into_inner();
-    let listed = services
-        .escalation_client_as(&acme.supervisor)
-        .list_escalations(pb::ListEscalationsRequest::default())
+    // Escalation hears of the routed post through routing's outbox, a moment later.
+    let escalations = services.escalation_client_as(&acme.supervisor);
+    let list = || {
+        let mut escalations = escalations.clone();
+        async move { escalations.list_escalations(pb::ListEscalationsRequest::default()).await.unwrap().into_inner() }
+    };
+    wait_until(PIPELINE_DEADLINE, || async { !list().await.escalations.is_empty() })
         .await
-        .unwrap()
-        .into_inner();
-    let escalation_id = listed.escalations.first().expect("the legal threat escalates").escalation_id.clone();
+        .expect("the legal threat escalates");
+    let escalation_id = list().await.escalations[0].escalation_id.clone();
     let offered = services
         .agent_client_as(&acme.agent)
         .next_case(pb::NextCaseRequest { agent_id: "alice".into(), wait_ms: 0 })

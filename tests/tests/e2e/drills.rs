@@ -202,8 +202,9 @@ async fn a_resolve_reported_while_escalation_is_down_survives_a_routing_crash() 
     let clocks_running = || {
         let (mut escalation, case_id) = (services.escalation_client(), record.case_id.clone());
         async move {
-            let clocks = escalation.get_case_clocks(pb::GetCaseClocksRequest { case_id }).await.unwrap().into_inner();
-            clocks.clocks.iter().any(|clock| clock.state == "running")
+            // NOT_FOUND: escalation has not heard of the case yet either.
+            let clocks = escalation.get_case_clocks(pb::GetCaseClocksRequest { case_id }).await;
+            clocks.map_or(true, |clocks| clocks.into_inner().clocks.iter().any(|clock| clock.state == "running"))
         }
     };
     let stopped = earshot_testkit::wait_until(PIPELINE_DEADLINE, || async { !clocks_running().await }).await;

@@ -10,6 +10,7 @@ mod console;
 mod crashes;
 mod drills;
 mod pipeline;
+mod replicas;
 mod rules;
 mod supervisors;
 mod time;

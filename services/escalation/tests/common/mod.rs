@@ -11,6 +11,7 @@ use earshot_core::{ManualClock, Tenant};
 use earshot_escalation::Escalations;
 use earshot_escalation::policy::Builtin;
 use earshot_proto::v1 as pb;
+use earshot_queue::{Wake, Wakeups};
 use earshot_testkit::{RedisServer, sqlite_url};
 use sea_orm_migration::MigratorTrait;
 
@@ -50,13 +51,16 @@ impl Harness {
         let db = earshot_store::connect(&self.db_url).await.unwrap();
         earshot_store::escalation::Migrator::up(&db, None).await.unwrap();
         let queues = earshot_queue::Queues::connect(&self.redis_url).await.unwrap();
+        let outbox_ready = Wakeups::new(&queues, earshot_escalation::state::OUTBOX_WAKEUPS, Wake::One);
+        let leases = earshot_escalation::state::OutboxLeases::new(&queues, &new_id('x'));
         let events = earshot_queue::EventStream::new(queues, &self.redis_url, "escalations", 1000).unwrap();
         Escalations {
             db,
             events,
             clock: Arc::new(self.clock.clone()),
             builtin: Arc::new(Builtin::default().policy()),
-            outbox_ready: Arc::default(),
+            outbox_ready,
+            leases,
             // The test receivers listen on loopback.
             webhook_targets: Arc::new(earshot_escalation::targets::TargetPolicy::parse("127.0.0.1").unwrap()),
             watches: earshot_auth::StreamLimits::new(8, 64),

@@ -24,6 +24,7 @@ use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_queue::Leases;
 use earshot_store::ingest::post;
 use prost::Message;
 use sea_orm::sea_query::Expr;
@@ -48,6 +49,8 @@ pub const MAX_ATTEMPTS: i32 = 5;
 const ITEM_OVERHEAD_BYTES: usize = 16;
 /// Under a backlog, how often it is counted for the backlog metric, in milliseconds.
 const BACKLOG_COUNT_EVERY_MS: i64 = 1_000;
+/// The leases on tenants' backlogs (`ingest:pipeline:<tenant>`), and the group that shares them.
+const PIPELINE_LEASE: &str = "ingest:pipeline";
 /// Classified batches that wait for the router at most: the reader stays this far ahead.
 const ROUTE_AHEAD: usize = 2;
 
@@ -140,8 +143,16 @@ enum Pass {
 }
 
 impl Pipeline {
-    /// A pipeline over the post store and the two peers.
-    pub fn new(posts: Posts, classify: AuthChannel, routing: AuthChannel, batch: u64, wait: Duration) -> Self {
+    /// A pipeline over the post store and the two peers, working the backlogs of the tenants
+    /// whose `leases` it holds.
+    pub fn new(
+        posts: Posts,
+        classify: AuthChannel,
+        routing: AuthChannel,
+        leases: Leases,
+        batch: u64,
+        wait: Duration,
+    ) -> Self {
         let batch_bytes = posts.limits.max_message_bytes / 2;
         let handover = Arc::new(Handover::default());
         let (to_router, handed) = tokio::sync::mpsc::channel(ROUTE_AHEAD);
@@ -154,6 +165,7 @@ impl Pipeline {
         let reader = Reader {
             posts,
             classify: ClassifierServiceClient::new(classify).max_decoding_message_size(64 * 1024 * 1024),
+            leases,
             batch: batch.max(1),
             next_tenant: 0,
             batch_bytes,
@@ -176,6 +188,8 @@ impl Pipeline {
 struct Reader {
     posts: Posts,
     classify: ClassifierServiceClient<AuthChannel>,
+    /// The tenants whose backlogs this replica works: its share of those with waiting posts.
+    leases: Leases,
     batch: u64,
     /// Where the next pass starts in the turn of tenants with waiting posts.
     next_tenant: usize,
@@ -263,7 +277,8 @@ impl Reader {
             query
         };
         // A tenant whose waiting posts are all handed over reads nothing this pass.
-        let tenants = post::tenants_waiting(&self.posts.reads).await.map_err(crate::Error::from)?;
+        let waiting_tenants = post::tenants_waiting(&self.posts.reads).await.map_err(crate::Error::from)?;
+        let tenants = self.my_share(waiting_tenants).await?;
         let turns = tenants.len().clamp(1, usize::try_from(self.batch).unwrap_or(usize::MAX));
         let share = (self.batch / turns as u64).max(1);
         let start = self.next_tenant % tenants.len().max(1);
@@ -283,6 +298,16 @@ impl Reader {
         }
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         Ok((rows, everything, in_flight.len()))
+    }
+
+    /// The tenants of `waiting` whose backlogs this replica works now: its share of them among
+    /// the ingest replicas (a lease per tenant, renewed every pass). One replica at a time works a
+    /// tenant, so a customer's posts reach routing in order; a replica that took over a backlog
+    /// reads it from its oldest waiting post, so posts its predecessor had in flight go first.
+    async fn my_share(&self, waiting: Vec<String>) -> std::result::Result<Vec<String>, PassError> {
+        let names: Vec<String> = waiting.iter().map(|tenant| format!("{PIPELINE_LEASE}:{tenant}")).collect();
+        let held = self.leases.hold_share(PIPELINE_LEASE, &names).await.map_err(crate::Error::from)?;
+        Ok(waiting.into_iter().zip(held).filter_map(|(tenant, held)| held.then_some(tenant)).collect())
     }
 
     /// Records how many posts wait: the ones known (just read, plus those handed over) when that is

@@ -23,7 +23,7 @@ impl Router {
             if epoch != self.handover.epoch() {
                 // Read before a batch that could not be routed: its posts are free again and the
                 // reader reads them anew, after that one.
-                self.posts.accepted.notify_one();
+                self.posts.accepted.wake_here();
                 continue;
             }
             // Batches that became ready while the last one was routed go together, in order: the
@@ -44,7 +44,7 @@ impl Router {
                 }
             }
             // What was not routed waits again: the reader looks for it.
-            self.posts.accepted.notify_one();
+            self.posts.accepted.wake_here();
         }
     }
 

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Supervisors), Box::new(EscalationsByCase)]
+        vec![Box::new(Initial), Box::new(Supervisors), Box::new(EscalationsByCase), Box::new(OneOpenPerReason)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -146,5 +146,34 @@ impl MigrationTrait for EscalationsByCase {
             .col(escalation::Column::State)
             .to_owned();
         manager.create_index(by_case).await
+    }
+}
+
+/// At most one open escalation per case and reason, enforced by the database: two escalation
+/// replicas raising the same one collide here, and the later transaction runs again (and finds it
+/// raised).
+struct OneOpenPerReason;
+
+impl MigrationName for OneOpenPerReason {
+    fn name(&self) -> &str {
+        "m0004_one_open_escalation_per_reason"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OneOpenPerReason {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let open_by_reason = Index::create()
+            .if_not_exists()
+            .unique()
+            .name("escalations_open_by_reason")
+            .table(escalation::Entity)
+            .col(escalation::Column::Tenant)
+            .col(escalation::Column::CaseId)
+            .col(escalation::Column::Reason)
+            // The literal of the resolved state, as a migration keeps what it wrote then.
+            .and_where(Expr::cust("\"state\" <> 'resolved'"))
+            .to_owned();
+        manager.create_index(open_by_reason).await
     }
 }

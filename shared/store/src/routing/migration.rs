@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(CasesByHandle),
             Box::new(CasesByState),
             Box::new(OutboxTraces),
+            Box::new(OneOpenCasePerCustomer),
         ]
     }
 
@@ -225,5 +226,32 @@ impl MigrationTrait for OutboxTraces {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let trace_parent = ColumnDef::new("trace_parent").string().null().to_owned();
         crate::add_missing_columns(manager, vec![("case_event_outbox", trace_parent)]).await
+    }
+}
+
+/// At most one open case per customer, enforced by the database: two routing replicas that both
+/// open a case for one customer collide here, and the later one routes its batch again.
+struct OneOpenCasePerCustomer;
+
+impl MigrationName for OneOpenCasePerCustomer {
+    fn name(&self) -> &str {
+        "m0009_one_open_case_per_customer"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OneOpenCasePerCustomer {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let open_by_customer = Index::create()
+            .if_not_exists()
+            .unique()
+            .name("cases_open_by_customer")
+            .table(case::Entity)
+            .col(case::Column::Tenant)
+            .col(case::Column::Customer)
+            // The literal of routing's resolved state, as a migration keeps what it wrote then.
+            .and_where(Expr::cust("\"state\" <> 'resolved'"))
+            .to_owned();
+        manager.create_index(open_by_customer).await
     }
 }
