@@ -45,6 +45,9 @@ impl From<Error> for tonic::Status {
             Error::NotFound(message) => tonic::Status::not_found(message),
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
             Error::Stream(source) => earshot_telemetry::status::unavailable("event stream", &source),
+            Error::Db(source) if earshot_store::is_contention(&source) => {
+                tonic::Status::aborted(earshot_store::CONTENTION_MESSAGE)
+            }
             Error::Db(source) => earshot_telemetry::status::internal(&source),
             Error::Encode(source) => earshot_telemetry::status::internal(&source),
         }

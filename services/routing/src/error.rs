@@ -53,6 +53,9 @@ impl From<Error> for tonic::Status {
             Error::Escalation(status) => earshot_telemetry::status::unavailable("escalation service", &status),
             Error::Keys(source) => source.into(),
             Error::Queue(source) => earshot_telemetry::status::unavailable("queue store", &source),
+            Error::Db(source) if earshot_store::is_contention(&source) => {
+                tonic::Status::aborted(earshot_store::CONTENTION_MESSAGE)
+            }
             internal @ (Error::Db(_) | Error::Corrupt(_)) => earshot_telemetry::status::internal(&internal),
         }
     }

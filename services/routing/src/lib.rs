@@ -86,7 +86,7 @@ pub async fn run(
     };
     let _wakeups = [&routing.work_available, &routing.case_events, &routing.notifier.outbox_ready]
         .map(|wakeups| earshot_telemetry::TaskGuard::spawn(wakeups.clone().listen_forever(config.redis_url.clone())));
-    routing.restore_live_state().await.context("restoring the live queues from the database")?;
+    routing.restore_at_start().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let _recovery = earshot_telemetry::TaskGuard::spawn(routing.clone().recover_forever(config.sweep_interval()));
     let _reporter = earshot_telemetry::TaskGuard::spawn(routing.clone().report_forever());

@@ -142,6 +142,11 @@ impl Routing {
         }
         let mut sent = 0;
         for (tenant, rows) in by_tenant {
+            // Renewed before each call (a slow escalation can outlast a lease): a replica that lost
+            // it stops, and its successor sends what is left, in order.
+            if !self.leases.hold(OUTBOX_LEASE).await? {
+                break;
+            }
             let tenant = Tenant::parse(&tenant).map_err(|e| Error::Corrupt(format!("outbox tenant: {e}")))?;
             let events: Vec<(i64, pb::CaseEvent)> = rows
                 .iter()

@@ -149,7 +149,7 @@ impl Routing {
     /// Takes out of Redis any of `queued` that an agent resolved between this batch's read and
     /// its queueing (a resolve writes the record first, then Redis: whichever of the two ran
     /// last removes the case).
-    async fn forget_resolved_meanwhile(&self, tenant: &Tenant, queued: &[&case::Model]) -> Result<()> {
+    pub(crate) async fn forget_resolved_meanwhile(&self, tenant: &Tenant, queued: &[&case::Model]) -> Result<()> {
         if queued.is_empty() {
             return Ok(());
         }
@@ -224,8 +224,13 @@ impl Routing {
         why: &str,
         agent: Option<&str>,
     ) -> Result<case::Model> {
+        let guard = self.route_lock.lock().await;
+        let txn = self.db.begin().await?;
+        // Read again and held until written: a follow-up recorded since the caller read the case,
+        // here or by another replica, is not overwritten.
+        let case = case::Entity::find_by_id(case.id.clone()).lock_exclusive().one(&txn).await?.unwrap_or(case);
         let change = self.escalated(tenant, case, why, agent)?;
-        let mut written = self.write_escalated(tenant, self.db.begin().await?, vec![change], None).await?;
+        let mut written = self.write_escalated(tenant, txn, vec![change], Some(guard)).await?;
         written.pop().ok_or_else(|| Error::Corrupt("an escalated case was not written".into()))
     }
 

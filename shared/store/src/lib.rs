@@ -54,6 +54,9 @@ pub fn is_contention(error: &DbErr) -> bool {
     error.as_database_error().and_then(|error| error.code()).is_some_and(|code| code == "40001" || code == "40P01")
 }
 
+/// What a caller is told when a transaction kept losing races (gRPC `ABORTED`: retry it).
+pub const CONTENTION_MESSAGE: &str = "a concurrent change to the same records won the race; retry";
+
 /// Transactions run at most this often when each loses a race (see [`is_contention`]): enough
 /// for the rare collision between replicas, bounded so a bug cannot spin.
 pub const CONTENTION_ATTEMPTS: u32 = 5;

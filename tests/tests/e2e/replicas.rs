@@ -127,22 +127,20 @@ async fn work(agent: String, mut client: AgentServiceClient<AuthChannel>, done: 
     offered
 }
 
-/// Watches the ingest replicas' leases on the tenants' backlogs until `done`; returns how often
-/// two different replicas held the two tenants' backlogs at once.
-async fn watch_backlog_holders(redis_url: String, done: Arc<AtomicBool>) -> usize {
+/// Watches the ingest replicas' leases on the tenants' backlogs until `done`; returns every
+/// replica seen holding one.
+async fn watch_backlog_holders(redis_url: String, done: Arc<AtomicBool>) -> BTreeSet<String> {
     let mut conn = earshot_queue::Connection::open(&redis_url).await.unwrap();
-    let mut shared = 0;
+    let mut holders = BTreeSet::new();
     while !done.load(Ordering::Relaxed) {
-        let mut holders = BTreeSet::new();
         for tenant in TENANTS {
             let key = format!("es:{{leases}}:ingest:pipeline:{tenant}");
             let holder: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await.unwrap();
             holders.extend(holder);
         }
-        shared += usize::from(holders.len() == TENANTS.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    shared
+    holders
 }
 
 /// The event ids on tenant `default`'s escalation stream, in order.
@@ -207,12 +205,13 @@ async fn two_replicas_of_every_service_share_the_work_once(stack: Stack) {
     let loaded = Arc::new(AtomicBool::new(false));
     let holders = tokio::spawn(watch_backlog_holders(stack.redis.url(), Arc::clone(&loaded)));
     for round in 0..2 {
-        for tenant in TENANTS {
-            let posts: Vec<pb::Post> = (0..CUSTOMERS).map(|n| customer_post(tenant, n, round)).collect();
-            for (i, batch) in posts.chunks(BATCH).enumerate() {
-                let request = pb::SubmitPostsRequest { posts: batch.to_vec() };
-                let response = ingest(tenant, (i + round) % 2).submit_posts(request).await.unwrap().into_inner();
-                acknowledged.extend(response.results.into_iter().map(|result| result.post_id));
+        // The tenants' batches in turn, so both backlogs wait at once.
+        for first in (0..CUSTOMERS).step_by(BATCH) {
+            for tenant in TENANTS {
+                let posts = (first..(first + BATCH).min(CUSTOMERS)).map(|n| customer_post(tenant, n, round)).collect();
+                let replica = (first / BATCH + round) % 2;
+                let response = ingest(tenant, replica).submit_posts(pb::SubmitPostsRequest { posts }).await.unwrap();
+                acknowledged.extend(response.into_inner().results.into_iter().map(|result| result.post_id));
             }
         }
     }
@@ -226,8 +225,9 @@ async fn two_replicas_of_every_service_share_the_work_once(stack: Stack) {
     .await
     .expect("every acknowledged post is routed");
     loaded.store(true, Ordering::Relaxed);
-    // The ingest replicas shared the backlogs: while posts waited, each worked one tenant's.
-    assert!(holders.await.unwrap() > 0, "the two ingest replicas never worked a tenant's backlog each");
+    // The ingest replicas shared the backlogs: each worked some.
+    let holders = holders.await.unwrap();
+    assert_eq!(holders.len(), 2, "both ingest replicas worked a tenant's backlog: {holders:?}");
     // Every post joined one case once; each customer has one case (none was resolved).
     assert_eq!(case_post::Entity::find().count(&db).await.unwrap(), acknowledged.len() as u64);
     let cases = case::Entity::find().all(&db).await.unwrap();
@@ -238,6 +238,19 @@ async fn two_replicas_of_every_service_share_the_work_once(stack: Stack) {
     }
     assert_eq!(per_customer.len(), CUSTOMERS * TENANTS.len());
     assert!(per_customer.values().all(|&cases| cases == 1), "one case per customer: {per_customer:?}");
+    // In order: each customer's first post opened the case, the second followed it up.
+    let posts = stored_post::Entity::find().all(&db).await.unwrap();
+    let opened_by: BTreeMap<String, bool> = case_post::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|routed| (routed.post_id, !routed.follow_up))
+        .collect();
+    for post in posts {
+        let first = post.external_id.contains("-0-");
+        assert_eq!(opened_by[&post.id], first, "post {} of round {}", post.external_id, u8::from(!first));
+    }
 
     // Every case of `default` reaches exactly one agent, through either routing replica.
     let default_cases: BTreeSet<String> =
