@@ -13,6 +13,7 @@ test: lint k8s-check
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/check-layers.sh
 
 fmt:
 	cargo fmt --all
