@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use earshot_core::{Clock, Limits, Post, SystemClock, Tenant};
+use earshot_core::{Clock, InvalidArgument, Limits, Post, SystemClock, Tenant};
 use earshot_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::Classifier;
+use crate::error::{Error, Result};
 
 /// The gRPC handler.
 #[derive(Clone)]
@@ -28,12 +29,13 @@ impl ClassifyApi {
         Self { classifier: Arc::new(classifier), limits, latency }
     }
 
-    fn validate(&self, field: &str, post: Option<pb::Post>) -> Result<Post, Status> {
-        let post = post.ok_or_else(|| Status::invalid_argument(format!("invalid {field}: is required")))?;
+    fn validate(&self, field: &str, post: Option<pb::Post>) -> Result<Post> {
+        let post = post.ok_or_else(|| InvalidArgument::new(field, "is required"))?;
         Ok(Post::from_wire(post, &self.limits, SystemClock.now_ms()).map_err(|e| e.within(field))?)
     }
 
-    async fn classify_all(&self, tenant: Tenant, posts: Vec<Post>) -> Result<Vec<pb::Classification>, Status> {
+    /// Classifies `posts` on the blocking pool, one classification per post, in order.
+    async fn classify_all(&self, tenant: Tenant, posts: Vec<Post>) -> Result<Vec<pb::Classification>> {
         let classifier = Arc::clone(&self.classifier);
         let latency = self.latency.clone();
         let span = tracing::info_span!("classify.posts", posts = posts.len());
@@ -43,43 +45,38 @@ impl ClassifyApi {
             latency.record(started.elapsed().as_secs_f64(), &[]);
             classification
         };
-        tokio::task::spawn_blocking(move || span.in_scope(|| posts.iter().map(classify_one).collect())).await.map_err(
-            |error| {
-                tracing::error!(%error, "classification task failed");
-                Status::internal("classification failed")
-            },
-        )
+        Ok(tokio::task::spawn_blocking(move || span.in_scope(|| posts.iter().map(classify_one).collect())).await?)
     }
 }
 
 #[tonic::async_trait]
 impl pb::classifier_service_server::ClassifierService for ClassifyApi {
-    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::Classification>, Status> {
+    async fn classify(
+        &self,
+        request: Request<pb::ClassifyRequest>,
+    ) -> std::result::Result<Response<pb::Classification>, Status> {
         let tenant = earshot_auth::Principal::tenant_for_posts(&request, 1).await?;
         let post = self.validate("post", request.into_inner().post)?;
-        let mut classifications = self.classify_all(tenant, vec![post]).await?;
-        classifications.pop().map(Response::new).ok_or_else(|| Status::internal("classification failed"))
+        let classification = self.classify_all(tenant, vec![post]).await?.pop().ok_or(Error::Unanswered)?;
+        Ok(Response::new(classification))
     }
 
     async fn classify_batch(
         &self,
         request: Request<pb::ClassifyBatchRequest>,
-    ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+    ) -> std::result::Result<Response<pb::ClassifyBatchResponse>, Status> {
         let charged = request.get_ref().posts.len().min(self.limits.max_batch);
         let tenant = earshot_auth::Principal::tenant_for_posts(&request, charged).await?;
         let posts = request.into_inner().posts;
         if posts.len() > self.limits.max_batch {
-            return Err(Status::invalid_argument(format!(
-                "invalid posts: {} posts; the limit is {}",
-                posts.len(),
-                self.limits.max_batch
-            )));
+            let reason = format!("{} posts; the limit is {}", posts.len(), self.limits.max_batch);
+            return Err(InvalidArgument::new("posts", reason).into());
         }
         let posts = posts
             .into_iter()
             .enumerate()
             .map(|(i, post)| self.validate(&format!("posts[{i}]"), Some(post)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let classifications = self.classify_all(tenant, posts).await?;
         Ok(Response::new(pb::ClassifyBatchResponse { classifications }))
     }

@@ -7,6 +7,7 @@ mod api;
 pub mod classifier;
 pub mod config;
 pub mod cues;
+pub mod error;
 pub mod language;
 pub mod model;
 pub mod text;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 pub use api::ClassifyApi;
 pub use classifier::Classifier;
 pub use config::Config;
+pub use error::Error;
 
 /// Loads the models and serves `ClassifierService` on `listener` until `shutdown` resolves.
 pub async fn run(

@@ -118,11 +118,32 @@ where
 
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
-        match &error {
-            AuthError::UnknownKey => Status::unauthenticated(error.to_string()),
-            AuthError::Tenant(invalid) => Status::invalid_argument(invalid.to_string()),
-            AuthError::Redis(_) => Status::unavailable(error.to_string()),
-            _ => Status::internal(error.to_string()),
+        match error {
+            AuthError::UnknownKey | AuthError::MalformedSecret => Status::unauthenticated(error.to_string()),
+            AuthError::Tenant(invalid) => invalid.into(),
+            AuthError::Redis(source) => earshot_core::status::unavailable("key directory", &source),
+            // Internals stay in the log: the client is told only that it failed.
+            AuthError::Corrupt(_) | AuthError::Randomness(_) | AuthError::KeyFile { .. } => {
+                earshot_core::status::internal(&error)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internals_stay_in_the_log_and_the_client_learns_what_to_do() {
+        let file = AuthError::KeyFile { path: "/secret/place/service.key".into(), reason: "denied".into() };
+        let status = Status::from(file);
+        assert_eq!((status.code(), status.message()), (tonic::Code::Internal, "internal error"));
+        let status = Status::from(AuthError::Corrupt("grant of tenant acme".into()));
+        assert_eq!(status.message(), "internal error", "no stored data in the answer");
+        let down = redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "10.1.2.3:6379"));
+        let status = Status::from(AuthError::Redis(down));
+        assert_eq!((status.code(), status.message()), (tonic::Code::Unavailable, "key directory unavailable; retry"));
+        assert_eq!(Status::from(AuthError::UnknownKey).code(), tonic::Code::Unauthenticated);
     }
 }

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod pii;
 pub mod post;
 pub mod scoring;
+pub mod status;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};

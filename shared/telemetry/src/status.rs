@@ -1,19 +1,9 @@
-//! Statuses for failures that are not the client's: the cause goes to the log (personal data
-//! masked), the client gets a short message that says what to do, never internals.
+//! Statuses: for failures that are not the client's (from `earshot_core::status`, where the
+//! crates below this one find them too), and for bytes a client sent that do not decode.
 
 use tonic::Status;
 
-/// `INTERNAL`; the cause (with its source chain) is logged.
-pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
-    tracing::error!(error = %earshot_core::pii::mask(&chain(error)), "internal error");
-    Status::internal("internal error")
-}
-
-/// `UNAVAILABLE` naming the dependency that failed; the cause is logged. Clients may retry.
-pub fn unavailable(dependency: &str, error: &(dyn std::error::Error + 'static)) -> Status {
-    tracing::warn!(dependency, error = %earshot_core::pii::mask(&chain(error)), "dependency unavailable");
-    Status::unavailable(format!("{dependency} unavailable; retry"))
-}
+pub use earshot_core::status::{internal, unavailable};
 
 /// What the protobuf decoder says when a message's bytes are not a valid message.
 const DECODE_FAILURE: &str = "failed to decode Protobuf message";
@@ -42,15 +32,4 @@ pub fn decode_failure_response<B>(mut response: http::Response<B>) -> http::Resp
         headers.insert("grpc-status", http::HeaderValue::from_static("3"));
     }
     response
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
