@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod pipeline;
 pub mod posts;
+pub mod stored;
 pub mod writer;
 
 use std::time::Duration;

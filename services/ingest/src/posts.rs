@@ -6,24 +6,11 @@ use earshot_core::{Limits, Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Wakeups;
 use earshot_store::ingest::post;
-use prost::Message;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::error::{Error, Result};
 use crate::metrics::{IngestMetrics, Rejection};
-
-/// Pipeline states of a post.
-pub mod states {
-    /// Stored, not yet classified.
-    pub const RECEIVED: &str = "received";
-    /// Classified, not yet routed.
-    pub const CLASSIFIED: &str = "classified";
-    /// In a case.
-    pub const ROUTED: &str = "routed";
-    /// Set aside by the pipeline (invalid, too large for a peer, or failing alone); kept with its
-    /// reason for operators, not retried.
-    pub const FAILED: &str = "failed";
-}
+use crate::stored::record;
 
 /// The post store and the signal that wakes the pipeline.
 #[derive(Clone)]
@@ -114,51 +101,5 @@ impl Posts {
             .filter(|row| row.tenant == tenant.as_str())
             .ok_or_else(|| Error::NotFound(format!("post {post_id} not found")))?;
         record(row)
-    }
-}
-
-/// The stored post with `post`'s tenant, channel and external id.
-pub(crate) async fn find_by_key(db: &impl ConnectionTrait, tenant: &Tenant, post: &Post) -> Result<post::Model> {
-    post::Entity::find()
-        .filter(post::Column::Tenant.eq(tenant.as_str()))
-        .filter(post::Column::Channel.eq(post.channel.as_str()))
-        .filter(post::Column::ExternalId.eq(post.external_id.clone()))
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::Corrupt(format!("post {} vanished after a conflict", post.external_id)))
-}
-
-/// The wire post stored in a row.
-pub fn decode_post(row: &post::Model) -> Result<pb::Post> {
-    pb::Post::decode(row.body.as_slice()).map_err(|e| Error::Corrupt(format!("post {}: {e}", row.id)))
-}
-
-/// The classification stored in a row, if any.
-pub fn decode_classification(row: &post::Model) -> Result<Option<pb::Classification>> {
-    row.classification
-        .as_deref()
-        .map(|bytes| pb::Classification::decode(bytes).map_err(|e| Error::Corrupt(format!("post {}: {e}", row.id))))
-        .transpose()
-}
-
-fn record(row: post::Model) -> Result<pb::PostRecord> {
-    Ok(pb::PostRecord {
-        post: Some(decode_post(&row)?),
-        classification: decode_classification(&row)?,
-        state: row.state.clone(),
-        case_id: row.case_id.clone().unwrap_or_default(),
-        attempts: u32::try_from(row.attempts).unwrap_or_default(),
-        last_error: row.last_error.clone().unwrap_or_default(),
-        post_id: row.id,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_waiting_index_holds_exactly_the_states_the_pipeline_reads() {
-        assert_eq!(post::WAITING_STATES, [states::RECEIVED, states::CLASSIFIED]);
     }
 }

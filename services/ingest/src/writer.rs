@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::metrics::IngestMetrics;
-use crate::posts::{find_by_key, states};
+use crate::stored::{find_by_key, states};
 
 /// Most posts one commit takes; more wait for the next.
 const MAX_GROUP_POSTS: usize = 5_000;

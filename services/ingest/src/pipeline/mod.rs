@@ -32,7 +32,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::Instrument;
 
 use crate::error::Result;
-use crate::posts::{Posts, decode_post, states};
+use crate::posts::Posts;
+use crate::stored::{decode_post, states};
 
 mod refusal;
 mod router;

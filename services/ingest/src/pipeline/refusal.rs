@@ -9,7 +9,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{MAX_ATTEMPTS, PassError};
-use crate::posts::{Posts, states};
+use crate::posts::Posts;
+use crate::stored::states;
 
 /// Acts on a refusal of `row` alone (or of the peer itself): wait, set it aside, or suspect it.
 pub(super) async fn refused(

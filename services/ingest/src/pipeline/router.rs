@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::refusal::{PassLog, Peer, Refusal, refused, settle};
 use super::{Handed, ITEM_OVERHEAD_BYTES, MAX_BACKOFF, PassError, Router, by_bytes, per_post};
-use crate::posts::{decode_classification, decode_post, states};
+use crate::stored::{decode_classification, decode_post, states};
 
 impl Router {
     /// Routes handed batches in order until the reader stops.
