@@ -6,7 +6,9 @@
 //! is routed once, each customer has one case, every case was offered exactly once, the ingest
 //! replicas shared the backlogs, and each escalation event is on the stream once and reached the
 //! webhook once. Then both routing replicas route posts of the same customers at once: still one
-//! case per customer, with every post.
+//! case per customer, with every post. Last, one replica of each service dies and the survivors
+//! take its work over: posts routed, cases offered once, events on the stream and at the webhook
+//! once.
 //!
 //! Replicas share a database server: on SQLite files (one writer per process) the test says so
 //! and does nothing; `make test` runs it on PostgreSQL.
@@ -116,7 +118,10 @@ async fn work(agent: String, mut client: AgentServiceClient<AuthChannel>, done: 
     let mut offered = Vec::new();
     while !done.load(Ordering::Relaxed) {
         let request = pb::NextCaseRequest { agent_id: agent.clone(), wait_ms: 500 };
-        let Ok(response) = client.next_case(request).await else { continue };
+        let Ok(response) = client.next_case(request).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let Some(case_id) = response.into_inner().offer.and_then(|offer| offer.case).map(|case| case.case_id) else {
             continue;
         };
@@ -285,38 +290,8 @@ async fn two_replicas_of_every_service_share_the_work_once(stack: Stack) {
         cases.iter().filter(|case| case.tenant == "acme").map(|case| case.id.clone()).collect();
     assert_eq!(waiting, acme_cases, "every case of the tenant without agents waits in its queue");
 
-    // Each escalation event left the outbox once: on the stream once, at the webhook once.
-    wait_until(PIPELINE_DEADLINE * 3, || async {
-        let routing_waiting = case_event_outbox::Entity::find().count(&db).await.unwrap();
-        let unsent = outbox::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(outbox::Column::Published.eq(false))
-                    .add(outbox::Column::Webhook.eq("pending")),
-            )
-            .count(&db)
-            .await
-            .unwrap();
-        routing_waiting == 0 && unsent == 0
-    })
-    .await
-    .expect("every event is published and delivered");
-    let events: BTreeSet<String> = outbox::Entity::find()
-        .filter(outbox::Column::Tenant.eq("default"))
-        .all(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|event| event.event_id.to_ascii_lowercase())
-        .collect();
-    assert!(events.len() >= CUSTOMERS / 10, "each legal threat raised an escalation: {} events", events.len());
-    let on_stream: Vec<String> =
-        stream_event_ids(&stack.redis.url()).await.into_iter().map(|id| id.to_ascii_lowercase()).collect();
-    assert_eq!(on_stream.len(), events.len(), "each event once on the stream");
-    assert_eq!(on_stream.iter().cloned().collect::<BTreeSet<_>>(), events);
-    let delivered = deliveries.lock().unwrap().clone();
-    assert_eq!(delivered.keys().cloned().collect::<BTreeSet<_>>(), events, "every event reached the webhook");
-    assert!(delivered.values().all(|&times| times == 1), "each webhook delivered once: {delivered:?}");
+    let events = each_event_once(&db, &stack.redis.url(), &deliveries, PIPELINE_DEADLINE * 3).await;
+    assert!(events >= CUSTOMERS / 10, "each legal threat raised an escalation: {events} events");
 
     // Routing replicas racing for the same customers (as during a handover between ingest
     // replicas, or an agent's action beside a follow-up): one case each, every post on it.
@@ -340,8 +315,97 @@ async fn two_replicas_of_every_service_share_the_work_once(stack: Stack) {
         raced.iter().all(|case| case.contact_count == 2 * RACING_POSTS as i32),
         "every post counted on its customer's case"
     );
+
+    // One replica of each service dies (no clean stop: its leases lapse) and the other takes over
+    // the tenant's backlog, the outbox, the stream and the webhooks. The survivors: ingest 1 →
+    // routing 0 → escalation 1.
+    let Replicas {
+        _classify,
+        escalation: [escalation_0, escalation],
+        routing: [routing, routing_1],
+        ingest: [ingest_0, ingest],
+    } = replicas;
+    drop((escalation_0, routing_1, ingest_0));
+    let late: Vec<pb::Post> = (CUSTOMERS..CUSTOMERS + LATE_CUSTOMERS).map(|n| customer_post("default", n, 0)).collect();
+    let mut ingest = IngestServiceClient::new(as_tenant("default").channel(ingest.channel()));
+    let response = ingest.submit_posts(pb::SubmitPostsRequest { posts: late }).await.unwrap().into_inner();
+    let routed_before = acknowledged.len() as u64;
+    wait_until(PIPELINE_DEADLINE * 3, || async {
+        stored_post::Entity::find().filter(stored_post::Column::State.eq("routed")).count(&db).await.unwrap()
+            == routed_before + response.results.len() as u64
+    })
+    .await
+    .expect("the surviving ingest replica routes the dead one's tenant");
+    let agent = AgentServiceClient::new(as_tenant("default").channel(routing.channel()));
+    let presence = pb::SetPresenceRequest {
+        agent_id: "survivor".into(),
+        presence: pb::Presence::Available as i32,
+        capacity: 1_000,
+        ..Default::default()
+    };
+    agent.clone().set_presence(presence).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let survivor = tokio::spawn(work("survivor".into(), agent, Arc::clone(&done)));
+    let assigned = default_cases.len() + LATE_CUSTOMERS;
+    wait_until(PIPELINE_DEADLINE * 3, || async {
+        case::Entity::find().filter(case::Column::State.eq("assigned")).count(&db).await.unwrap() == assigned as u64
+    })
+    .await
+    .expect("every late case is offered on the surviving routing replica");
+    done.store(true, Ordering::Relaxed);
+    let late_offers = survivor.await.unwrap();
+    let late_offered: BTreeSet<&String> = late_offers.iter().collect();
+    assert_eq!((late_offers.len(), late_offered.len()), (LATE_CUSTOMERS, LATE_CUSTOMERS), "each offered once");
+    // A dead replica's webhook lease lapses after 30 s: the survivor delivers the rest, once each.
+    let events_now = each_event_once(&db, &stack.redis.url(), &deliveries, Duration::from_secs(90)).await;
+    assert!(events_now >= events + LATE_CUSTOMERS / 10, "the late legal threats escalated too: {events_now} events");
     db.close().await.unwrap();
-    drop(replicas);
+    drop((escalation, routing));
+}
+
+/// Customers of `default` who write after a replica of each service died.
+const LATE_CUSTOMERS: usize = 20;
+
+/// Waits (up to `deadline`) until routing's outbox is empty and every escalation event is published
+/// and delivered, then checks that each of tenant `default`'s events is on the stream once and
+/// reached the webhook once; returns how many there are.
+async fn each_event_once(
+    db: &sea_orm::DatabaseConnection,
+    redis_url: &str,
+    deliveries: &Mutex<BTreeMap<String, usize>>,
+    deadline: Duration,
+) -> usize {
+    wait_until(deadline, || async {
+        let routing_waiting = case_event_outbox::Entity::find().count(db).await.unwrap();
+        let unsent = outbox::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(outbox::Column::Published.eq(false))
+                    .add(outbox::Column::Webhook.eq("pending")),
+            )
+            .count(db)
+            .await
+            .unwrap();
+        routing_waiting == 0 && unsent == 0
+    })
+    .await
+    .expect("every event is published and delivered");
+    let events: BTreeSet<String> = outbox::Entity::find()
+        .filter(outbox::Column::Tenant.eq("default"))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_id.to_ascii_lowercase())
+        .collect();
+    let on_stream: Vec<String> =
+        stream_event_ids(redis_url).await.into_iter().map(|id| id.to_ascii_lowercase()).collect();
+    assert_eq!(on_stream.len(), events.len(), "each event once on the stream");
+    assert_eq!(on_stream.iter().cloned().collect::<BTreeSet<_>>(), events);
+    let delivered = deliveries.lock().unwrap().clone();
+    assert_eq!(delivered.keys().cloned().collect::<BTreeSet<_>>(), events, "every event reached the webhook");
+    assert!(delivered.values().all(|&times| times == 1), "each webhook delivered once: {delivered:?}");
+    events.len()
 }
 
 /// Route calls per routing replica in the race, each with a post of every customer.
