@@ -68,10 +68,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifyApi {
         let charged = request.get_ref().posts.len().min(self.limits.max_batch);
         let tenant = earshot_auth::Principal::tenant_for_posts(&request, charged).await?;
         let posts = request.into_inner().posts;
-        if posts.len() > self.limits.max_batch {
-            let reason = format!("{} posts; the limit is {}", posts.len(), self.limits.max_batch);
-            return Err(InvalidArgument::new("posts", reason).into());
-        }
+        InvalidArgument::check_count("posts", posts.len(), self.limits.max_batch)?;
         let posts = posts
             .into_iter()
             .enumerate()

@@ -126,11 +126,7 @@ impl Escalations {
     /// what each raised.
     #[tracing::instrument(name = "escalation.record", skip_all, fields(%tenant, events = events.len()))]
     pub async fn record_all(&self, tenant: &Tenant, events: Vec<pb::CaseEvent>) -> Result<Vec<Vec<pb::Escalation>>> {
-        if events.len() > MAX_EVENTS {
-            return Err(
-                InvalidArgument::new("events", format!("{} events; the limit is {MAX_EVENTS}", events.len())).into()
-            );
-        }
+        InvalidArgument::check_count("events", events.len(), MAX_EVENTS)?;
         let checked = events
             .into_iter()
             .enumerate()

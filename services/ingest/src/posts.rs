@@ -59,13 +59,7 @@ impl Posts {
     }
 
     fn check(&self, posts: Vec<pb::Post>, field: &str) -> Result<Vec<Post>> {
-        if posts.len() > self.limits.max_batch {
-            return Err(earshot_core::InvalidArgument::new(
-                field,
-                format!("{} posts; the limit is {}", posts.len(), self.limits.max_batch),
-            )
-            .into());
-        }
+        earshot_core::InvalidArgument::check_count(field, posts.len(), self.limits.max_batch)?;
         let posts: Vec<Post> = posts
             .into_iter()
             .enumerate()

@@ -93,13 +93,7 @@ impl Routing {
     /// Routes a batch of classified posts, in order.
     #[tracing::instrument(name = "routing.route", skip_all, fields(%tenant, posts = items.len()))]
     pub async fn route(&self, tenant: &Tenant, items: Vec<pb::RouteItem>) -> Result<Vec<pb::RouteResult>> {
-        if items.len() > MAX_ROUTE_BATCH {
-            return Err(InvalidArgument::new(
-                "items",
-                format!("{} items; the limit is {MAX_ROUTE_BATCH}", items.len()),
-            )
-            .into());
-        }
+        InvalidArgument::check_count("items", items.len(), MAX_ROUTE_BATCH)?;
         let checked = items
             .into_iter()
             .enumerate()
