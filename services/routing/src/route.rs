@@ -334,7 +334,7 @@ impl Routing {
         reasons.retain(|r| r.factor != REPEAT_CONTACT && r.factor != ESCALATED);
         let repeat = self.weights.repeat_contact(u32::try_from(contacts).unwrap_or(0));
         let case_level: Vec<pb::Reason> = repeat.as_ref().map(pb::Reason::from).into_iter().chain(escalation).collect();
-        let boost: i32 = case_level.iter().map(|r| (r.contribution * 100.0).round() as i32).sum();
+        let boost: i32 = case_level.iter().map(|r| earshot_core::scoring::points(r.contribution)).sum();
         reasons.extend(case_level);
         ((post_priority + boost).clamp(0, 100), reasons)
     }

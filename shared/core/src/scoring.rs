@@ -230,7 +230,13 @@ pub fn followers_label(followers: u64) -> String {
 
 /// Priority for a risk value.
 pub fn priority_of(risk: f32) -> u32 {
-    (risk.clamp(0.0, 1.0) * 100.0).round() as u32
+    points(risk.clamp(0.0, 1.0)).unsigned_abs()
+}
+
+/// The priority points a contribution to risk is worth (0.2 → 20): how a case-level reason (a
+/// repeat contact, an escalation) adds to the priority of the case's strongest post.
+pub fn points(contribution: f32) -> i32 {
+    (contribution * 100.0).round() as i32
 }
 
 impl Weights {
