@@ -16,6 +16,7 @@ mod record;
 mod recovery;
 mod route;
 pub mod state;
+mod sweep;
 mod views;
 mod watch;
 
