@@ -7,9 +7,9 @@
 
 mod agents;
 mod api;
+pub mod api_keys;
 pub mod config;
 pub mod error;
-pub mod keys;
 pub mod notify;
 mod reassign;
 mod record;
@@ -65,7 +65,7 @@ pub async fn run(
         std::time::Duration::from_secs(10),
         config.tls.client()?.as_ref(),
     )?);
-    let keys = keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
+    let keys = api_keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
     keys.sync().await.context("publishing the API keys")?;
     let _keys = earshot_telemetry::TaskGuard::spawn(keys.clone().sync_forever());
     let leases = Leases::new(&queues, &earshot_queue::holder_id("routing", listener.local_addr()?), LEASE_TTL);
@@ -99,7 +99,7 @@ pub async fn run(
         .add_service(KeyServiceServer::new(keys));
     health.serving::<RoutingServiceServer<Routing>>().await;
     health.serving::<AgentServiceServer<Routing>>().await;
-    health.serving::<KeyServiceServer<keys::Keys>>().await;
+    health.serving::<KeyServiceServer<api_keys::Keys>>().await;
     tracing::info!(addr = %listener.local_addr()?, "routing serving");
     let served =
         earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)

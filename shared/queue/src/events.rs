@@ -5,7 +5,7 @@ use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
 use crate::connection::Connection;
-use crate::{Queues, Result, keys};
+use crate::{Queues, Result, names};
 
 /// One event read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,10 @@ impl EventStream {
     /// day); returns its cursor either way.
     pub async fn publish(&self, tenant: &str, event_id: &str, payload: &str) -> Result<String> {
         let mut conn = self.queues.connection();
-        let marker = format!("{}published:{event_id}", keys::tenant_prefix(tenant));
+        let marker = format!("{}published:{event_id}", names::tenant_prefix(tenant));
         let id: String = self
             .publish_once
-            .key(keys::stream(tenant, self.name))
+            .key(names::stream(tenant, self.name))
             .key(marker)
             .arg(payload)
             .arg(self.max_len)
@@ -58,7 +58,7 @@ impl EventStream {
     pub async fn latest_cursor(&self, tenant: &str) -> Result<String> {
         let mut conn = self.queues.connection();
         let reply: redis::streams::StreamRangeReply =
-            conn.xrevrange_count(keys::stream(tenant, self.name), "+", "-", 1).await?;
+            conn.xrevrange_count(names::stream(tenant, self.name), "+", "-", 1).await?;
         Ok(reply.ids.first().map(|entry| entry.id.clone()).unwrap_or_else(|| "0-0".to_owned()))
     }
 
@@ -77,7 +77,7 @@ impl EventStream {
     ) -> Result<Vec<StreamEvent>> {
         let options = StreamReadOptions::default().block(block_ms).count(100);
         let reply: Option<StreamReadReply> =
-            reader.xread_options(&[keys::stream(tenant, self.name)], &[cursor], &options).await?;
+            reader.xread_options(&[names::stream(tenant, self.name)], &[cursor], &options).await?;
         let mut events = Vec::new();
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {

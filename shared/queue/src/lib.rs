@@ -11,15 +11,15 @@
 
 mod connection;
 mod events;
-mod keys;
 mod lease;
+mod names;
 mod queues;
 mod wake;
 
 pub use connection::Connection;
 pub use events::{EventStream, StreamEvent};
-pub use keys::tenant_prefix;
 pub use lease::{Leases, holder_id};
+pub use names::tenant_prefix;
 pub use queues::{AgentState, Assign, CaseEntry, NextCase, Queues, Settle};
 pub use wake::{Wake, Wakeups};
 

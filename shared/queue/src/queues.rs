@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use redis::AsyncCommands;
 
 use crate::connection::Connection;
-use crate::{Error, Result, keys};
+use crate::{Error, Result, names};
 
 /// A case as the queue sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +103,7 @@ pub struct Queues {
 /// A script call whose arguments start with a case entry, as `upsert.lua` and `restore.lua` take
 /// them: case_id, queue, score, priority, language, enqueued_at_ms.
 fn with_entry<'a>(script: &'a redis::Script, tenant: &str, entry: &CaseEntry) -> redis::ScriptInvocation<'a> {
-    let mut invocation = script.key(keys::tenant_prefix(tenant));
+    let mut invocation = script.key(names::tenant_prefix(tenant));
     invocation.arg(entry_args(entry));
     invocation
 }
@@ -172,7 +172,7 @@ impl Queues {
         let known = self.known_tenants.lock().map(|set| set.contains(tenant)).unwrap_or(false);
         if !known {
             let mut conn = self.conn.clone();
-            let _: i64 = conn.sadd(keys::TENANTS, tenant).await?;
+            let _: i64 = conn.sadd(names::TENANTS, tenant).await?;
             if let Ok(mut set) = self.known_tenants.lock() {
                 set.insert(tenant.to_owned());
             }
@@ -185,14 +185,14 @@ impl Queues {
     /// again.
     pub async fn mark_restored(&self) -> Result<()> {
         let mut conn = self.conn.clone();
-        let _: () = conn.set(keys::RESTORED, 1).await?;
+        let _: () = conn.set(names::RESTORED, 1).await?;
         Ok(())
     }
 
     /// Takes the mark back after a restore failed, so the next check restores again.
     pub async fn unmark_restored(&self) -> Result<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn.del(keys::RESTORED).await?;
+        let _: i64 = conn.del(names::RESTORED).await?;
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl Queues {
     /// forgets which tenants it had registered, so they are registered again.
     pub async fn still_restored(&self) -> Result<bool> {
         let mut conn = self.conn.clone();
-        let present: bool = conn.exists(keys::RESTORED).await?;
+        let present: bool = conn.exists(names::RESTORED).await?;
         if !present && let Ok(mut known) = self.known_tenants.lock() {
             known.clear();
         }
@@ -210,7 +210,7 @@ impl Queues {
     /// Tenants that have used the queues (for sweepers).
     pub async fn tenants(&self) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
-        Ok(conn.smembers(keys::TENANTS).await?)
+        Ok(conn.smembers(names::TENANTS).await?)
     }
 
     /// Queues a case, or re-scores it in place; returns its state (`queued`, or `offered` /
@@ -230,7 +230,7 @@ impl Queues {
         let script = &self.scripts.upsert;
         let mut pipe = redis::pipe();
         for entry in entries {
-            pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(keys::tenant_prefix(tenant)).arg(entry_args(entry));
+            pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(names::tenant_prefix(tenant)).arg(entry_args(entry));
         }
         let mut conn = self.conn.clone();
         match pipe.query_async(&mut conn).await {
@@ -261,7 +261,7 @@ impl Queues {
     pub async fn set_agent(&self, tenant: &str, agent: &AgentState) -> Result<()> {
         self.remember_tenant(tenant).await?;
         let mut conn = self.conn.clone();
-        let _: () = conn.hset_multiple(keys::agent(tenant, &agent.agent_id), &agent_fields(agent)).await?;
+        let _: () = conn.hset_multiple(names::agent(tenant, &agent.agent_id), &agent_fields(agent)).await?;
         Ok(())
     }
 
@@ -270,7 +270,7 @@ impl Queues {
     /// running replica made meanwhile (Redis is the fresher of the two).
     pub async fn restore_agent(&self, tenant: &str, agent: &AgentState) -> Result<()> {
         self.remember_tenant(tenant).await?;
-        let key = keys::agent(tenant, &agent.agent_id);
+        let key = names::agent(tenant, &agent.agent_id);
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (field, value) in agent_fields(agent) {
@@ -286,7 +286,7 @@ impl Queues {
         let reply: Vec<String> = self
             .scripts
             .next_case
-            .key(keys::tenant_prefix(tenant))
+            .key(names::tenant_prefix(tenant))
             .arg(agent_id)
             .arg(now_ms)
             .arg(lease_ms)
@@ -318,7 +318,7 @@ impl Queues {
         let reply: String = self
             .scripts
             .settle
-            .key(keys::tenant_prefix(tenant))
+            .key(names::tenant_prefix(tenant))
             .arg(name)
             .arg(agent_id)
             .arg(case_id)
@@ -335,7 +335,7 @@ impl Queues {
         let reply: String = self
             .scripts
             .settle
-            .key(keys::tenant_prefix(tenant))
+            .key(names::tenant_prefix(tenant))
             .arg("forget")
             .arg("")
             .arg(case_id)
@@ -352,7 +352,7 @@ impl Queues {
         let reply: String = self
             .scripts
             .assign
-            .key(keys::tenant_prefix(tenant))
+            .key(names::tenant_prefix(tenant))
             .arg(case_id)
             .arg(agent_id)
             .invoke_async(&mut conn)
@@ -376,14 +376,14 @@ impl Queues {
     /// [`Queues::answered`]) by `until_ms`, [`Queues::expire_sticky`] returns it to its queue.
     pub async fn await_answer(&self, tenant: &str, case_id: &str, until_ms: i64) -> Result<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn.zadd(keys::sticky(tenant), case_id, until_ms).await?;
+        let _: i64 = conn.zadd(names::sticky(tenant), case_id, until_ms).await?;
         Ok(())
     }
 
     /// The agent answered the customer: the case stays with it.
     pub async fn answered(&self, tenant: &str, case_id: &str) -> Result<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn.zrem(keys::sticky(tenant), case_id).await?;
+        let _: i64 = conn.zrem(names::sticky(tenant), case_id).await?;
         Ok(())
     }
 
@@ -404,7 +404,7 @@ impl Queues {
     ) -> Result<Vec<(String, String)>> {
         let mut conn = self.conn.clone();
         let flat: Vec<String> =
-            script.key(keys::tenant_prefix(tenant)).arg(now_ms).arg(limit).invoke_async(&mut conn).await?;
+            script.key(names::tenant_prefix(tenant)).arg(now_ms).arg(limit).invoke_async(&mut conn).await?;
         Ok(flat.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect())
     }
 
@@ -412,21 +412,21 @@ impl Queues {
     pub async fn queue_head(&self, tenant: &str, queue: &str, limit: u32) -> Result<Vec<(String, i64)>> {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
-        let entries: Vec<(String, f64)> = conn.zrange_withscores(keys::queue(tenant, queue), 0, stop).await?;
+        let entries: Vec<(String, f64)> = conn.zrange_withscores(names::queue(tenant, queue), 0, stop).await?;
         Ok(entries.into_iter().map(|(id, score)| (id, score as i64)).collect())
     }
 
     /// Number of cases waiting in a queue.
     pub async fn depth(&self, tenant: &str, queue: &str) -> Result<u64> {
         let mut conn = self.conn.clone();
-        Ok(conn.zcard(keys::queue(tenant, queue)).await?)
+        Ok(conn.zcard(names::queue(tenant, queue)).await?)
     }
 
     /// The cases waiting in each of `queues`, in one round trip.
     pub async fn depths(&self, tenant: &str, queues: &[String]) -> Result<Vec<u64>> {
         let mut pipe = redis::pipe();
         for queue in queues {
-            pipe.zcard(keys::queue(tenant, queue));
+            pipe.zcard(names::queue(tenant, queue));
         }
         let mut conn = self.conn.clone();
         Ok(pipe.query_async(&mut conn).await?)
@@ -435,7 +435,7 @@ impl Queues {
     /// Every queue that ever held a case of the tenant, sorted.
     pub async fn queue_names(&self, tenant: &str) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
-        let mut names: Vec<String> = conn.smembers(keys::queues(tenant)).await?;
+        let mut names: Vec<String> = conn.smembers(names::queues(tenant)).await?;
         names.sort();
         Ok(names)
     }
@@ -443,7 +443,7 @@ impl Queues {
     /// Cases offered to or held by an agent.
     pub async fn agent_cases(&self, tenant: &str, agent_id: &str) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
-        let mut cases: Vec<String> = conn.smembers(format!("{}:cases", keys::agent(tenant, agent_id))).await?;
+        let mut cases: Vec<String> = conn.smembers(format!("{}:cases", names::agent(tenant, agent_id))).await?;
         cases.sort();
         Ok(cases)
     }

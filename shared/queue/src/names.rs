@@ -1,4 +1,4 @@
-//! Key names. The hash tag `{tenant}` keeps a tenant's keys on one cluster slot.
+//! Redis key names. The hash tag `{tenant}` keeps a tenant's keys on one cluster slot.
 
 /// `es:{tenant}:` — the prefix of every key of a tenant (KEYS[1] of every script).
 pub fn tenant_prefix(tenant: &str) -> String {
