@@ -120,14 +120,12 @@ impl Escalations {
     pub async fn publish_forever(self) {
         loop {
             let woken = self.outbox_ready.notified();
-            match self.leases.publisher.hold(PUBLISHER_LEASE).await {
-                Ok(true) => match self.publish_pending().await {
+            if self.leases.publisher.holds(PUBLISHER_LEASE).await {
+                match self.publish_pending().await {
                     Ok(n) if n as u64 == PUBLISH_BATCH => continue,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "publishing escalation events failed; will retry"),
-                },
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot take the publisher lease; will retry"),
+                }
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
         }
@@ -220,14 +218,10 @@ impl Escalations {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match self.leases.webhooks.hold(WEBHOOK_LEASE).await {
-                Ok(true) => {
-                    if let Err(error) = self.deliver_due(&http).await {
-                        tracing::warn!(%error, "webhook round failed");
-                    }
-                }
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot take the webhook lease; will retry"),
+            if self.leases.webhooks.holds(WEBHOOK_LEASE).await
+                && let Err(error) = self.deliver_due(&http).await
+            {
+                tracing::warn!(%error, "webhook round failed");
             }
         }
     }

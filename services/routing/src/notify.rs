@@ -219,17 +219,9 @@ impl Routing {
         let mut backoff = Duration::from_millis(100);
         loop {
             let woken = self.notifier.outbox_ready.notified();
-            match self.leases.hold(OUTBOX_LEASE).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = tokio::time::timeout(self.leases.ttl() / 4, woken).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot take the outbox lease; will retry");
-                    let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
-                    continue;
-                }
+            if !self.leases.holds(OUTBOX_LEASE).await {
+                let _ = tokio::time::timeout(self.leases.ttl() / 4, woken).await;
+                continue;
             }
             match self.report_pending().await {
                 Ok(n) if n as u64 >= OUTBOX_BATCH => continue,

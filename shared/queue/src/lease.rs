@@ -102,14 +102,18 @@ impl Leases {
         self.release(holding.iter().map(String::as_str)).await
     }
 
-    /// Who holds this process's leases.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// How long a lease lasts unless renewed: renew well within it.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// [`Leases::hold`] for a loop that does single work: whether to do it this round. Redis
+    /// failing is logged and counts as not holding (the loop asks again next round).
+    pub async fn holds(&self, name: &str) -> bool {
+        self.hold(name).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, lease = name, "cannot take or renew a lease; will retry");
+            false
+        })
     }
 
     /// Takes or renews lease `name`; whether this process holds it now.

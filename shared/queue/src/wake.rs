@@ -31,12 +31,30 @@ pub struct Wakeups {
     wake: Wake,
     conn: Connection,
     channel: Arc<str>,
+    /// What this process publishes, so its listener knows its own wake-ups (already given).
+    sender: Arc<str>,
+}
+
+/// A sender id unlikely to be another process's: the standard library's random hash keys (seeded
+/// from the OS per process) over a count of ids made here.
+fn sender_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 impl Wakeups {
     /// Wake-ups on Redis channel `channel`, waking whom `wake` says.
     pub fn new(queues: &Queues, channel: &str, wake: Wake) -> Self {
-        Self { local: Arc::default(), wake, conn: queues.connection(), channel: channel.into() }
+        Self {
+            local: Arc::default(),
+            wake,
+            conn: queues.connection(),
+            channel: channel.into(),
+            sender: sender_id().into(),
+        }
     }
 
     /// Waits for the next wake-up (of this process or another); create it before looking for
@@ -49,10 +67,10 @@ impl Wakeups {
     /// the caller; a failed one is logged, and the other replicas' periodic look covers it).
     pub fn wake(&self) {
         self.wake_here();
-        let (mut conn, channel) = (self.conn.clone(), self.channel.clone());
+        let (mut conn, channel, sender) = (self.conn.clone(), self.channel.clone(), self.sender.clone());
         tokio::spawn(async move {
             let published: redis::RedisResult<i64> =
-                redis::cmd("PUBLISH").arg(&*channel).arg(1).query_async(&mut conn).await;
+                redis::cmd("PUBLISH").arg(&*channel).arg(&*sender).query_async(&mut conn).await;
             if let Err(error) = published {
                 tracing::debug!(%error, %channel, "cannot publish a wake-up");
             }
@@ -68,7 +86,7 @@ impl Wakeups {
     }
 
     /// Listens on the channel until the task is dropped, waking this process's waiters on every
-    /// message, whichever replica sent it; reconnects (to each of a cluster's seeds in turn) when
+    /// message another replica sent; reconnects (to each of a cluster's seeds in turn) when
     /// the connection is lost. In a cluster every node relays every channel's messages.
     pub async fn listen_forever(self, url: String) {
         let seeds: Vec<String> = nodes(&url).into_iter().map(str::to_owned).collect();
@@ -89,8 +107,11 @@ impl Wakeups {
         let mut pubsub = redis::Client::open(seed)?.get_async_pubsub().await?;
         pubsub.subscribe(&*self.channel).await?;
         let mut messages = pubsub.on_message();
-        while messages.next().await.is_some() {
-            self.wake_here();
+        while let Some(message) = messages.next().await {
+            // This process's own wake-up woke its waiters when it was sent.
+            if message.get_payload::<String>().ok().as_deref() != Some(&*self.sender) {
+                self.wake_here();
+            }
         }
         Ok(())
     }
