@@ -14,6 +14,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/check-layers.sh
+	scripts/check-module-cycles.py
 
 fmt:
 	cargo fmt --all

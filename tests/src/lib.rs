@@ -52,7 +52,7 @@ impl Stack {
     /// The same on `redis`.
     pub async fn with_redis(redis: TestRedis) -> Result<Self> {
         earshot_telemetry::init_test_logging();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+        let now = earshot_core::Clock::now_ms(&earshot_core::SystemClock);
         let service_key = earshot_auth::key::mint_service_secret()?;
         let database = match std::env::var(POSTGRES_ENV) {
             Ok(server) => Some(fresh_database(&server).await?),
@@ -91,6 +91,10 @@ async fn fresh_database(server: &str) -> Result<String> {
 
 /// Generous bound for anything the pipeline does (it normally takes milliseconds).
 pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How long a test watches for something that must not happen: five ticks of escalation's SLA
+/// clock as the embedded stack runs it (every 100 ms).
+pub const QUIET_PERIOD: Duration = Duration::from_millis(500);
 
 /// A public tweet by `author` (its external id; the handle is `@author`).
 pub fn post(external_id: &str, author: &str, followers: u64, text: &str) -> pb::Post {

@@ -5,7 +5,7 @@
 //!
 //! Run with `make bench` (or `cargo bench -p earshot-classify --bench classify`).
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use earshot_classify::Classifier;
 use earshot_core::{Post, Weights};

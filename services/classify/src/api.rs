@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use earshot_core::{Clock, InvalidArgument, Limits, Post, SystemClock, Tenant};
+use earshot_core::{InvalidArgument, Limits, Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -15,23 +15,26 @@ use crate::error::{Error, Result};
 pub struct ClassifyApi {
     classifier: Arc<Classifier>,
     limits: Limits,
+    /// Stands in for a post's missing `created_at`.
+    clock: SharedClock,
     /// Time to classify one post (its count is the posts classified).
     latency: opentelemetry::metrics::Histogram<f64>,
 }
 
 impl ClassifyApi {
-    /// A handler over `classifier`, rejecting input beyond `limits`.
-    pub fn new(classifier: Classifier, limits: Limits) -> Self {
+    /// A handler over `classifier`, rejecting input beyond `limits`, reading time through
+    /// `clock`.
+    pub fn new(classifier: Classifier, limits: Limits, clock: SharedClock) -> Self {
         let latency = earshot_telemetry::metrics::seconds_histogram(
             "earshot.classify.duration",
             "Time to classify one post (language, sentiment, complaint, intent, topic, risk)",
         );
-        Self { classifier: Arc::new(classifier), limits, latency }
+        Self { classifier: Arc::new(classifier), limits, clock, latency }
     }
 
     fn validate(&self, field: &str, post: Option<pb::Post>) -> Result<Post> {
         let post = post.ok_or_else(|| InvalidArgument::new(field, "is required"))?;
-        Ok(Post::from_wire(post, &self.limits, SystemClock.now_ms()).map_err(|e| e.within(field))?)
+        Ok(Post::from_wire(post, &self.limits, self.clock.now_ms()).map_err(|e| e.within(field))?)
     }
 
     /// Classifies `posts` on the blocking pool, one classification per post, in order.
@@ -40,7 +43,7 @@ impl ClassifyApi {
         let latency = self.latency.clone();
         let span = tracing::info_span!("classify.posts", posts = posts.len());
         let classify_one = move |post: &Post| {
-            let started = std::time::Instant::now();
+            let started = tokio::time::Instant::now();
             let classification = classifier.classify_for(&tenant, post);
             latency.record(started.elapsed().as_secs_f64(), &[]);
             classification

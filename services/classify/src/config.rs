@@ -2,22 +2,16 @@
 
 use std::path::PathBuf;
 
-use earshot_core::Weights;
+use earshot_telemetry::args::{CommonArgs, DEFAULT_REDIS_URL, WeightsArgs, addresses};
+use earshot_telemetry::process::Service;
 
 /// earshot-classify: classifies customer posts.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "earshot-classify", version)]
 pub struct Config {
-    /// Address to serve gRPC on.
-    #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50052")]
-    pub listen: String,
-    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
-    /// it off.
-    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9452")]
-    pub admin_listen: String,
-    /// Risk weights (TOML, like shared/core/weights.toml); the built-in weights when unset.
-    #[arg(long, env = "EARSHOT_WEIGHTS")]
-    pub weights: Option<PathBuf>,
+    /// Risk weights.
+    #[command(flatten)]
+    pub weights: WeightsArgs,
     /// The learned model's weights file (made by `earshotctl train`); the built-in one when unset.
     #[arg(long, env = "EARSHOT_MODEL")]
     pub model: Option<PathBuf>,
@@ -27,18 +21,9 @@ pub struct Config {
     /// What a client may send.
     #[command(flatten)]
     pub input: earshot_telemetry::args::InputArgs,
-    /// Redis, where API keys are published.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Credentials: the service key, key cache and per-key rate.
+    /// The flags every service has: addresses, Redis, credentials, TLS, telemetry.
     #[command(flatten)]
-    pub auth: earshot_auth::AuthArgs,
-    /// TLS for this server and its calls to peers.
-    #[command(flatten)]
-    pub tls: earshot_telemetry::tls::TlsArgs,
-    /// Log format and trace export.
-    #[command(flatten)]
-    pub telemetry: earshot_telemetry::args::TelemetryArgs,
+    pub common: CommonArgs,
 }
 
 impl Config {
@@ -46,21 +31,21 @@ impl Config {
     /// loopback port.
     pub fn local() -> Self {
         Self {
-            listen: "127.0.0.1:0".into(),
-            admin_listen: String::new(),
-            weights: None,
+            weights: WeightsArgs::default(),
             model: None,
             cues_dir: None,
             input: Default::default(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            auth: earshot_auth::AuthArgs::private(),
-            tls: Default::default(),
-            telemetry: Default::default(),
+            common: CommonArgs::local(DEFAULT_REDIS_URL),
         }
     }
+}
 
-    /// The configured weights.
-    pub fn weights(&self) -> Result<Weights, earshot_core::scoring::WeightsError> {
-        Weights::load(self.weights.as_deref())
+impl Service for Config {
+    const NAME: &'static str = "earshot-classify";
+    const DEFAULT_LISTEN: &'static str = addresses::CLASSIFY;
+    const DEFAULT_ADMIN_LISTEN: &'static str = "127.0.0.1:9452";
+
+    fn common(&self) -> &CommonArgs {
+        &self.common
     }
 }

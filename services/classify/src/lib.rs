@@ -15,7 +15,6 @@ pub mod vader;
 
 use anyhow::Context;
 use earshot_proto::v1::classifier_service_server::ClassifierServiceServer;
-use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use api::ClassifyApi;
@@ -24,12 +23,14 @@ pub use config::Config;
 pub use error::Error;
 
 /// Loads the models and serves `ClassifierService` on `listener` until `shutdown` resolves.
+/// Time is read through `clock` (tests pass a manual one).
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    clock: earshot_core::SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let weights = config.weights()?;
+    let weights = config.weights.load()?;
     let cues_dir = config.cues_dir.clone();
     let model_path = config.model.clone();
     let classifier = tokio::task::spawn_blocking(move || {
@@ -42,14 +43,13 @@ pub async fn run(
     if !tenants_with_cues.is_empty() {
         tracing::info!(tenants = ?tenants_with_cues, "tenants with cues of their own");
     }
-    let (directory, _) = config.auth.open(&config.redis_url, "classify").await.context("opening the key directory")?;
-    let (health, health_service) = earshot_telemetry::grpc::health().await;
-    let api = ClassifyApi::new(classifier, config.input.limits());
-    let routes = tonic::service::Routes::new(health_service).add_service(
-        ClassifierServiceServer::new(api).max_decoding_message_size(config.input.message.max_message_bytes),
-    );
-    health.serving::<ClassifierServiceServer<ClassifyApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "classify serving");
-    earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown).await?;
+    let common = &config.common;
+    let (directory, _) = common.auth.open(&common.redis_url, "classify").await.context("opening the key directory")?;
+    let api = ClassifyApi::new(classifier, config.input.limits(&common.message), clock);
+    earshot_telemetry::grpc::Server::new()
+        .await
+        .with(ClassifierServiceServer::new(api).max_decoding_message_size(common.message.max_message_bytes))
+        .serve(listener, directory, &common.tls, shutdown)
+        .await?;
     Ok(())
 }

@@ -14,11 +14,16 @@ async fn a_tenants_product_terms_steer_its_own_posts() {
     let service_key = earshot_auth::key::mint_service_secret().unwrap();
     let mut config = earshot_classify::Config::local();
     config.cues_dir = Some(dir.path().to_owned());
-    config.redis_url = redis.url();
-    config.auth = earshot_auth::AuthArgs::local(&service_key);
+    config.common.redis_url = redis.url();
+    config.common.auth = earshot_auth::AuthArgs::local(&service_key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(earshot_classify::run(config, listener, std::future::pending()));
+    let server = tokio::spawn(earshot_classify::run(
+        config,
+        listener,
+        std::sync::Arc::new(earshot_core::SystemClock),
+        std::future::pending(),
+    ));
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
     // The service credential may name the tenant it acts for.

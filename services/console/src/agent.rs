@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::error::Failure;
 use crate::pages::{self, case_body, countdown, csrf_field, sla_clocks};
-use crate::session::Session;
+use crate::session::{MissingRole, Session};
 use crate::{Console, back, live_events};
 
 /// How long "Next case" waits for work before saying there is none.
@@ -39,7 +39,7 @@ pub fn routes() -> Router<Console> {
 fn agent(session: Session) -> Result<(Session, String), Failure> {
     let session = session.require("agent")?;
     if session.key.agent_id.is_empty() {
-        return Err(Failure::Role("agent"));
+        return Err(Failure::Role(MissingRole("agent")));
     }
     let agent_id = session.key.agent_id.clone();
     Ok((session, agent_id))

@@ -41,7 +41,7 @@ impl Backend {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let tls = config.tls.client()?;
         let channel = |addr: &str| earshot_telemetry::client::channel(addr, CALL_TIMEOUT, tls.as_ref());
-        Ok(Self { routing: channel(&config.routing_addr)?, escalation: channel(&config.escalation_addr)? })
+        Ok(Self { routing: channel(&config.routing.addr)?, escalation: channel(&config.escalation.addr)? })
     }
 
     /// Clients presenting `secret`.

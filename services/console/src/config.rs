@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use earshot_telemetry::args::{EscalationPeer, RoutingPeer};
+
 /// earshot-console: the web console agents, supervisors and admins sign in to.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "earshot-console", version)]
@@ -9,12 +11,12 @@ pub struct Config {
     /// Address to serve HTTP on.
     #[arg(long, env = "EARSHOT_CONSOLE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Address of earshot-routing (cases, agents, keys).
-    #[arg(long, env = "EARSHOT_ROUTING_ADDR", default_value = "127.0.0.1:50053")]
-    pub routing_addr: String,
-    /// Address of earshot-escalation (escalations, SLA policies, webhooks).
-    #[arg(long, env = "EARSHOT_ESCALATION_ADDR", default_value = "127.0.0.1:50054")]
-    pub escalation_addr: String,
+    /// Where routing is: cases, agents, keys.
+    #[command(flatten)]
+    pub routing: RoutingPeer,
+    /// Where escalation is: escalations, SLA policies, webhooks.
+    #[command(flatten)]
+    pub escalation: EscalationPeer,
     /// Marks the session cookie `Secure`: set it when the console is reached over HTTPS (behind a
     /// TLS-terminating proxy).
     #[arg(long, env = "EARSHOT_CONSOLE_SECURE_COOKIES", default_value_t = false)]
@@ -35,8 +37,8 @@ impl Config {
     pub fn local(routing_addr: &str, escalation_addr: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
-            routing_addr: routing_addr.into(),
-            escalation_addr: escalation_addr.into(),
+            routing: RoutingPeer { addr: routing_addr.into() },
+            escalation: EscalationPeer { addr: escalation_addr.into() },
             secure_cookies: false,
             session_minutes: 720,
             tls: Default::default(),

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::pages;
+use crate::session::MissingRole;
 
 /// Why a request was not served as asked.
 #[derive(Debug, thiserror::Error)]
@@ -18,14 +19,20 @@ pub enum Failure {
     #[error("this form is out of date or did not come from the console; reload the page and try again")]
     Csrf,
     /// The signed-in key lacks the role for this page.
-    #[error("your key does not have the {0} role")]
-    Role(&'static str),
+    #[error("your key does not have the {} role", .0.0)]
+    Role(MissingRole),
     /// A form field is not in a shape the console can read (names the field).
     #[error("{0}")]
     Form(String),
     /// A service refused or failed the call.
     #[error("{}", .0.message())]
     Service(#[from] tonic::Status),
+}
+
+impl From<MissingRole> for Failure {
+    fn from(missing: MissingRole) -> Self {
+        Self::Role(missing)
+    }
 }
 
 impl IntoResponse for Failure {

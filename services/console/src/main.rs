@@ -5,16 +5,14 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use anyhow::Context;
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = earshot_console::Config::parse();
-    let telemetry = earshot_telemetry::init(&config.telemetry, "earshot-console", env!("CARGO_PKG_VERSION"))?;
-    let listener =
-        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let served = earshot_console::run(config, listener, earshot_telemetry::shutdown_signal()).await;
-    telemetry.shutdown().await;
-    served
+    let (telemetry, listen) = (config.telemetry.clone(), config.listen.clone());
+    earshot_telemetry::process::serve("earshot-console", &telemetry, "", &listen, |listener, shutdown| {
+        earshot_console::run(config, listener, shutdown)
+    })
+    .await
 }

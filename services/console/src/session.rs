@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::http::HeaderMap;
 use earshot_proto::v1 as pb;
@@ -49,10 +51,14 @@ impl Session {
     }
 
     /// This session, if its key has `role`.
-    pub fn require(self, role: &'static str) -> Result<Session, crate::error::Failure> {
-        if self.has(role) { Ok(self) } else { Err(crate::error::Failure::Role(role)) }
+    pub fn require(self, role: &'static str) -> Result<Session, MissingRole> {
+        if self.has(role) { Ok(self) } else { Err(MissingRole(role)) }
     }
 }
+
+/// The signed-in key lacks this role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingRole(pub &'static str);
 
 /// Every session, by id.
 #[derive(Debug, Clone)]

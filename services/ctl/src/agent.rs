@@ -133,10 +133,7 @@ pub async fn run(connect: &Endpoints, command: AgentCommand) -> Result<()> {
             let response = agents.next_case(connect.request(request)?).await.map_err(error)?;
             match response.into_inner().offer {
                 Some(pb::Offer { case: Some(case), lease_expires_at }) => {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs() as i64)
-                        .unwrap_or_default();
+                    let now = earshot_core::Clock::now_ms(&earshot_core::SystemClock) / 1_000;
                     let left = lease_expires_at.map(|t| t.seconds - now).unwrap_or_default().max(0);
                     outln!("offered for {left} s: accept or reject it");
                     case

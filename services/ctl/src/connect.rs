@@ -13,21 +13,22 @@ use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use earshot_proto::v1::key_service_client::KeyServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_telemetry::args::addresses;
 
 /// Service addresses and the tenant, shared by every command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Endpoints {
     /// earshot-ingest.
-    #[arg(long, global = true, env = "EARSHOT_INGEST_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(long, global = true, env = "EARSHOT_INGEST_ADDR", default_value = addresses::INGEST)]
     pub ingest: String,
     /// earshot-classify.
-    #[arg(long, global = true, env = "EARSHOT_CLASSIFY_ADDR", default_value = "127.0.0.1:50052")]
+    #[arg(long, global = true, env = "EARSHOT_CLASSIFY_ADDR", default_value = addresses::CLASSIFY)]
     pub classify: String,
     /// earshot-routing.
-    #[arg(long, global = true, env = "EARSHOT_ROUTING_ADDR", default_value = "127.0.0.1:50053")]
+    #[arg(long, global = true, env = "EARSHOT_ROUTING_ADDR", default_value = addresses::ROUTING)]
     pub routing: String,
     /// earshot-escalation.
-    #[arg(long, global = true, env = "EARSHOT_ESCALATION_ADDR", default_value = "127.0.0.1:50054")]
+    #[arg(long, global = true, env = "EARSHOT_ESCALATION_ADDR", default_value = addresses::ESCALATION)]
     pub escalation: String,
     /// API key (`esk_…`); its tenant and roles decide what you may do.
     #[arg(long, global = true, env = "EARSHOT_API_KEY", hide_env_values = true)]

@@ -1,7 +1,9 @@
 //! The demo `make run` shows: demo agents, a realistic feed, then the queues in the order agents
 //! will get them (with the reasons) the escalations supervisors see, and a key per role to try them with.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{Result, bail};
 use earshot_proto::v1 as pb;

@@ -59,7 +59,7 @@ fn read_training_files(data: &Path) -> Result<(Vec<Example>, Vec<serde_json::Val
 
 /// Runs the training.
 pub fn run(args: TrainArgs) -> Result<()> {
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     eprintln!("reading training splits from {}", args.data.display());
     let (examples, files) = read_training_files(&args.data)?;
     let classifier = Classifier::with_model(Weights::default(), None, Model::untrained())?;

@@ -14,6 +14,7 @@ use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::v1::ingest_service_client::IngestServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
+use earshot_telemetry::args::CommonArgs;
 use earshot_telemetry::tls::TlsArgs;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -154,7 +155,7 @@ impl Node {
     /// priority credit.
     pub fn new(redis_url: String, data_dir: PathBuf, clock: SharedClock) -> Self {
         let routing = earshot_routing::Config::local("", "", "");
-        let service_key = routing.auth.service_secret().unwrap_or_default();
+        let service_key = routing.common.auth.service_secret().unwrap_or_default();
         Self {
             redis_url,
             data_dir,
@@ -168,8 +169,14 @@ impl Node {
         }
     }
 
-    fn auth(&self) -> AuthArgs {
-        AuthArgs::local(&self.service_key)
+    /// The flags every service shares, as this node sets them: its Redis, its service key, its
+    /// TLS; any free port, no admin port.
+    fn common(&self) -> CommonArgs {
+        CommonArgs {
+            auth: AuthArgs::local(&self.service_key),
+            tls: self.tls.clone(),
+            ..CommonArgs::local(&self.redis_url)
+        }
     }
 
     /// The service credential, acting for tenant `default`.
@@ -185,11 +192,10 @@ impl Node {
     /// Starts the classifier, at `addr` when given.
     pub async fn classify_at(&self, addr: Option<SocketAddr>) -> Result<Running> {
         let mut config = earshot_classify::Config::local();
-        config.redis_url = self.redis_url.clone();
-        config.auth = self.auth();
-        config.tls = self.tls.clone();
+        config.common = self.common();
+        let clock = self.clock.clone();
         Running::spawn(bind(addr).await?, self, "classify", move |l| {
-            earshot_classify::run(config, l, std::future::pending())
+            earshot_classify::run(config, l, clock, std::future::pending())
         })
         .await
     }
@@ -208,8 +214,7 @@ impl Node {
     ) -> Result<Running> {
         let mut config = earshot_escalation::Config::local(&self.redis_url, &self.database_url("escalation"));
         config.webhook_allow = self.webhook_allow.clone();
-        config.auth = self.auth();
-        config.tls = self.tls.clone();
+        config.common = self.common();
         let clock = self.clock.clone();
         Running::spawn(bind(addr).await?, self, "escalation", move |l| {
             earshot_escalation::run(config, l, clock, shutdown)
@@ -222,8 +227,7 @@ impl Node {
         let mut config =
             earshot_routing::Config::local(&self.redis_url, &self.database_url("routing"), &escalation.to_string());
         config.priority_credit_ms = self.priority_credit_ms;
-        config.auth = self.auth();
-        config.tls = self.tls.clone();
+        config.common = self.common();
         let clock = self.clock.clone();
         Running::spawn(bind(addr).await?, self, "routing", move |l| {
             earshot_routing::run(config, l, clock, std::future::pending())
@@ -245,9 +249,7 @@ impl Node {
     ) -> Result<Running> {
         let mut config =
             earshot_ingest::Config::local(&self.database_url("ingest"), &classify.to_string(), &routing.to_string());
-        config.redis_url = self.redis_url.clone();
-        config.auth = self.auth();
-        config.tls = self.tls.clone();
+        config.common = self.common();
         let clock = self.clock.clone();
         Running::spawn(bind(addr).await?, self, "ingest", move |l| {
             earshot_ingest::run(config, l, clock, std::future::pending())

@@ -15,7 +15,7 @@ use earshot_core::scoring::followers_label;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::escalation::escalation;
-use earshot_store::escalation::sla_timer::Model as Timer;
+use earshot_store::escalation::sla_timer::{Model as Timer, TimerState};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, IntoActiveModel,
     QueryFilter, TransactionTrait,
@@ -212,8 +212,7 @@ impl Escalations {
                     let policy = self.choose_policy(policies, &clock.timer.queue);
                     // Breached at a moment after the answer: the answer was on its way (routing
                     // or escalation down), not late.
-                    let breached_after_answer =
-                        clock.timer.state == clocks::states::FIRED && clock.timer.due_at_ms > at;
+                    let breached_after_answer = clock.timer.state == TimerState::Fired && clock.timer.due_at_ms > at;
                     clocks::stop(&mut clock.timer, at, &policy);
                     clock.changed = true;
                     if breached_after_answer {
@@ -227,7 +226,7 @@ impl Escalations {
             pb::CaseEventKind::Waiting | pb::CaseEventKind::Resumed => {
                 for clock in batch.clocks(&event.case_id) {
                     let policy = self.choose_policy(policies, &clock.timer.queue);
-                    let before = clock.timer.state.clone();
+                    let before = clock.timer.state;
                     if kind == pb::CaseEventKind::Waiting {
                         clocks::pause(&mut clock.timer, at, &policy);
                     } else {

@@ -5,26 +5,14 @@
 
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
-use earshot_store::escalation::sla_timer::Model as Timer;
+use earshot_store::escalation::sla_timer::{Model as Timer, TimerState};
 
 use crate::calendar::NEVER;
 use crate::policy::{ClockKind, Policy};
 
-/// Timer states.
-pub mod states {
-    /// Counting.
-    pub const RUNNING: &str = "running";
-    /// Waiting on the customer: not counting.
-    pub const PAUSED: &str = "paused";
-    /// Answered (or the case resolved).
-    pub const STOPPED: &str = "stopped";
-    /// Breached and escalated; the customer still waits.
-    pub const FIRED: &str = "fired";
-}
-
 /// Whether the customer is still waiting for an answer on this clock.
 pub fn awaiting_answer(timer: &Timer) -> bool {
-    timer.state != states::STOPPED
+    timer.state != TimerState::Stopped
 }
 
 /// A clock started at `at_ms` (the customer's post).
@@ -43,7 +31,7 @@ pub fn start(
         kind: kind.as_str().to_owned(),
         started_at_ms: at_ms,
         due_at_ms: NEVER,
-        state: states::RUNNING.to_owned(),
+        state: TimerState::Running,
         priority: i32::try_from(priority).unwrap_or(100),
         queue: queue.to_owned(),
         policy: policy.name.clone(),
@@ -60,7 +48,7 @@ pub fn start(
 
 /// Places the due and warning instants of a running clock.
 fn schedule(timer: &mut Timer, policy: &Policy) {
-    if timer.state != states::RUNNING {
+    if timer.state != TimerState::Running {
         return;
     }
     let left = timer.target_ms - timer.consumed_ms;
@@ -72,7 +60,7 @@ fn schedule(timer: &mut Timer, policy: &Policy) {
 /// The case moved queue or changed priority: the target comes from `policy` (the new queue's) for
 /// the new priority, counted from the clock's start. A breached or answered clock keeps its record.
 pub fn retarget(timer: &mut Timer, policy: &Policy, priority: u32, queue: &str) {
-    if timer.state != states::RUNNING && timer.state != states::PAUSED {
+    if timer.state != TimerState::Running && timer.state != TimerState::Paused {
         return;
     }
     let kind = ClockKind::parse(&timer.kind).unwrap_or(ClockKind::FirstResponse);
@@ -85,12 +73,12 @@ pub fn retarget(timer: &mut Timer, policy: &Policy, priority: u32, queue: &str) 
 
 /// The agent is waiting on the customer from `at_ms`: the clock stops counting.
 pub fn pause(timer: &mut Timer, at_ms: i64, policy: &Policy) {
-    if timer.state != states::RUNNING {
+    if timer.state != TimerState::Running {
         return;
     }
     let at_ms = at_ms.max(timer.segment_start_ms);
     timer.consumed_ms += policy.calendar.between(timer.segment_start_ms, at_ms);
-    timer.state = states::PAUSED.to_owned();
+    timer.state = TimerState::Paused;
     timer.paused_at_ms = Some(at_ms);
     timer.due_at_ms = NEVER;
     timer.warn_at_ms = None;
@@ -98,11 +86,11 @@ pub fn pause(timer: &mut Timer, at_ms: i64, policy: &Policy) {
 
 /// The wait is over at `at_ms`: the clock counts on from where it paused.
 pub fn resume(timer: &mut Timer, at_ms: i64, policy: &Policy) {
-    if timer.state != states::PAUSED {
+    if timer.state != TimerState::Paused {
         return;
     }
     timer.segment_start_ms = at_ms.max(timer.paused_at_ms.unwrap_or(at_ms));
-    timer.state = states::RUNNING.to_owned();
+    timer.state = TimerState::Running;
     timer.paused_at_ms = None;
     schedule(timer, policy);
 }
@@ -111,7 +99,7 @@ pub fn resume(timer: &mut Timer, at_ms: i64, policy: &Policy) {
 pub fn stop(timer: &mut Timer, at_ms: i64, policy: &Policy) {
     timer.consumed_ms = used_ms(timer, at_ms, policy);
     timer.segment_start_ms = at_ms.max(timer.segment_start_ms);
-    timer.state = states::STOPPED.to_owned();
+    timer.state = TimerState::Stopped;
     timer.warn_at_ms = None;
     timer.paused_at_ms = None;
 }
@@ -119,7 +107,7 @@ pub fn stop(timer: &mut Timer, at_ms: i64, policy: &Policy) {
 /// Open time the clock has used by `now_ms`: what it consumed before its last segment, plus the
 /// open time since, while it still counts.
 pub fn used_ms(timer: &Timer, now_ms: i64, policy: &Policy) -> i64 {
-    let counting = timer.state == states::RUNNING || timer.state == states::FIRED;
+    let counting = timer.state == TimerState::Running || timer.state == TimerState::Fired;
     let since =
         if counting { policy.calendar.between(timer.segment_start_ms, now_ms.max(timer.segment_start_ms)) } else { 0 };
     timer.consumed_ms + since
@@ -128,10 +116,11 @@ pub fn used_ms(timer: &Timer, now_ms: i64, policy: &Policy) -> i64 {
 /// The clock as a supervisor reads it at `now_ms`.
 pub fn to_wire(timer: &Timer, now_ms: i64, policy: &Policy) -> pb::SlaClock {
     let seconds = |ms: i64| u64::try_from(ms / 1_000).unwrap_or(0);
-    let has_deadline = (timer.state == states::RUNNING || timer.state == states::FIRED) && timer.due_at_ms != NEVER;
+    let has_deadline =
+        (timer.state == TimerState::Running || timer.state == TimerState::Fired) && timer.due_at_ms != NEVER;
     pb::SlaClock {
         kind: timer.kind.clone(),
-        state: timer.state.clone(),
+        state: timer.state.as_str().to_owned(),
         policy: timer.policy.clone(),
         queue: timer.queue.clone(),
         priority: u32::try_from(timer.priority).unwrap_or(0),
@@ -139,8 +128,11 @@ pub fn to_wire(timer: &Timer, now_ms: i64, policy: &Policy) -> pb::SlaClock {
         used_seconds: seconds(used_ms(timer, now_ms, policy)),
         started_at: Some(timestamp_from_ms(timer.started_at_ms)),
         due_at: has_deadline.then(|| timestamp_from_ms(timer.due_at_ms)),
-        warn_at: timer.warn_at_ms.filter(|_| timer.state == states::RUNNING && !timer.warned).map(timestamp_from_ms),
-        paused_at: timer.paused_at_ms.filter(|_| timer.state == states::PAUSED).map(timestamp_from_ms),
+        warn_at: timer
+            .warn_at_ms
+            .filter(|_| timer.state == TimerState::Running && !timer.warned)
+            .map(timestamp_from_ms),
+        paused_at: timer.paused_at_ms.filter(|_| timer.state == TimerState::Paused).map(timestamp_from_ms),
     }
 }
 
@@ -178,7 +170,7 @@ mod tests {
         assert_eq!((timer.due_at_ms, timer.warn_at_ms), (60 * MINUTE, None));
         stop(&mut timer, 20 * MINUTE, &policy);
         retarget(&mut timer, &policy, 90, "legal");
-        assert_eq!(timer.state, states::STOPPED);
+        assert_eq!(timer.state, TimerState::Stopped);
     }
 
     #[test]
@@ -191,12 +183,12 @@ mod tests {
         assert_eq!(running.warn_at.map(|at| ms_from_timestamp(&at)), Some(12 * MINUTE));
         pause(&mut timer, 6 * MINUTE, &policy);
         let paused = to_wire(&timer, 50 * MINUTE, &policy);
-        assert_eq!((paused.state.as_str(), paused.used_seconds), (states::PAUSED, 360));
+        assert_eq!((paused.state.as_str(), paused.used_seconds), (TimerState::Paused.as_str(), 360));
         assert!(paused.due_at.is_none() && paused.warn_at.is_none() && paused.paused_at.is_some());
         resume(&mut timer, 60 * MINUTE, &policy);
         stop(&mut timer, 63 * MINUTE, &policy);
         let answered = to_wire(&timer, 90 * MINUTE, &policy);
-        assert_eq!((answered.state.as_str(), answered.used_seconds), (states::STOPPED, 540));
+        assert_eq!((answered.state.as_str(), answered.used_seconds), (TimerState::Stopped.as_str(), 540));
         assert!(answered.due_at.is_none());
     }
 }

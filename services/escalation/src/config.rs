@@ -3,21 +3,13 @@
 use std::time::Duration;
 
 use crate::policy::Builtin;
+use earshot_telemetry::args::{CommonArgs, addresses};
+use earshot_telemetry::process::Service;
 
 /// earshot-escalation: SLA timers and escalations.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "earshot-escalation", version)]
 pub struct Config {
-    /// Address to serve gRPC on.
-    #[arg(long, env = "EARSHOT_LISTEN", default_value = "127.0.0.1:50054")]
-    pub listen: String,
-    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
-    /// it off.
-    #[arg(long, env = "EARSHOT_ADMIN_LISTEN", default_value = "127.0.0.1:9454")]
-    pub admin_listen: String,
-    /// Redis holding the escalation event streams.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
     /// Database for escalations and SLA timers.
     #[arg(long, env = "DATABASE_URL", default_value_t = earshot_store::default_url("escalation"))]
     pub database_url: String,
@@ -43,18 +35,9 @@ pub struct Config {
     /// Bounds on open `WatchEscalations` streams.
     #[command(flatten)]
     pub watches: earshot_auth::WatchArgs,
-    /// The largest message callers may send (the same flag every service has).
+    /// The flags every service has: addresses, Redis, credentials, TLS, telemetry.
     #[command(flatten)]
-    pub message: earshot_telemetry::args::MessageArgs,
-    /// Credentials: the service key, key cache and per-key rate.
-    #[command(flatten)]
-    pub auth: earshot_auth::AuthArgs,
-    /// TLS for this server and its calls to peers.
-    #[command(flatten)]
-    pub tls: earshot_telemetry::tls::TlsArgs,
-    /// Log format and trace export.
-    #[command(flatten)]
-    pub telemetry: earshot_telemetry::args::TelemetryArgs,
+    pub common: CommonArgs,
 }
 
 impl Config {
@@ -62,9 +45,6 @@ impl Config {
     /// loopback port, the given Redis and database.
     pub fn local(redis_url: &str, database_url: &str) -> Self {
         Self {
-            listen: "127.0.0.1:0".into(),
-            admin_listen: String::new(),
-            redis_url: redis_url.into(),
             database_url: database_url.into(),
             sla_high_min: 15,
             sla_medium_min: 60,
@@ -73,10 +53,7 @@ impl Config {
             tick_ms: 100,
             webhook_allow: String::new(),
             watches: Default::default(),
-            message: Default::default(),
-            auth: earshot_auth::AuthArgs::private(),
-            tls: Default::default(),
-            telemetry: Default::default(),
+            common: CommonArgs::local(redis_url),
         }
     }
 
@@ -93,5 +70,15 @@ impl Config {
     /// The timer check period.
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms.max(10))
+    }
+}
+
+impl Service for Config {
+    const NAME: &'static str = "earshot-escalation";
+    const DEFAULT_LISTEN: &'static str = addresses::ESCALATION;
+    const DEFAULT_ADMIN_LISTEN: &'static str = "127.0.0.1:9454";
+
+    fn common(&self) -> &CommonArgs {
+        &self.common
     }
 }

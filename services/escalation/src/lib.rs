@@ -24,7 +24,6 @@ pub mod ticker;
 use anyhow::Context;
 use earshot_core::SharedClock;
 use earshot_proto::v1::escalation_service_server::EscalationServiceServer;
-use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -43,19 +42,19 @@ pub async fn run(
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let common = &config.common;
     let db = earshot_store::open::<earshot_store::escalation::Migrator>(&config.database_url)
         .await
         .context("opening the escalation database")?;
-    let queues = earshot_queue::Queues::connect(&config.redis_url)
+    let queues = earshot_queue::Queues::connect(&common.redis_url)
         .await
-        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+        .with_context(|| format!("connecting to redis at {}", common.redis_url))?;
     let (directory, _) =
-        config.auth.open(&config.redis_url, "escalation").await.context("opening the key directory")?;
+        common.auth.open(&common.redis_url, "escalation").await.context("opening the key directory")?;
     let outbox_ready = earshot_queue::Wakeups::new(&queues, state::OUTBOX_WAKEUPS, earshot_queue::Wake::One);
-    let _wakeups = earshot_telemetry::TaskGuard::spawn(outbox_ready.clone().listen_forever(config.redis_url.clone()));
+    let _wakeups = earshot_telemetry::TaskGuard::spawn(outbox_ready.clone().listen_forever(common.redis_url.clone()));
     let leases = state::OutboxLeases::new(&queues, &earshot_queue::holder_id("escalation", listener.local_addr()?));
-    let events = earshot_queue::EventStream::new(queues, &config.redis_url, "escalations", STREAM_MAX_LEN)?;
+    let events = earshot_queue::EventStream::new(queues, &common.redis_url, "escalations", STREAM_MAX_LEN)?;
     let escalations = Escalations {
         db,
         events,
@@ -71,14 +70,11 @@ pub async fn run(
     let _ticker = earshot_telemetry::TaskGuard::spawn(escalations.clone().tick_forever(config.tick()));
     let _publisher = earshot_telemetry::TaskGuard::spawn(escalations.clone().publish_forever());
     let _webhooks = earshot_telemetry::TaskGuard::spawn(escalations.clone().deliver_forever(config.tick()));
-    let routes = tonic::service::Routes::new(health_service).add_service(
-        EscalationServiceServer::new(escalations).max_decoding_message_size(config.message.max_message_bytes),
-    );
-    health.serving::<EscalationServiceServer<Escalations>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "escalation serving");
-    let served =
-        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
-            .await;
+    let served = earshot_telemetry::grpc::Server::new()
+        .await
+        .with(EscalationServiceServer::new(escalations).max_decoding_message_size(common.message.max_message_bytes))
+        .serve(listener, directory, &common.tls, shutdown)
+        .await;
     // The work done under leases stops before they are let go, so another replica takes it over
     // at once.
     drop((_publisher, _webhooks));

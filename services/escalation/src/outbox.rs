@@ -158,7 +158,7 @@ impl Escalations {
     /// [`DELIVERY_BATCH`] and for about one delivery timeout, stopping at the first that fails (so
     /// a later event never overtakes one waiting for its retry).
     async fn deliver_in_order(&self, http: &HttpClient, tenant: String, now: i64) -> Result<usize> {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let events = outbox::Entity::find()
             .filter(outbox::Column::Tenant.eq(tenant.as_str()))
             .filter(outbox::Column::Webhook.eq("pending"))

@@ -8,6 +8,7 @@ use earshot_core::ids::{check_id, check_name, new_id};
 use earshot_core::{InvalidArgument, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{EventStream, Leases, Wakeups};
+use earshot_store::escalation::escalation::EscalationState;
 use earshot_store::escalation::{escalation, escalation_audit, outbox, sla_timer, webhook};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -16,16 +17,6 @@ use sea_orm::{
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
-
-/// Escalation states.
-pub mod states {
-    /// Waiting for a supervisor.
-    pub const OPEN: &str = "open";
-    /// A supervisor has it.
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    /// Done.
-    pub const RESOLVED: &str = "resolved";
-}
 
 /// Event kinds on the stream and the webhook.
 pub mod events {
@@ -117,7 +108,7 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
         case_id: row.case_id.clone(),
         reason: row.reason.clone(),
         level: u32::try_from(row.level).unwrap_or(1),
-        state: row.state.clone(),
+        state: row.state.as_str().to_owned(),
         detail: row.detail.clone(),
         queue: row.queue.clone(),
         priority: u32::try_from(row.priority).unwrap_or(0),
@@ -139,7 +130,7 @@ pub(crate) fn open_escalations(
     escalation::Entity::find()
         .filter(escalation::Column::Tenant.eq(tenant.as_str()))
         .filter(escalation::Column::CaseId.is_in(case_ids))
-        .filter(escalation::Column::State.ne(states::RESOLVED))
+        .filter(escalation::Column::State.ne(EscalationState::Resolved))
 }
 
 /// Whether the tenant has a webhook (its events are then due there too).
@@ -209,7 +200,7 @@ impl Escalations {
             case_id: raise.case_id.to_owned(),
             reason: raise.reason.to_owned(),
             level: 1,
-            state: states::OPEN.to_owned(),
+            state: EscalationState::Open,
             detail: raise.detail,
             queue: raise.queue.to_owned(),
             priority: i32::try_from(raise.priority).unwrap_or(100),
@@ -318,14 +309,14 @@ impl Escalations {
     pub async fn list(&self, tenant: &Tenant, request: pb::ListEscalationsRequest) -> Result<Vec<pb::Escalation>> {
         let mut query = escalation::Entity::find().filter(escalation::Column::Tenant.eq(tenant.as_str()));
         query = match request.state.as_str() {
-            "" => query.filter(escalation::Column::State.ne(states::RESOLVED)),
-            state @ (states::OPEN | states::ACKNOWLEDGED | states::RESOLVED) => {
-                query.filter(escalation::Column::State.eq(state))
-            }
-            other => {
-                let reason = format!("'{other}' is not open, acknowledged or resolved");
-                return Err(InvalidArgument::new("state", reason).into());
-            }
+            "" => query.filter(escalation::Column::State.ne(EscalationState::Resolved)),
+            name => match EscalationState::parse(name) {
+                Some(state) => query.filter(escalation::Column::State.eq(state)),
+                None => {
+                    let reason = format!("'{name}' is not open, acknowledged or resolved");
+                    return Err(InvalidArgument::new("state", reason).into());
+                }
+            },
         };
         if request.level > 0 {
             query = query.filter(escalation::Column::Level.eq(i32::try_from(request.level).unwrap_or(i32::MAX)));
@@ -428,13 +419,13 @@ impl Escalations {
         let txn = self.db.begin().await?;
         let row = self.find(&txn, tenant, &request.escalation_id).await?;
         let target = match action {
-            Action::Acknowledge => states::ACKNOWLEDGED,
-            Action::Resolve => states::RESOLVED,
+            Action::Acknowledge => EscalationState::Acknowledged,
+            Action::Resolve => EscalationState::Resolved,
         };
         if row.state == target {
             return Ok(to_wire(&row));
         }
-        if row.state == states::RESOLVED {
+        if row.state == EscalationState::Resolved {
             return Err(Error::FailedPrecondition(format!("escalation {} is already resolved", row.id)));
         }
         let detail = if request.note.is_empty() { format!("at level {}", row.level) } else { request.note.clone() };
@@ -455,12 +446,12 @@ impl Escalations {
         detail: String,
     ) -> Result<escalation::Model> {
         let (target, event) = match action {
-            Action::Acknowledge => (states::ACKNOWLEDGED, events::ACKNOWLEDGED),
-            Action::Resolve => (states::RESOLVED, events::RESOLVED),
+            Action::Acknowledge => (EscalationState::Acknowledged, events::ACKNOWLEDGED),
+            Action::Resolve => (EscalationState::Resolved, events::RESOLVED),
         };
         let now = self.clock.now_ms();
         let mut active = row.into_active_model();
-        active.state = Set(target.to_owned());
+        active.state = Set(target);
         active.supervisor = Set(Some(actor.to_owned()));
         active.next_level_at_ms = Set(None);
         match action {

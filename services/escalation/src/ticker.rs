@@ -6,14 +6,14 @@
 use earshot_core::Tenant;
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
-use earshot_store::escalation::{escalation, sla_timer};
+use earshot_store::escalation::escalation::{self, EscalationState};
+use earshot_store::escalation::sla_timer::{self, TimerState};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
-use crate::clocks::states as clock_states;
 use crate::error::Result;
 use crate::policy::{ClockKind, duration_label};
-use crate::state::{Escalations, Raise, SYSTEM, events, states};
+use crate::state::{Escalations, Raise, SYSTEM, events};
 
 /// Items handled per kind and tick at most; the rest wait for the next tick.
 const BATCH: u64 = 500;
@@ -32,7 +32,7 @@ fn still_running(timer: &sla_timer::Model) -> Condition {
         .add(sla_timer::Column::Tenant.eq(timer.tenant.clone()))
         .add(sla_timer::Column::CaseId.eq(timer.case_id.clone()))
         .add(sla_timer::Column::Kind.eq(timer.kind.clone()))
-        .add(sla_timer::Column::State.eq(clock_states::RUNNING))
+        .add(sla_timer::Column::State.eq(TimerState::Running))
 }
 
 /// What one tick did.
@@ -55,7 +55,7 @@ impl Escalations {
     async fn warn_due(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let due = sla_timer::Entity::find()
-            .filter(sla_timer::Column::State.eq(clock_states::RUNNING))
+            .filter(sla_timer::Column::State.eq(TimerState::Running))
             .filter(sla_timer::Column::Warned.eq(false))
             .filter(sla_timer::Column::WarnAtMs.lte(now))
             .order_by_asc(sla_timer::Column::WarnAtMs)
@@ -101,7 +101,7 @@ impl Escalations {
     pub async fn fire_due(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let due = sla_timer::Entity::find()
-            .filter(sla_timer::Column::State.eq(clock_states::RUNNING))
+            .filter(sla_timer::Column::State.eq(TimerState::Running))
             .filter(sla_timer::Column::DueAtMs.lte(now))
             .order_by_asc(sla_timer::Column::DueAtMs)
             .limit(BATCH)
@@ -112,7 +112,7 @@ impl Escalations {
             let Ok(tenant) = Tenant::parse(&timer.tenant) else { continue };
             let txn = self.db.begin().await?;
             let claimed = sla_timer::Entity::update_many()
-                .col_expr(sla_timer::Column::State, Expr::value(clock_states::FIRED))
+                .col_expr(sla_timer::Column::State, Expr::value(TimerState::Fired))
                 .filter(still_running(&timer))
                 .exec(&txn)
                 .await?;
@@ -149,7 +149,7 @@ impl Escalations {
     async fn level_due(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let due = escalation::Entity::find()
-            .filter(escalation::Column::State.eq(states::OPEN))
+            .filter(escalation::Column::State.eq(EscalationState::Open))
             .filter(escalation::Column::NextLevelAtMs.lte(now))
             .order_by_asc(escalation::Column::NextLevelAtMs)
             .limit(BATCH)
@@ -164,7 +164,7 @@ impl Escalations {
             let claimed = escalation::Entity::update_many()
                 .col_expr(escalation::Column::Level, Expr::value(i32::try_from(level).unwrap_or(i32::MAX)))
                 .filter(escalation::Column::Id.eq(row.id.clone()))
-                .filter(escalation::Column::State.eq(states::OPEN))
+                .filter(escalation::Column::State.eq(EscalationState::Open))
                 .filter(escalation::Column::Level.eq(row.level))
                 .exec(&txn)
                 .await?;

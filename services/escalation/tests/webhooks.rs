@@ -152,7 +152,7 @@ async fn a_silent_or_endless_receiver_delays_only_its_own_tenant() {
         service.record(&tenant, request).await.unwrap();
     }
     let http = earshot_escalation::outbox::http_client(service.webhook_targets.clone());
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let round = tokio::spawn({
         let service = service.clone();
         async move { service.deliver_due(&http).await }

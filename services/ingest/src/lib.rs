@@ -20,7 +20,6 @@ use anyhow::Context;
 use earshot_core::SharedClock;
 use earshot_proto::v1::ingest_service_server::IngestServiceServer;
 use earshot_queue::{Leases, Wake, Wakeups};
-use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -42,40 +41,38 @@ pub async fn run(
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let common = &config.common;
     let db = earshot_store::open::<earshot_store::ingest::Migrator>(&config.database_url)
         .await
         .context("opening the ingest database")?;
     let reads =
         earshot_store::readers(&config.database_url, &db).await.context("opening readers of the ingest database")?;
-    let peer_tls = config.tls.client()?;
+    let peer_tls = common.tls.client()?;
     let (directory, credential) =
-        config.auth.open(&config.redis_url, "ingest").await.context("opening the key directory")?;
-    let queues = earshot_queue::Queues::connect(&config.redis_url)
+        common.auth.open(&common.redis_url, "ingest").await.context("opening the key directory")?;
+    let queues = earshot_queue::Queues::connect(&common.redis_url)
         .await
-        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+        .with_context(|| format!("connecting to redis at {}", common.redis_url))?;
     let accepted = Wakeups::new(&queues, "es:wake:ingest:accepted", Wake::One);
-    let _wakeups = earshot_telemetry::TaskGuard::spawn(accepted.clone().listen_forever(config.redis_url.clone()));
+    let _wakeups = earshot_telemetry::TaskGuard::spawn(accepted.clone().listen_forever(common.redis_url.clone()));
     let metrics = metrics::IngestMetrics::default();
     let (writer, _writer) = writer::Writer::start(db.clone(), clock.clone(), metrics.clone(), accepted.clone());
-    let posts = Posts { db, reads, clock, limits: config.input.limits(), accepted, metrics, writer };
+    let posts = Posts { db, reads, clock, limits: config.input.limits(&common.message), accepted, metrics, writer };
     let leases = Leases::new(&queues, &earshot_queue::holder_id("ingest", listener.local_addr()?), LEASE_TTL);
     let pipeline = pipeline::Pipeline::new(
         posts.clone(),
-        credential.channel(earshot_telemetry::client::channel(&config.classify_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
-        credential.channel(earshot_telemetry::client::channel(&config.routing_addr, PEER_TIMEOUT, peer_tls.as_ref())?),
+        credential.channel(earshot_telemetry::client::channel(&config.classify.addr, PEER_TIMEOUT, peer_tls.as_ref())?),
+        credential.channel(earshot_telemetry::client::channel(&config.routing.addr, PEER_TIMEOUT, peer_tls.as_ref())?),
         leases.clone(),
         config.pipeline_batch,
         config.pipeline_wait(),
     );
     let _pipeline = earshot_telemetry::TaskGuard::spawn(pipeline.run_forever());
-    let service = IngestServiceServer::new(posts).max_decoding_message_size(config.input.message.max_message_bytes);
-    let routes = tonic::service::Routes::new(health_service).add_service(service);
-    health.serving::<IngestServiceServer<Posts>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "ingest serving");
-    let served =
-        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
-            .await;
+    let served = earshot_telemetry::grpc::Server::new()
+        .await
+        .with(IngestServiceServer::new(posts).max_decoding_message_size(common.message.max_message_bytes))
+        .serve(listener, directory, &common.tls, shutdown)
+        .await;
     // The pipeline stops before its tenants' leases are let go, so another replica takes the
     // backlogs over at once.
     drop(_pipeline);

@@ -5,18 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use anyhow::Context;
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = earshot_ingest::Config::parse();
-    let telemetry = earshot_telemetry::init(&config.telemetry, "earshot-ingest", env!("CARGO_PKG_VERSION"))?;
-    let _admin = telemetry.serve_admin(&config.admin_listen).await.context("binding the admin port")?;
-    let listener =
-        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let clock = std::sync::Arc::new(earshot_core::SystemClock);
-    let served = earshot_ingest::run(config, listener, clock, earshot_telemetry::shutdown_signal()).await;
-    telemetry.shutdown().await;
-    served
+    earshot_telemetry::process::main(earshot_ingest::run).await
 }

@@ -1,27 +1,14 @@
-//! How a post is kept: its states in the pipeline, its row found by its key, and the bytes of its
-//! row read back. Shared by the writer (which stores posts), the API (which shows them) and the
+//! How a post is kept: its row found by its key, and the bytes of its row read back (its states
+//! are the store's `PostState`). Shared by the writer (which stores posts), the API (which shows them) and the
 //! pipeline (which moves them on), so none of them imports another for it.
 
 use earshot_core::{Post, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::ingest::post;
 use prost::Message;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveEnum as _, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::error::{Error, Result};
-
-/// Pipeline states of a post.
-pub mod states {
-    /// Stored, not yet classified.
-    pub const RECEIVED: &str = "received";
-    /// Classified, not yet routed.
-    pub const CLASSIFIED: &str = "classified";
-    /// In a case.
-    pub const ROUTED: &str = "routed";
-    /// Set aside by the pipeline (invalid, too large for a peer, or failing alone); kept with its
-    /// reason for operators, not retried.
-    pub const FAILED: &str = "failed";
-}
 
 /// The stored post with `post`'s tenant, channel and external id.
 pub(crate) async fn find_by_key(db: &impl ConnectionTrait, tenant: &Tenant, post: &Post) -> Result<post::Model> {
@@ -52,7 +39,7 @@ pub(crate) fn record(row: post::Model) -> Result<pb::PostRecord> {
     Ok(pb::PostRecord {
         post: Some(decode_post(&row)?),
         classification: decode_classification(&row)?,
-        state: row.state.clone(),
+        state: row.state.to_value(),
         case_id: row.case_id.clone().unwrap_or_default(),
         attempts: u32::try_from(row.attempts).unwrap_or_default(),
         last_error: row.last_error.clone().unwrap_or_default(),
@@ -66,6 +53,6 @@ mod tests {
 
     #[test]
     fn the_waiting_index_holds_exactly_the_states_the_pipeline_reads() {
-        assert_eq!(post::WAITING_STATES, [states::RECEIVED, states::CLASSIFIED]);
+        assert_eq!(post::WAITING_STATES.map(|state| state.to_value()), ["received", "classified"]);
     }
 }

@@ -10,7 +10,7 @@ use earshot_core::ids::new_id;
 use earshot_core::{Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Wakeups;
-use earshot_store::ingest::post;
+use earshot_store::ingest::post::{self, PostState};
 use earshot_store::{ROWS_PER_STATEMENT, insert_rows};
 use prost::Message;
 use sea_orm::sea_query::OnConflict;
@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::metrics::IngestMetrics;
-use crate::stored::{find_by_key, states};
+use crate::stored::find_by_key;
 
 /// Most posts one commit takes; more wait for the next.
 const MAX_GROUP_POSTS: usize = 5_000;
@@ -128,7 +128,7 @@ impl Store {
                     channel: Set(post.channel.as_str().to_owned()),
                     external_id: Set(post.external_id.clone()),
                     body: Set(post.to_wire().encode_to_vec()),
-                    state: Set(states::RECEIVED.to_owned()),
+                    state: Set(PostState::Received),
                     classification: Set(None),
                     case_id: Set(None),
                     received_at_ms: Set(now),

@@ -5,6 +5,7 @@ use earshot_core::ids::check_name;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{AgentState, NextCase, Settle};
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{agent, case, case_post};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,7 +15,7 @@ use sea_orm::{
 
 use crate::error::{Error, Result};
 use crate::notify::event;
-use crate::state::{Routing, states};
+use crate::state::Routing;
 
 /// Longest `NextCase` long poll.
 pub const MAX_WAIT_MS: u32 = 30_000;
@@ -175,7 +176,7 @@ impl Routing {
                     // offer, or one whose Redis step failed) is forgotten, and we look again.
                     let case = self.find_case(tenant, &case_id).await?;
                     let mut active = case.into_active_model();
-                    active.state = Set(states::OFFERED.to_owned());
+                    active.state = Set(CaseState::Offered);
                     active.agent = Set(Some(agent_id.to_owned()));
                     active.updated_at_ms = Set(self.clock.now_ms());
                     if let Some(offered) =
@@ -219,17 +220,17 @@ impl Routing {
         let case = self.find_case(tenant, case_id).await?;
         let held = case.agent.as_deref() == Some(agent_id)
             && match action {
-                Settle::Accept => case.state == states::OFFERED,
-                _ => case.state == states::OFFERED || case.state == states::ASSIGNED,
+                Settle::Accept => case.state == CaseState::Offered,
+                _ => case.state.held(),
             };
         if !held || !self.queues.settle(tenant.as_str(), agent_id, case_id, action).await? {
             let verb = if matches!(action, Settle::Accept) { "offered to" } else { "held by" };
             return Err(Error::FailedPrecondition(format!("case {case_id} is not {verb} agent {agent_id}")));
         }
         let (state, agent, detail) = match action {
-            Settle::Accept => (states::ASSIGNED, Some(agent_id.to_owned()), "accepted".to_owned()),
-            Settle::Reject => (states::QUEUED, None, "rejected; back in its place".to_owned()),
-            Settle::Transfer(queue) => (states::QUEUED, None, format!("transferred from {} to {queue}", case.queue)),
+            Settle::Accept => (CaseState::Assigned, Some(agent_id.to_owned()), "accepted".to_owned()),
+            Settle::Reject => (CaseState::Queued, None, "rejected; back in its place".to_owned()),
+            Settle::Transfer(queue) => (CaseState::Queued, None, format!("transferred from {} to {queue}", case.queue)),
         };
         let action_name = match action {
             Settle::Accept => "accepted",
@@ -237,7 +238,7 @@ impl Routing {
             Settle::Transfer(_) => "transferred",
         };
         let mut active = case.into_active_model();
-        active.state = Set(state.to_owned());
+        active.state = Set(state);
         active.agent = Set(agent);
         if let Settle::Transfer(queue) = action {
             active.queue = Set(queue.to_owned());
@@ -284,21 +285,21 @@ impl Routing {
         self.find_agent(tenant, agent_id).await?;
         let case = self.find_case(tenant, case_id).await?;
         let by_this_agent = case.agent.as_deref() == Some(agent_id);
-        if case.state == states::RESOLVED && by_this_agent {
+        if case.state == CaseState::Resolved && by_this_agent {
             self.queues.forget(tenant.as_str(), case_id).await?;
             return self.view(case).await;
         }
-        if !by_this_agent || !(case.state == states::OFFERED || case.state == states::ASSIGNED) {
+        if !by_this_agent || !(case.state.held()) {
             return Err(Error::FailedPrecondition(format!("case {case_id} is not held by agent {agent_id}")));
         }
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         let changed = case::Entity::update_many()
-            .col_expr(case::Column::State, Expr::value(states::RESOLVED))
+            .col_expr(case::Column::State, Expr::value(CaseState::Resolved))
             .col_expr(case::Column::UpdatedAtMs, Expr::value(now))
             .filter(case::Column::Id.eq(case_id))
             .filter(case::Column::Agent.eq(agent_id))
-            .filter(case::Column::State.eq(case.state.clone()))
+            .filter(case::Column::State.eq(case.state))
             .exec(&txn)
             .await?;
         if changed.rows_affected == 0 {
@@ -406,7 +407,7 @@ impl Routing {
     async fn held_case(&self, tenant: &Tenant, agent_id: &str, case_id: &str) -> Result<case::Model> {
         self.find_agent(tenant, agent_id).await?;
         let case = self.find_case(tenant, case_id).await?;
-        if case.agent.as_deref() != Some(agent_id) || case.state != states::ASSIGNED {
+        if case.agent.as_deref() != Some(agent_id) || case.state != CaseState::Assigned {
             return Err(Error::FailedPrecondition(format!("case {case_id} is not assigned to agent {agent_id}")));
         }
         Ok(case)

@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod config;
 pub mod error;
 pub mod notify;
+mod outbox;
 mod reassign;
 mod record;
 mod recovery;
@@ -28,7 +29,6 @@ use earshot_proto::v1::agent_service_server::AgentServiceServer;
 use earshot_proto::v1::key_service_server::KeyServiceServer;
 use earshot_proto::v1::routing_service_server::RoutingServiceServer;
 use earshot_queue::{Leases, Wake, Wakeups};
-use earshot_telemetry::grpc::Serving;
 use tokio::net::TcpListener;
 
 pub use agents::DEFAULT_SKILLS;
@@ -49,21 +49,21 @@ pub async fn run(
     clock: SharedClock,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let (health, health_service) = earshot_telemetry::grpc::health().await;
+    let common = &config.common;
     let db = earshot_store::open::<earshot_store::routing::Migrator>(&config.database_url)
         .await
         .context("opening the routing database")?;
     let reads =
         earshot_store::readers(&config.database_url, &db).await.context("opening readers of the routing database")?;
-    let queues = earshot_queue::Queues::connect(&config.redis_url)
+    let queues = earshot_queue::Queues::connect(&common.redis_url)
         .await
-        .with_context(|| format!("connecting to redis at {}", config.redis_url))?;
+        .with_context(|| format!("connecting to redis at {}", common.redis_url))?;
     let (directory, credential) =
-        config.auth.open(&config.redis_url, "routing").await.context("opening the key directory")?;
+        common.auth.open(&common.redis_url, "routing").await.context("opening the key directory")?;
     let channel = credential.channel(earshot_telemetry::client::channel(
-        &config.escalation_addr,
+        &config.escalation.addr,
         std::time::Duration::from_secs(10),
-        config.tls.client()?.as_ref(),
+        common.tls.client()?.as_ref(),
     )?);
     let keys = api_keys::Keys { db: db.clone(), directory: directory.clone(), clock: clock.clone() };
     keys.sync().await.context("publishing the API keys")?;
@@ -74,7 +74,7 @@ pub async fn run(
         reads,
         notifier: notify::Notifier::new(channel, &queues),
         clock,
-        weights: Arc::new(config.weights()?),
+        weights: Arc::new(config.weights.load()?),
         lease_ms: config.lease_ms,
         sticky_timeout_ms: config.sticky_timeout_ms,
         credit_ms: config.priority_credit_ms,
@@ -86,24 +86,18 @@ pub async fn run(
         queues,
     };
     let _wakeups = [&routing.work_available, &routing.case_events, &routing.notifier.outbox_ready]
-        .map(|wakeups| earshot_telemetry::TaskGuard::spawn(wakeups.clone().listen_forever(config.redis_url.clone())));
+        .map(|wakeups| earshot_telemetry::TaskGuard::spawn(wakeups.clone().listen_forever(common.redis_url.clone())));
     routing.restore_at_start().await.context("restoring the live queues from the database")?;
     let _sweeper = earshot_telemetry::TaskGuard::spawn(routing.clone().sweep_forever(config.sweep_interval()));
     let _recovery = earshot_telemetry::TaskGuard::spawn(routing.clone().recover_forever(config.sweep_interval()));
     let _reporter = earshot_telemetry::TaskGuard::spawn(routing.clone().report_forever());
-    let routes = tonic::service::Routes::new(health_service)
-        .add_service(
-            RoutingServiceServer::new(routing.clone()).max_decoding_message_size(config.message.max_message_bytes),
-        )
-        .add_service(AgentServiceServer::new(routing))
-        .add_service(KeyServiceServer::new(keys));
-    health.serving::<RoutingServiceServer<Routing>>().await;
-    health.serving::<AgentServiceServer<Routing>>().await;
-    health.serving::<KeyServiceServer<api_keys::Keys>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "routing serving");
-    let served =
-        earshot_telemetry::grpc::serve(listener, routes, Serving::new(directory, &config.tls, &health)?, shutdown)
-            .await;
+    let served = earshot_telemetry::grpc::Server::new()
+        .await
+        .with(RoutingServiceServer::new(routing.clone()).max_decoding_message_size(common.message.max_message_bytes))
+        .with(AgentServiceServer::new(routing))
+        .with(KeyServiceServer::new(keys))
+        .serve(listener, directory, &common.tls, shutdown)
+        .await;
     // The work done under leases stops before they are let go, so another replica takes it over
     // at once.
     drop((_reporter, _recovery));

@@ -7,10 +7,11 @@ use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::{Assign, Settle};
 use earshot_store::routing::agent;
+use earshot_store::routing::case::CaseState;
 use sea_orm::{ActiveValue::Set, EntityTrait, IntoActiveModel, TransactionTrait};
 
 use crate::error::{Error, Result};
-use crate::state::{Routing, states};
+use crate::state::Routing;
 
 impl Routing {
     /// Reassigns a case to a queue or an agent.
@@ -21,18 +22,18 @@ impl Routing {
         }
         let queue = request.queue.trim().to_ascii_lowercase();
         let case = self.find_case(tenant, &request.case_id).await?;
-        if case.state == states::RESOLVED {
+        if case.state == CaseState::Resolved {
             return Err(Error::FailedPrecondition(format!("case {} is resolved", case.id)));
         }
         let previous = case.agent.clone();
         let (state, agent, target) = match (queue.is_empty(), request.agent_id.is_empty()) {
             (false, true) => {
                 check_name("queue", &queue)?;
-                let holder = if case.state == states::QUEUED { "" } else { previous.as_deref().unwrap_or_default() };
+                let holder = if case.state == CaseState::Queued { "" } else { previous.as_deref().unwrap_or_default() };
                 if !self.queues.settle(tenant.as_str(), holder, &case.id, Settle::Transfer(&queue)).await? {
                     return Err(Error::FailedPrecondition(format!("case {} changed meanwhile; try again", case.id)));
                 }
-                (states::QUEUED, None, format!("queue {queue}"))
+                (CaseState::Queued, None, format!("queue {queue}"))
             }
             (true, false) => {
                 check_name("agent_id", &request.agent_id)?;
@@ -63,7 +64,7 @@ impl Routing {
                         )));
                     }
                 }
-                (states::ASSIGNED, Some(target.id.clone()), format!("agent {}", target.id))
+                (CaseState::Assigned, Some(target.id.clone()), format!("agent {}", target.id))
             }
             _ => return Err(InvalidArgument::new("queue", "give exactly one of queue and agent_id").into()),
         };
@@ -72,7 +73,7 @@ impl Routing {
             None => case.queue.clone(),
         };
         let mut active = case.into_active_model();
-        active.state = Set(state.to_owned());
+        active.state = Set(state);
         active.agent = Set(agent.clone());
         if !queue.is_empty() {
             active.queue = Set(queue.clone());

@@ -8,10 +8,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use earshot_core::clock::{ms_from_timestamp, timestamp_from_ms};
-use earshot_core::ids::new_id;
+use earshot_core::ids::{check_id, new_id};
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_store::insert_rows;
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -20,9 +21,38 @@ use sea_orm::{
 };
 
 use crate::error::Result;
-use crate::route::{Checked, ESCALATED, RESCORED, queue_for, rescore_detail};
-use crate::state::{Routing, states};
+use crate::state::{ESCALATED, RESCORED, Routing, queue_for, rescore_detail};
 use crate::views::{decode_reasons, encode_reasons};
+
+/// A `Route` item whose fields are valid.
+pub(crate) struct Checked {
+    /// The post's id in ingest.
+    pub post_id: String,
+    /// The post.
+    pub post: pb::Post,
+    /// Its author (required: the customer a case belongs to).
+    pub author: pb::Author,
+    /// What classify read in it.
+    pub classification: pb::Classification,
+}
+
+/// Checks the `index`th item of a `Route` call.
+pub(crate) fn check(index: usize, item: pb::RouteItem) -> std::result::Result<Checked, InvalidArgument> {
+    let field = |name: &str| format!("items[{index}].{name}");
+    check_id(&field("post_id"), 'p', &item.post_id)?;
+    let post = item.post.ok_or_else(|| InvalidArgument::new(field("post"), "is required"))?;
+    let author = post.author.clone().ok_or_else(|| InvalidArgument::new(field("post.author"), "is required"))?;
+    if author.external_id.is_empty() {
+        return Err(InvalidArgument::new(field("post.author.external_id"), "is required"));
+    }
+    let classification =
+        item.classification.ok_or_else(|| InvalidArgument::new(field("classification"), "is required"))?;
+    if classification.priority > 100 {
+        return Err(InvalidArgument::new(field("classification.priority"), "is above 100"));
+    }
+    earshot_core::ids::check_name(&field("classification.topic"), &queue_for(&classification.topic))?;
+    Ok(Checked { post_id: item.post_id, post, author, classification })
+}
 
 /// One post of the batch as written: its case, its row, and whether it followed up an open case.
 pub(crate) struct Recorded {
@@ -108,7 +138,7 @@ impl Routing {
         {
             let found = case::Entity::find()
                 .filter(case::Column::Tenant.eq(tenant.as_str()))
-                .filter(case::Column::State.ne(states::RESOLVED))
+                .filter(case::Column::State.ne(CaseState::Resolved))
                 .filter(same_customer)
                 .order_by_asc(case::Column::Id)
                 .lock_exclusive()
@@ -196,7 +226,7 @@ impl Routing {
                     language: c.language.clone(),
                     priority: post_priority,
                     post_priority,
-                    state: states::QUEUED.to_owned(),
+                    state: CaseState::Queued,
                     agent: None,
                     contact_count: 1,
                     escalated: false,

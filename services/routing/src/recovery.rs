@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use earshot_core::Tenant;
 use earshot_queue::AgentState;
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{agent, case};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::{Error, Result};
-use crate::state::{Routing, states};
+use crate::state::Routing;
 
 /// The lease of the replica restoring Redis: one at a time, the others leave it to that one.
 const RESTORE_LEASE: &str = "routing:restore";
@@ -66,20 +67,20 @@ impl Routing {
             };
             self.queues.restore_agent(&agent.tenant, &state).await?;
         }
-        let open = case::Entity::find().filter(case::Column::State.ne(states::RESOLVED)).all(&self.db).await?;
+        let open = case::Entity::find().filter(case::Column::State.ne(CaseState::Resolved)).all(&self.db).await?;
         let mut restored: BTreeMap<String, Vec<case::Model>> = BTreeMap::new();
         for (n, case) in open.into_iter().enumerate() {
             if n % RENEW_EVERY == RENEW_EVERY - 1 && !self.leases.hold(RESTORE_LEASE).await? {
                 tracing::warn!("the restore lease went to another replica; leaving the rest to it");
                 break;
             }
-            let holder = (case.state == states::ASSIGNED).then(|| case.agent.clone()).flatten();
+            let holder = (case.state == CaseState::Assigned).then(|| case.agent.clone()).flatten();
             if !self.queues.restore(&case.tenant, &self.entry(&case), holder.as_deref()).await? {
                 continue;
             }
-            let case = match case.state.as_str() {
+            let case = match case.state {
                 // The lease went with Redis: the case waits in its queue again, in its place.
-                states::OFFERED => self.record_requeued(case.clone()).await?.unwrap_or(case),
+                CaseState::Offered => self.record_requeued(case.clone()).await?.unwrap_or(case),
                 _ => case,
             };
             restored.entry(case.tenant.clone()).or_default().push(case);

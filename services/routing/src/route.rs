@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Settle;
 use earshot_store::insert_rows;
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{agent, case, case_post};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -15,24 +15,15 @@ use sea_orm::{
 };
 
 use crate::error::{Error, Result};
-use crate::record::Recorded;
-use crate::state::{Routing, states};
+use crate::record::{Recorded, check};
+use crate::state::{ESCALATED, RESCORED, Routing, rescore_detail};
 use crate::views::{decode_reasons, encode_reasons};
 
 /// The most posts one Route call may carry.
 pub const MAX_ROUTE_BATCH: usize = 1_000;
 
-/// Reason factor a case gets once, when it is escalated.
-pub(crate) const ESCALATED: &str = "escalated";
 /// Reason factor for the customer's repeated contacts in the open case.
 const REPEAT_CONTACT: &str = "repeat_contact";
-/// Audit action of a priority change in place.
-pub(crate) const RESCORED: &str = "rescored";
-
-/// The audit detail of a re-score.
-pub(crate) fn rescore_detail(before: i32, after: i32, why: &str) -> String {
-    format!("priority {before} → {after}: {why}; same place in line")
-}
 
 /// The post's result.
 fn outcome(case: &case::Model, routed: case_post::Model, follow_up: bool) -> pb::RouteResult {
@@ -45,11 +36,6 @@ fn outcome(case: &case::Model, routed: case_post::Model, follow_up: bool) -> pb:
     }
 }
 
-/// The queue for a topic.
-pub(crate) fn queue_for(topic: &str) -> String {
-    if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
-}
-
 /// A case marked escalated in memory, to write with others.
 struct Escalated {
     case: case::Model,
@@ -58,35 +44,6 @@ struct Escalated {
     /// `escalated`, and `rescored` when the priority rose.
     audits: Vec<earshot_store::routing::audit::ActiveModel>,
     rescored: bool,
-}
-
-/// A `Route` item whose fields are valid.
-pub(crate) struct Checked {
-    /// The post's id in ingest.
-    pub post_id: String,
-    /// The post.
-    pub post: pb::Post,
-    /// Its author (required: the customer a case belongs to).
-    pub author: pb::Author,
-    /// What classify read in it.
-    pub classification: pb::Classification,
-}
-
-fn check(index: usize, item: pb::RouteItem) -> std::result::Result<Checked, InvalidArgument> {
-    let field = |name: &str| format!("items[{index}].{name}");
-    check_id(&field("post_id"), 'p', &item.post_id)?;
-    let post = item.post.ok_or_else(|| InvalidArgument::new(field("post"), "is required"))?;
-    let author = post.author.clone().ok_or_else(|| InvalidArgument::new(field("post.author"), "is required"))?;
-    if author.external_id.is_empty() {
-        return Err(InvalidArgument::new(field("post.author.external_id"), "is required"));
-    }
-    let classification =
-        item.classification.ok_or_else(|| InvalidArgument::new(field("classification"), "is required"))?;
-    if classification.priority > 100 {
-        return Err(InvalidArgument::new(field("classification.priority"), "is above 100"));
-    }
-    earshot_core::ids::check_name(&field("classification.topic"), &queue_for(&classification.topic))?;
-    Ok(Checked { post_id: item.post_id, post, author, classification })
 }
 
 impl Routing {
@@ -127,9 +84,9 @@ impl Routing {
                 .remove(&case_id)
                 .ok_or_else(|| Error::Corrupt(format!("case {case_id} of post {} is missing", routed.post_id)))?;
             let case = match live.get(&case_id) {
-                Some(state) if follow_up && state != states::QUEUED => {
+                Some(state) if follow_up && state != CaseState::Queued.as_str() => {
                     let case = self.hold_for_owner(tenant, case).await?;
-                    live.insert(case_id, case.state.clone());
+                    live.insert(case_id, case.state.as_str().to_owned());
                     case
                 }
                 _ => case,
@@ -149,7 +106,7 @@ impl Routing {
         }
         let resolved = case::Entity::find()
             .filter(case::Column::Id.is_in(queued.iter().map(|case| case.id.clone())))
-            .filter(case::Column::State.eq(states::RESOLVED))
+            .filter(case::Column::State.eq(CaseState::Resolved))
             .all(&self.db)
             .await?;
         for case in resolved {
@@ -162,7 +119,7 @@ impl Routing {
     /// held for the owner's answer until the sticky timeout.
     async fn hold_for_owner(&self, tenant: &Tenant, case: case::Model) -> Result<case::Model> {
         let case = self.unstick_if_owner_gone(tenant, case).await?;
-        if case.state == states::OFFERED || case.state == states::ASSIGNED {
+        if case.state.held() {
             let until = self.clock.now_ms() + self.sticky_timeout_ms;
             self.queues.await_answer(tenant.as_str(), &case.id, until).await?;
         }
@@ -198,7 +155,7 @@ impl Routing {
             .await?;
         let changes = cases
             .into_iter()
-            .filter(|case| !case.escalated && case.state != states::RESOLVED)
+            .filter(|case| !case.escalated && case.state != CaseState::Resolved)
             .map(|case| {
                 let why = reasons.get(&case.id).map(|why| why.join(", ")).unwrap_or_default();
                 self.escalated(tenant, case, &why, None)
@@ -314,7 +271,7 @@ impl Routing {
             .into_iter()
             .map(|case| (case.id.clone(), case))
             .collect();
-        let open: Vec<&case::Model> = cases.values().filter(|case| case.state != states::RESOLVED).collect();
+        let open: Vec<&case::Model> = cases.values().filter(|case| case.state != CaseState::Resolved).collect();
         let entries: Vec<_> = open.iter().map(|case| self.entry(case)).collect();
         let live_states = self.queues.upsert_all(tenant.as_str(), &entries).await?;
         self.forget_resolved_meanwhile(tenant, &open).await?;

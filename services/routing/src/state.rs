@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use earshot_core::{SharedClock, Tenant, Weights};
 use earshot_queue::{CaseEntry, Queues, Wakeups, effective_score};
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{audit, case};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
@@ -53,16 +54,19 @@ pub struct Routing {
     pub case_events: Wakeups,
 }
 
-/// Case states.
-pub mod states {
-    /// Waiting in a queue.
-    pub const QUEUED: &str = "queued";
-    /// Offered to an agent under a lease.
-    pub const OFFERED: &str = "offered";
-    /// Accepted by an agent.
-    pub const ASSIGNED: &str = "assigned";
-    /// Done.
-    pub const RESOLVED: &str = "resolved";
+/// Reason factor a case gets once, when it is escalated.
+pub(crate) const ESCALATED: &str = "escalated";
+/// Audit action of a priority change in place.
+pub(crate) const RESCORED: &str = "rescored";
+
+/// The audit detail of a re-score.
+pub(crate) fn rescore_detail(before: i32, after: i32, why: &str) -> String {
+    format!("priority {before} → {after}: {why}; same place in line")
+}
+
+/// The queue for a topic.
+pub(crate) fn queue_for(topic: &str) -> String {
+    if topic.is_empty() { "general".to_owned() } else { topic.to_owned() }
 }
 
 impl Routing {
@@ -119,7 +123,7 @@ impl Routing {
         change: case::ActiveModel,
     ) -> Result<Option<case::Model>> {
         let update = ValidatedUpdateOne::try_from(case::Entity::update(change))?;
-        match update.filter(case::Column::State.ne(states::RESOLVED)).exec(db).await {
+        match update.filter(case::Column::State.ne(CaseState::Resolved)).exec(db).await {
             Ok(case) => Ok(Some(case)),
             Err(DbErr::RecordNotUpdated) => {
                 self.queues.forget(tenant, case_id).await?;
@@ -134,7 +138,7 @@ impl Routing {
     pub async fn record_requeued(&self, case: case::Model) -> Result<Option<case::Model>> {
         let (tenant, case_id) = (case.tenant.clone(), case.id.clone());
         let mut active = case.into_active_model();
-        active.state = Set(states::QUEUED.to_owned());
+        active.state = Set(CaseState::Queued);
         active.agent = Set(None);
         active.updated_at_ms = Set(self.clock.now_ms());
         self.update_unless_resolved(&self.db, &tenant, &case_id, active).await

@@ -6,6 +6,7 @@ use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::check_id;
 use earshot_core::{InvalidArgument, Tenant};
 use earshot_proto::v1 as pb;
+use earshot_store::routing::case::CaseState;
 use earshot_store::routing::{audit, case, case_post};
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
@@ -13,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::error::{Error, Result};
-use crate::state::{Routing, states};
+use crate::state::Routing;
 
 /// Queues whose heads one `QueueStats` statement reads (two result columns each).
 const QUEUES_PER_STATS_STATEMENT: usize = 400;
@@ -62,7 +63,7 @@ fn case_view(case: case::Model, posts: Vec<case_post::Model>, history: Vec<audit
         case_id: case.id,
         queue: case.queue,
         priority: u32::try_from(case.priority).unwrap_or(0),
-        state: case.state,
+        state: case.state.as_str().to_owned(),
         assigned_agent: case.agent.unwrap_or_default(),
         contact_count: u32::try_from(case.contact_count).unwrap_or(0),
         posts: posts.into_iter().map(post_view).collect(),
@@ -201,7 +202,7 @@ impl Routing {
         #[derive(Debug, FromQueryResult)]
         struct Held {
             queue: String,
-            state: String,
+            state: CaseState,
             cases: i64,
         }
         let names = self.queues.queue_names(tenant.as_str()).await?;
@@ -216,7 +217,7 @@ impl Routing {
             .column(case::Column::State)
             .column_as(Expr::from(Func::count(Expr::col(case::Column::Id))), "cases")
             .filter(case::Column::Tenant.eq(tenant.as_str()))
-            .filter(case::Column::State.is_in([states::OFFERED, states::ASSIGNED]))
+            .filter(case::Column::State.is_in([CaseState::Offered, CaseState::Assigned]))
             .group_by(case::Column::Queue)
             .group_by(case::Column::State)
             .into_model::<Held>()
@@ -232,7 +233,7 @@ impl Routing {
                         .expr(value)
                         .from(case::Entity)
                         .and_where(case::Column::Tenant.eq(tenant.as_str()))
-                        .and_where(case::Column::State.eq(states::QUEUED))
+                        .and_where(case::Column::State.eq(CaseState::Queued))
                         .and_where(case::Column::Queue.eq(queue))
                         .to_owned()
                         .into(),
@@ -263,15 +264,15 @@ impl Routing {
         }
         let mut stats = Vec::with_capacity(names.len());
         for ((queue, waiting), (top, oldest)) in names.into_iter().zip(depths).zip(heads) {
-            let count = |state: &str| {
+            let count = |state: CaseState| {
                 held.iter()
                     .find(|r| r.queue == queue && r.state == state)
                     .map_or(0, |r| u64::try_from(r.cases).unwrap_or(0))
             };
             stats.push(pb::QueueStat {
                 waiting,
-                offered: count(states::OFFERED),
-                assigned: count(states::ASSIGNED),
+                offered: count(CaseState::Offered),
+                assigned: count(CaseState::Assigned),
                 top_priority: top.map_or(0, |p| u32::try_from(p).unwrap_or(0)),
                 oldest_enqueued_at: oldest.map(timestamp_from_ms),
                 queue,

@@ -61,27 +61,26 @@ pub const CONTENTION_MESSAGE: &str = "a concurrent change to the same records wo
 /// for the rare collision between replicas, bounded so a bug cannot spin.
 pub const CONTENTION_ATTEMPTS: u32 = 5;
 
-/// Runs the transaction `run` makes, again after a few milliseconds (growing, so the winner
-/// commits first) each time it loses a race to a concurrent one, at most [`CONTENTION_ATTEMPTS`]
-/// times; `db_error` finds the database's error in the caller's.
+/// Runs the transaction `run` makes, again after a few milliseconds (growing, with jitter, so the
+/// winner commits first and the losers do not collide again) each time it loses a race to a
+/// concurrent one, at most [`CONTENTION_ATTEMPTS`] times; `db_error` finds the database's error
+/// in the caller's.
 pub async fn retry_on_contention<T, E, Fut>(
     db_error: impl Fn(&E) -> Option<&DbErr>,
-    mut run: impl FnMut() -> Fut,
+    run: impl FnMut() -> Fut,
 ) -> Result<T, E>
 where
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut attempt = 1;
-    loop {
-        match run().await {
-            Err(error) if attempt < CONTENTION_ATTEMPTS && db_error(&error).is_some_and(is_contention) => {
-                tracing::debug!(attempt, "a transaction lost a race to another; running it again");
-                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
-    }
+    use backon::Retryable as _;
+    let backoff = backon::ExponentialBuilder::new()
+        .with_min_delay(std::time::Duration::from_millis(10))
+        .with_max_times(CONTENTION_ATTEMPTS as usize - 1)
+        .with_jitter();
+    run.retry(backoff)
+        .when(|error| db_error(error).is_some_and(is_contention))
+        .notify(|_, _| tracing::debug!("a transaction lost a race to another; running it again"))
+        .await
 }
 
 /// Statements run in this process, per database label (see [`statements_run`]).
@@ -273,13 +272,14 @@ mod tests {
         let db = open::<ingest::Migrator>(&url).await.unwrap();
         let reads = readers(&url, &db).await.unwrap();
         assert_eq!(ingest::post::Entity::find().count(&reads).await.unwrap(), 0);
+        use ingest::post::PostState;
         let row = ingest::post::ActiveModel {
             id: Set("p1".into()),
             tenant: Set("default".into()),
             channel: Set("twitter".into()),
             external_id: Set("1".into()),
             body: Set(Vec::new()),
-            state: Set("received".into()),
+            state: Set(PostState::Received),
             classification: Set(None),
             case_id: Set(None),
             received_at_ms: Set(0),
@@ -290,20 +290,20 @@ mod tests {
         };
         ingest::post::Entity::insert(row.clone()).exec(&db).await.unwrap();
         assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["default"], "the commit is visible at once");
-        let post = |id: &str, tenant: &str, state: &str| {
+        let post = |id: &str, tenant: &str, state: PostState| {
             let mut post = row.clone();
             (post.id, post.external_id) = (Set(id.into()), Set(id.into()));
-            (post.tenant, post.state) = (Set(tenant.into()), Set(state.into()));
+            (post.tenant, post.state) = (Set(tenant.into()), Set(state));
             post
         };
         assert!(
-            ingest::post::Entity::insert(post("p2", "default", "received")).exec(&reads).await.is_err(),
+            ingest::post::Entity::insert(post("p2", "default", PostState::Received)).exec(&reads).await.is_err(),
             "a reader writes nothing"
         );
-        ingest::post::Entity::insert(post("p3", "acme", "routed")).exec(&db).await.unwrap();
+        ingest::post::Entity::insert(post("p3", "acme", PostState::Routed)).exec(&db).await.unwrap();
         assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["default"], "routed posts wait for nothing");
-        ingest::post::Entity::insert(post("p4", "acme", "classified")).exec(&db).await.unwrap();
-        ingest::post::Entity::insert(post("p5", "zeta", "failed")).exec(&db).await.unwrap();
+        ingest::post::Entity::insert(post("p4", "acme", PostState::Classified)).exec(&db).await.unwrap();
+        ingest::post::Entity::insert(post("p5", "zeta", PostState::Failed)).exec(&db).await.unwrap();
         assert_eq!(ingest::post::tenants_waiting(&reads).await.unwrap(), ["acme", "default"]);
     }
 }

@@ -1,8 +1,114 @@
-//! Flags every service shares: how much a caller may send, and how the service reports on itself.
+//! Flags every service shares: where it listens, Redis, credentials, TLS, how much a caller may
+//! send, and how the service reports on itself. A service's `Config` flattens [`CommonArgs`] and
+//! adds only what is its own.
 
 use earshot_core::Limits;
 
-/// How much a client may send: text length, batch size, message size.
+/// The flags every gRPC service has. The two addresses default per service (see
+/// [`crate::process::Service`]), so they carry no default here.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "EARSHOT_LISTEN")]
+    pub listen: String,
+    /// Address of the admin HTTP port (`/metrics` in Prometheus text, `/healthz`); empty turns
+    /// it off.
+    #[arg(long, env = "EARSHOT_ADMIN_LISTEN")]
+    pub admin_listen: String,
+    /// Redis: API keys and rate limits, and the live state of the services that keep one there.
+    #[arg(long, env = "REDIS_URL", default_value = DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+    /// The largest message callers may send (every service should get the same value).
+    #[command(flatten)]
+    pub message: MessageArgs,
+    /// Credentials: the service key, key cache and per-key rate.
+    #[command(flatten)]
+    pub auth: earshot_auth::AuthArgs,
+    /// TLS for this server and its calls to peers.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
+    /// Log format and trace export.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Where each service listens when nobody says otherwise, which is also where its callers look.
+pub mod addresses {
+    /// earshot-ingest's gRPC port.
+    pub const INGEST: &str = "127.0.0.1:50051";
+    /// earshot-classify's gRPC port.
+    pub const CLASSIFY: &str = "127.0.0.1:50052";
+    /// earshot-routing's gRPC port.
+    pub const ROUTING: &str = "127.0.0.1:50053";
+    /// earshot-escalation's gRPC port.
+    pub const ESCALATION: &str = "127.0.0.1:50054";
+}
+
+/// Where earshot-classify is, for the services that call it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClassifyPeer {
+    /// Address of earshot-classify.
+    #[arg(id = "classify_addr", long = "classify-addr", value_name = "CLASSIFY_ADDR", env = "EARSHOT_CLASSIFY_ADDR", default_value = addresses::CLASSIFY)]
+    pub addr: String,
+}
+
+/// Where earshot-routing is, for the services that call it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoutingPeer {
+    /// Address of earshot-routing.
+    #[arg(id = "routing_addr", long = "routing-addr", value_name = "ROUTING_ADDR", env = "EARSHOT_ROUTING_ADDR", default_value = addresses::ROUTING)]
+    pub addr: String,
+}
+
+/// Where earshot-escalation is, for the services that call it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EscalationPeer {
+    /// Address of earshot-escalation.
+    #[arg(
+        id = "escalation_addr",
+        long = "escalation-addr",
+        value_name = "ESCALATION_ADDR",
+        env = "EARSHOT_ESCALATION_ADDR",
+        default_value = addresses::ESCALATION
+    )]
+    pub addr: String,
+}
+
+/// The risk weights, for the services that score (classify) or weigh repeat contacts (routing).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WeightsArgs {
+    /// Risk weights (TOML, like shared/core/weights.toml); the built-in weights when unset.
+    #[arg(long, env = "EARSHOT_WEIGHTS")]
+    pub weights: Option<std::path::PathBuf>,
+}
+
+impl WeightsArgs {
+    /// The configured weights, or the built-in ones.
+    pub fn load(&self) -> Result<earshot_core::Weights, earshot_core::scoring::WeightsError> {
+        earshot_core::Weights::load(self.weights.as_deref())
+    }
+}
+
+/// Where Redis is when nobody says otherwise.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl CommonArgs {
+    /// For a service embedded in another process (tests, the replay): any free loopback port, no
+    /// admin port, the given Redis, a service credential of its own until told the shared one.
+    pub fn local(redis_url: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            admin_listen: String::new(),
+            redis_url: redis_url.into(),
+            message: MessageArgs::default(),
+            auth: earshot_auth::AuthArgs::private(),
+            tls: Default::default(),
+            telemetry: Default::default(),
+        }
+    }
+}
+
+/// How much a client may send in a post and a batch (the message size is in [`CommonArgs`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// Longest post text, in characters.
@@ -11,9 +117,6 @@ pub struct InputArgs {
     /// Most posts in one batch request.
     #[arg(long, env = "EARSHOT_MAX_BATCH", default_value_t = Limits::default().max_batch)]
     pub max_batch: usize,
-    /// Largest request message.
-    #[command(flatten)]
-    pub message: MessageArgs,
 }
 
 /// The largest gRPC message a service accepts: every service has this flag, and all should get
@@ -34,17 +137,17 @@ impl Default for MessageArgs {
 impl Default for InputArgs {
     fn default() -> Self {
         let limits = Limits::default();
-        Self { max_text_chars: limits.max_text_chars, max_batch: limits.max_batch, message: MessageArgs::default() }
+        Self { max_text_chars: limits.max_text_chars, max_batch: limits.max_batch }
     }
 }
 
 impl InputArgs {
-    /// The validation limits.
-    pub fn limits(&self) -> Limits {
+    /// The validation limits, with the largest message `message` allows.
+    pub fn limits(&self, message: &MessageArgs) -> Limits {
         Limits {
             max_text_chars: self.max_text_chars,
             max_batch: self.max_batch,
-            max_message_bytes: self.message.max_message_bytes,
+            max_message_bytes: message.max_message_bytes,
         }
     }
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
-use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 
 /// Limits of the server stack.
@@ -48,25 +47,28 @@ pub enum Error {
     /// The descriptor set could not be served by reflection.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The TLS flags name files that cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The transport failed.
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
 
-/// What the server's `grpc.health.v1` service reports: NOT_SERVING until the service says it is
-/// ready ([`Health::serving`]), and NOT_SERVING again the moment it begins to stop, so load
-/// balancers and probes send no new calls while it drains.
+/// What the server's `grpc.health.v1` service reports: NOT_SERVING until the server starts
+/// serving, and NOT_SERVING again the moment it begins to stop, so load balancers and probes
+/// send no new calls while it drains.
 #[derive(Clone)]
-pub struct Health {
+struct Health {
     reporter: HealthReporter,
     services: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl Health {
-    /// Reports the server and its service `S` SERVING.
-    pub async fn serving<S: tonic::server::NamedService>(&self) {
-        self.services.lock().unwrap_or_else(PoisonError::into_inner).push(S::NAME);
-        self.reporter.set_serving::<S>().await;
+    /// Reports the server and the service called `name` SERVING.
+    async fn serving(&self, name: &'static str) {
+        self.services.lock().unwrap_or_else(PoisonError::into_inner).push(name);
+        self.reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
         self.reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     }
 
@@ -79,55 +81,80 @@ impl Health {
     }
 }
 
-/// A health service starting NOT_SERVING for everything; report readiness with
-/// [`Health::serving`] once the service's dependencies answer.
-pub async fn health()
+/// A health service starting NOT_SERVING for everything.
+async fn health()
 -> (Health, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
     (Health { reporter, services: Arc::default() }, service)
 }
 
-/// How a service's server runs: its limits, who may call it, and TLS when configured.
-#[derive(Clone)]
-pub struct Serving {
-    /// Deadlines and concurrency.
-    pub limits: ServerLimits,
-    /// The credential check.
-    pub auth: earshot_auth::AuthLayer,
-    /// TLS (and mutual TLS); plaintext when `None`.
-    pub tls: Option<tonic::transport::ServerTlsConfig>,
-    /// Turned NOT_SERVING first when the server stops.
-    pub health: Health,
+/// A service's gRPC server, put together at the end of its `run` once its dependencies answer:
+/// [`Server::with`] each service, then [`Server::serve`].
+pub struct Server {
+    routes: Routes,
+    health: Health,
+    services: Vec<&'static str>,
 }
 
-impl Serving {
-    /// Default limits, calls checked against `keys`, TLS as `tls` configures it, stopping reported
-    /// through `health`.
-    pub fn new(
+impl Server {
+    /// A server with `grpc.health.v1`, NOT_SERVING until it serves.
+    pub async fn new() -> Self {
+        let (health, service) = health().await;
+        Self { routes: Routes::new(service), health, services: Vec::new() }
+    }
+
+    /// Adds `service`, reported SERVING once the server serves.
+    pub fn with<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.services.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// Serves on `listener` with calls checked against `keys` and TLS as `tls` configures,
+    /// until `shutdown` resolves; then reports NOT_SERVING, stops accepting, and lets calls in
+    /// flight finish for at most the shutdown grace, so an open stream cannot hold the process
+    /// up.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
         keys: earshot_auth::KeyDirectory,
         tls: &crate::tls::TlsArgs,
-        health: &Health,
-    ) -> Result<Self, crate::tls::TlsError> {
-        Ok(Self {
-            limits: ServerLimits::default(),
-            auth: earshot_auth::AuthLayer::new(keys),
-            tls: tls.server()?,
-            health: health.clone(),
-        })
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let Self { routes, health, services } = self;
+        let tls = tls.server()?;
+        for name in &services {
+            health.serving(name).await;
+        }
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, ?services, "serving");
+        }
+        serve(listener, routes, ServerLimits::default(), earshot_auth::AuthLayer::new(keys), tls, health, shutdown)
+            .await
     }
 }
 
-/// Serves `routes` (plus reflection) on `listener` as `serving` says until `shutdown` resolves;
-/// then reports NOT_SERVING, stops accepting, and lets calls in flight finish for at most the
-/// shutdown grace, so an open stream cannot hold the process up.
-pub async fn serve(
+/// Serves `routes` (plus reflection) on `listener` until `shutdown` resolves.
+async fn serve(
     listener: TcpListener,
     routes: Routes,
-    serving: Serving,
+    limits: ServerLimits,
+    auth: earshot_auth::AuthLayer,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    health: Health,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let Serving { limits, auth, tls, health } = serving;
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
@@ -142,7 +169,7 @@ pub async fn serve(
         v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
     }
     let routes = routes.add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
-    let mut server = Server::builder();
+    let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }
@@ -215,7 +242,9 @@ mod tests {
         let (health, service) = health().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        let server = Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener));
+        let server = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpListenerStream::new(listener));
         let _server = crate::TaskGuard::spawn(async move {
             let _ = server.await;
         });
@@ -226,7 +255,7 @@ mod tests {
             client.check(request).await.map_or(ServingStatus::Unknown, |r| r.into_inner().status())
         };
         assert_eq!(status("").await, ServingStatus::NotServing);
-        health.serving::<Named>().await;
+        health.serving(name).await;
         assert_eq!((status("").await, status(name).await), (ServingStatus::Serving, ServingStatus::Serving));
         health.stopping().await;
         assert_eq!((status("").await, status(name).await), (ServingStatus::NotServing, ServingStatus::NotServing));

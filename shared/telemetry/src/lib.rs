@@ -9,6 +9,8 @@ pub mod client;
 pub mod grpc;
 pub mod logging;
 pub mod metrics;
+pub mod process;
+pub mod retry;
 pub mod rpc_metrics;
 pub mod shutdown;
 pub mod status;

@@ -1,70 +1,49 @@
-//! Metrics: OpenTelemetry instruments, read two ways. Every process keeps a pull reader whose
-//! snapshot the admin port renders as Prometheus text (see [`crate::admin`]); when an OTLP
-//! endpoint is configured, a periodic reader also pushes the same instruments to the collector
-//! (every 60 s, or `OTEL_METRIC_EXPORT_INTERVAL` milliseconds).
+//! Metrics: OpenTelemetry instruments, read two ways. Every process keeps OpenTelemetry's
+//! Prometheus exporter, whose registry the admin port renders as Prometheus text on each scrape
+//! (see [`crate::admin`]); when an OTLP endpoint is configured, a periodic reader also pushes the
+//! same instruments to the collector (every 60 s, or `OTEL_METRIC_EXPORT_INTERVAL` milliseconds).
 //!
 //! The provider is installed as the global one, so a service takes its meter with
 //! [`meter`] wherever it measures (the helpers live in `earshot_trace::instruments`, below the
 //! Redis layer that counts its round trips), and code that runs without [`crate::init`] (unit
 //! tests, tools) records into a no-op meter at no cost.
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prometheus::Encoder as _;
 
 pub use earshot_trace::instruments::{SECONDS_BUCKETS, meter, seconds_histogram};
+
+/// The content type of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = prometheus::TEXT_FORMAT;
 
 /// The pull side of the meter provider: what `/metrics` reads on each scrape. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Scrape {
-    reader: Arc<ManualReader>,
+    registry: prometheus::Registry,
 }
 
 impl Scrape {
-    fn new() -> Self {
-        Self { reader: Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build()) }
+    /// A registry, and the reader feeding it to give the provider. Names follow Prometheus's
+    /// conventions (dots become underscores, a unit of seconds adds `_seconds`, a counter
+    /// `_total`); no `otel_scope_*` labels, since every instrument has the one scope.
+    fn new() -> Result<(Self, opentelemetry_prometheus::PrometheusExporter), MetricsError> {
+        let registry = prometheus::Registry::new();
+        let reader = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .scope_info_enabled(false)
+            .build()
+            .map_err(|error| MetricsError::Collect(error.to_string()))?;
+        Ok((Self { registry }, reader))
     }
 
     /// Collects every instrument now and renders it in the Prometheus text exposition format.
     pub fn render(&self) -> Result<String, MetricsError> {
-        let mut collected = ResourceMetrics::default();
-        self.reader.collect(&mut collected).map_err(|error| MetricsError::Collect(error.to_string()))?;
-        let mut text = String::new();
-        for scope in collected.scope_metrics() {
-            for metric in scope.metrics() {
-                render_metric(&mut text, metric);
-            }
-        }
-        Ok(text)
-    }
-}
-
-/// The provider holds the reader; the scrape handle shares it.
-#[derive(Debug)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline);
-    }
-    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-        self.0.collect(rm)
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
+        let mut text = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .map_err(|error| MetricsError::Collect(error.to_string()))?;
+        String::from_utf8(text).map_err(|error| MetricsError::Collect(error.to_string()))
     }
 }
 
@@ -79,7 +58,7 @@ pub enum MetricsError {
         /// What the exporter said.
         source: opentelemetry_otlp::ExporterBuildError,
     },
-    /// The provider is shut down.
+    /// The instruments could not be read or rendered.
     #[error("collecting metrics: {0}")]
     Collect(String),
 }
@@ -94,9 +73,8 @@ impl Metrics {
     /// A provider tagged with `resource`, always readable by scrape, and pushing to `otlp`
     /// when given. Not yet global: see [`Metrics::install`].
     pub fn new(resource: Resource, otlp: Option<&str>) -> Result<Self, MetricsError> {
-        let scrape = Scrape::new();
-        let mut builder =
-            SdkMeterProvider::builder().with_resource(resource).with_reader(SharedReader(scrape.reader.clone()));
+        let (scrape, reader) = Scrape::new()?;
+        let mut builder = SdkMeterProvider::builder().with_resource(resource).with_reader(reader);
         if let Some(endpoint) = otlp {
             use opentelemetry_otlp::WithExportConfig as _;
             let exporter = opentelemetry_otlp::MetricExporter::builder()
@@ -131,95 +109,15 @@ impl Metrics {
     }
 }
 
-/// Appends one instrument, all its series, in the exposition format: dots become underscores,
-/// a unit of seconds adds `_seconds`, a counter `_total`.
-fn render_metric(text: &mut String, metric: &Metric) {
-    let mut name = sanitize(metric.name());
-    if metric.unit() == "s" && !name.ends_with("_seconds") {
-        name.push_str("_seconds");
-    }
-    match metric.data() {
-        AggregatedMetrics::U64(data) => render_data(text, &name, metric.description(), data, |v| *v as f64),
-        AggregatedMetrics::I64(data) => render_data(text, &name, metric.description(), data, |v| *v as f64),
-        AggregatedMetrics::F64(data) => render_data(text, &name, metric.description(), data, |v| *v),
-    }
-}
-
-fn render_data<T: Copy>(text: &mut String, name: &str, help: &str, data: &MetricData<T>, value: impl Fn(&T) -> f64) {
-    match data {
-        MetricData::Gauge(gauge) => {
-            header(text, name, help, "gauge");
-            for point in gauge.data_points() {
-                sample(text, name, &labels(point.attributes(), None), value(&point.value()));
-            }
-        }
-        MetricData::Sum(sum) => {
-            let (name, kind) =
-                if sum.is_monotonic() { (format!("{name}_total"), "counter") } else { (name.to_owned(), "gauge") };
-            header(text, &name, help, kind);
-            for point in sum.data_points() {
-                sample(text, &name, &labels(point.attributes(), None), value(&point.value()));
-            }
-        }
-        MetricData::Histogram(histogram) => {
-            header(text, name, help, "histogram");
-            for point in histogram.data_points() {
-                let mut cumulative = 0;
-                let bounds: Vec<f64> = point.bounds().collect();
-                for (index, count) in point.bucket_counts().enumerate() {
-                    cumulative += count;
-                    let le = bounds.get(index).map_or_else(|| "+Inf".to_owned(), f64::to_string);
-                    let bucket_labels = labels(point.attributes(), Some(&le));
-                    sample(text, &format!("{name}_bucket"), &bucket_labels, cumulative as f64);
-                }
-                let series = labels(point.attributes(), None);
-                sample(text, &format!("{name}_sum"), &series, value(&point.sum()));
-                sample(text, &format!("{name}_count"), &series, point.count() as f64);
-            }
-        }
-        // Not configured by any view of ours.
-        MetricData::ExponentialHistogram(_) => {}
-    }
-}
-
-fn header(text: &mut String, name: &str, help: &str, kind: &str) {
-    let help = help.replace('\\', r"\\").replace('\n', r"\n");
-    let _ = writeln!(text, "# HELP {name} {help}");
-    let _ = writeln!(text, "# TYPE {name} {kind}");
-}
-
-fn sample(text: &mut String, name: &str, labels: &str, value: f64) {
-    let _ = writeln!(text, "{name}{labels} {value}");
-}
-
-/// `{k="v",…}` with values escaped; `le` last for histogram buckets; empty without labels.
-fn labels<'a>(attributes: impl Iterator<Item = &'a KeyValue>, le: Option<&str>) -> String {
-    let mut pairs: Vec<String> =
-        attributes.map(|kv| format!("{}=\"{}\"", sanitize(kv.key.as_str()), escape(&kv.value.as_str()))).collect();
-    pairs.sort();
-    if let Some(le) = le {
-        pairs.push(format!("le=\"{le}\""));
-    }
-    if pairs.is_empty() { String::new() } else { format!("{{{}}}", pairs.join(",")) }
-}
-
-/// A Prometheus metric or label name: letters, digits and underscores.
-fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
-}
-
-fn escape(value: &str) -> String {
-    value.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
-}
-
 #[cfg(test)]
 mod tests {
+    use opentelemetry::KeyValue;
+
     use super::*;
 
     fn registry() -> (SdkMeterProvider, Scrape) {
-        let scrape = Scrape::new();
-        let provider = SdkMeterProvider::builder().with_reader(SharedReader(scrape.reader.clone())).build();
-        (provider, scrape)
+        let (scrape, reader) = Scrape::new().unwrap_or_else(|error| panic!("{error}"));
+        (SdkMeterProvider::builder().with_reader(reader).build(), scrape)
     }
 
     #[test]
@@ -254,9 +152,9 @@ mod tests {
     }
 
     #[test]
-    fn a_shut_down_provider_is_an_error_not_a_panic() {
+    fn a_shut_down_provider_renders_nothing_rather_than_panic() {
         let (provider, scrape) = registry();
         let _ = provider.shutdown();
-        assert!(matches!(scrape.render(), Err(MetricsError::Collect(_))));
+        assert!(scrape.render().is_ok_and(|text| !text.contains("earshot")));
     }
 }

@@ -311,13 +311,47 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
+    wait_for(timeout, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Polls `find` every 20 ms until it finds something, and returns that; fails once `timeout`
+/// passes.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, mut find: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if condition().await {
-            return Ok(());
+        if let Some(found) = find().await {
+            return Ok(found);
         }
         if tokio::time::Instant::now() >= deadline {
             bail!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Checks `condition` every 20 ms for `period` and fails the first time it does not hold: how a
+/// test says that something must *not* happen (no breach while a clock is paused), after it has
+/// waited with [`wait_until`] for whatever shows the system has caught up.
+pub async fn holds_throughout<F, Fut>(period: Duration, mut condition: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + period;
+    loop {
+        if !condition().await {
+            bail!("the condition stopped holding within {period:?}");
+        }
+        if tokio::time::Instant::now() >= end {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use earshot_e2e::{Pipeline, Running, Services, Stack, post, reserve_addr};
 use fantoccini::{Client, ClientBuilder, Locator};

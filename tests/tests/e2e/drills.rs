@@ -1,6 +1,8 @@
 //! Failure drills: what one tenant sends or one peer does must not stall the others.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
 use earshot_proto::v1 as pb;

@@ -222,7 +222,7 @@ async fn an_agent_waiting_for_work_gets_it_the_moment_it_is_eligible(redis: Test
     let long_poll = |agent: &'static str| {
         let mut agents = desk.agents();
         tokio::spawn(async move {
-            let started = std::time::Instant::now();
+            let started = tokio::time::Instant::now();
             let request = pb::NextCaseRequest { agent_id: agent.into(), wait_ms: 20_000 };
             let offer = agents.next_case(request).await.unwrap().into_inner().offer;
             (offer.and_then(|o| o.case).map(|c| c.case_id), started.elapsed())

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use earshot_core::clock::timestamp_from_ms;
 use earshot_core::ids::new_id;
-use earshot_e2e::{AuthChannel, PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
+use earshot_e2e::{AuthChannel, PIPELINE_DEADLINE, Pipeline, QUIET_PERIOD, Services, Stack, post};
 use earshot_proto::v1 as pb;
 use earshot_proto::v1::escalation_service_client::EscalationServiceClient;
-use earshot_testkit::wait_until;
+use earshot_testkit::{holds_throughout, wait_for, wait_until};
 use tokio_stream::StreamExt;
 
 const HOUR: i64 = 3_600_000;
@@ -106,8 +106,9 @@ async fn waiting_on_the_customer_pauses_the_clock_until_they_write_again() {
     assert_eq!(paused.target_seconds, 4 * 3_600, "a low-priority forum question: 4 h");
 
     stack.clock.advance(5 * HOUR);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(sla_breaches(&services, &record.case_id).await.is_empty(), "paused: 5 h past a 4 h target, no breach");
+    holds_throughout(QUIET_PERIOD, || async { sla_breaches(&services, &record.case_id).await.is_empty() })
+        .await
+        .expect("paused: 5 h past a 4 h target, no breach");
 
     services
         .submit_routed(pb::Post { channel: "forum".into(), ..post("wait-2", "cara", 0, "It is 12345") })
@@ -135,16 +136,11 @@ fn clocks_of(case_id: &str) -> pb::GetCaseClocksRequest {
 
 /// The case's first-response clock once it is in `state`.
 async fn first_response_clock(services: &Services, case_id: &str, state: &str) -> pb::SlaClock {
-    let mut client = services.escalation_client();
-    let deadline = tokio::time::Instant::now() + PIPELINE_DEADLINE;
-    loop {
-        let clocks = client.get_case_clocks(clocks_of(case_id)).await.map(|c| c.into_inner().clocks);
-        if let Some(clock) = clocks.iter().flatten().find(|c| c.kind == "first_response" && c.state == state) {
-            return clock.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no {state} first-response clock: {clocks:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let in_state = || async {
+        let clocks = services.escalation_client().get_case_clocks(clocks_of(case_id)).await.ok()?.into_inner().clocks;
+        clocks.into_iter().find(|c| c.kind == "first_response" && c.state == state)
+    };
+    wait_for(PIPELINE_DEADLINE, in_state).await.unwrap_or_else(|_| panic!("no {state} first-response clock"))
 }
 
 fn request_help(case_id: &str) -> pb::CaseEvent {
@@ -198,9 +194,13 @@ async fn a_restarted_escalation_service_fires_every_due_escalation_exactly_once(
     .unwrap();
     drop(restarted);
     let again = node.escalation().await.unwrap();
-    let mut client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(again.channel()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(breached(&open_escalations(&mut client).await), 12, "a second restart fires nothing again");
+    let client = EscalationServiceClient::new(stack.node().credential().unwrap().channel(again.channel()));
+    holds_throughout(QUIET_PERIOD, || {
+        let mut client = client.clone();
+        async move { breached(&open_escalations(&mut client).await) == 12 }
+    })
+    .await
+    .expect("a second restart fires nothing again");
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! SLA behaviour through the whole pipeline, with the services' clock in the test's hands (the
 //! routing rules that depend on time are in `rules`).
 
-use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, Services, Stack, post};
+use earshot_e2e::{PIPELINE_DEADLINE, Pipeline, QUIET_PERIOD, Services, Stack, post};
 use earshot_proto::v1 as pb;
-use earshot_testkit::wait_until;
+use earshot_testkit::{holds_throughout, wait_until};
 
 fn forum_post(external_id: &str, text: &str) -> pb::Post {
     pb::Post { channel: "forum".into(), ..post(external_id, &format!("author-{external_id}"), 0, text) }
@@ -26,8 +26,17 @@ async fn an_unanswered_case_breaches_its_first_response_target() {
         }
     };
     stack.clock.advance(4 * 3_600_000 - 60_000);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!breached(&services).await, "not before the target");
+    // The warning (at 80 % of the target) shows the SLA clock has seen the new time.
+    let warned = || {
+        let mut client = services.escalation_client();
+        let request = pb::GetCaseClocksRequest { case_id: record.case_id.clone() };
+        async move {
+            let clocks = client.get_case_clocks(request).await.unwrap().into_inner().clocks;
+            clocks.iter().any(|clock| clock.kind == "first_response" && clock.warn_at.is_none())
+        }
+    };
+    wait_until(PIPELINE_DEADLINE, warned).await.unwrap();
+    holds_throughout(QUIET_PERIOD, || async { !breached(&services).await }).await.expect("not before the target");
     stack.clock.advance(60_000);
     wait_until(PIPELINE_DEADLINE, || breached(&services)).await.unwrap();
 }

@@ -81,7 +81,7 @@ mod tests {
         if !std::path::Path::new("/proc/self/task").exists() {
             return;
         }
-        let spin = std::time::Instant::now();
+        let spin = tokio::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(50) {
             std::hint::black_box(0u64);
         }

@@ -174,7 +174,7 @@ fn seeded(tenant: &str, i: usize, enqueued_at_ms: i64) -> case::Model {
         language: "en".to_owned(),
         priority: i32::try_from(i % 100).unwrap_or(0),
         post_priority: i32::try_from(i % 100).unwrap_or(0),
-        state: "queued".to_owned(),
+        state: earshot_store::routing::case::CaseState::Queued,
         agent: None,
         contact_count: 1,
         escalated: false,

@@ -25,7 +25,7 @@ use earshot_proto::v1 as pb;
 use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
 use earshot_queue::Leases;
-use earshot_store::ingest::post;
+use earshot_store::ingest::post::{self, PostState};
 use prost::Message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -33,11 +33,12 @@ use tracing::Instrument;
 
 use crate::error::Result;
 use crate::posts::Posts;
-use crate::stored::{decode_post, states};
+use crate::stored::decode_post;
 
 mod refusal;
 mod router;
 
+use earshot_telemetry::retry::Backoff;
 use refusal::{PassLog, Peer, Refusal, refused, settle};
 
 /// Longest pause after repeated failures.
@@ -205,20 +206,16 @@ struct Reader {
 
 impl Reader {
     async fn run(mut self) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::up_to(MAX_BACKOFF);
         loop {
             match self.pass().await {
-                Ok(Pass::Progress) => backoff = Duration::from_millis(100),
+                Ok(Pass::Progress) => backoff.succeeded(),
                 Ok(Pass::Idle) => {
                     let _ = tokio::time::timeout(IDLE_POLL, self.posts.accepted.notified()).await;
                     // Let a burst of submissions fill the batch.
                     tokio::time::sleep(self.wait).await;
                 }
-                Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "pipeline pass failed; will retry");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+                Err(error) => backoff.failed("pipeline pass failed", error).await,
             }
         }
     }
@@ -234,7 +231,7 @@ impl Reader {
         }
         // Per tenant: a tenant may have cues of its own.
         let mut to_classify: BTreeMap<&str, Vec<&post::Model>> = BTreeMap::new();
-        for row in waiting.iter().filter(|p| p.state == states::RECEIVED) {
+        for row in waiting.iter().filter(|p| p.state == PostState::Received) {
             to_classify.entry(row.tenant.as_str()).or_default().push(row);
         }
         let mut pass = PassLog::default();
@@ -247,11 +244,11 @@ impl Reader {
         for row in &mut waiting {
             if let Some(classification) = classified.remove(&row.id) {
                 row.classification = Some(classification);
-                row.state = states::CLASSIFIED.to_owned();
+                row.state = PostState::Classified;
             }
         }
         settle(&self.posts, pass).await?;
-        waiting.retain(|row| row.state == states::CLASSIFIED);
+        waiting.retain(|row| row.state == PostState::Classified);
         if !waiting.is_empty() {
             if !self.handover.hand(epoch, &waiting) {
                 // Routing failed meanwhile: the posts are read again, in order, from the oldest.
@@ -364,7 +361,7 @@ impl Reader {
                     .collect();
                 post::Entity::update_many()
                     .col_expr(post::Column::Classification, per_post(classified.iter().cloned()))
-                    .col_expr(post::Column::State, Expr::value(states::CLASSIFIED))
+                    .col_expr(post::Column::State, Expr::value(PostState::Classified))
                     .filter(post::Column::Id.is_in(rows.iter().map(|row| row.id.clone())))
                     .exec(&self.posts.db)
                     .await
@@ -436,7 +433,7 @@ mod tests {
             channel: "twitter".to_owned(),
             external_id: id.to_owned(),
             body: Vec::new(),
-            state: states::CLASSIFIED.to_owned(),
+            state: PostState::Classified,
             classification: None,
             case_id: None,
             received_at_ms: 0,

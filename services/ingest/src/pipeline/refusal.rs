@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use earshot_store::ingest::post;
+use earshot_store::ingest::post::{self, PostState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{MAX_ATTEMPTS, PassError};
 use crate::posts::Posts;
-use crate::stored::states;
 
 /// Acts on a refusal of `row` alone (or of the peer itself): wait, set it aside, or suspect it.
 pub(super) async fn refused(
@@ -68,7 +67,7 @@ async fn fail(posts: &Posts, row: &post::Model, reason: &str) -> std::result::Re
     let masked = earshot_core::pii::mask(reason);
     tracing::error!(post_id = %row.id, reason = %masked, "post set aside as failed");
     post::Entity::update_many()
-        .col_expr(post::Column::State, Expr::value(states::FAILED))
+        .col_expr(post::Column::State, Expr::value(PostState::Failed))
         .col_expr(post::Column::LastError, Expr::value(reason.to_owned()))
         .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
         .filter(post::Column::Id.eq(row.id.clone()))

@@ -2,23 +2,23 @@
 //! requests that fit the peers' message limit, and recorded as routed.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
-use earshot_store::ingest::post;
+use earshot_store::ingest::post::{self, PostState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tracing::Instrument;
 
 use super::refusal::{PassLog, Peer, Refusal, refused, settle};
 use super::{Handed, ITEM_OVERHEAD_BYTES, MAX_BACKOFF, PassError, Router, by_bytes, per_post};
-use crate::stored::{decode_classification, decode_post, states};
+use crate::stored::{decode_classification, decode_post};
+use earshot_telemetry::retry::Backoff;
 
 impl Router {
     /// Routes handed batches in order until the reader stops.
     pub(super) async fn run(self, mut handed: tokio::sync::mpsc::Receiver<Handed>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::up_to(MAX_BACKOFF);
         while let Some(Handed { epoch, mut rows }) = handed.recv().await {
             if epoch != self.handover.epoch() {
                 // Read before a batch that could not be routed: its posts are free again and the
@@ -34,13 +34,11 @@ impl Router {
             match self.route_all(&rows).await {
                 Ok(()) => {
                     self.handover.done(epoch, &rows);
-                    backoff = Duration::from_millis(100);
+                    backoff.succeeded();
                 }
                 Err(error) => {
                     self.handover.void_earlier();
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "pipeline routing failed; will retry");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.failed("pipeline routing failed", error).await;
                 }
             }
             // What was not routed waits again: the reader looks for it.
@@ -124,7 +122,7 @@ impl Router {
         }
         let cases = results.into_iter().map(|result| (result.post_id, result.case_id));
         post::Entity::update_many()
-            .col_expr(post::Column::State, Expr::value(states::ROUTED))
+            .col_expr(post::Column::State, Expr::value(PostState::Routed))
             .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
             .col_expr(post::Column::CaseId, per_post(cases))
             .filter(post::Column::Id.is_in(routed_ids))

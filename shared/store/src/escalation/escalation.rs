@@ -18,8 +18,8 @@ pub struct Model {
     pub reason: String,
     /// 1 and up.
     pub level: i32,
-    /// `open`, `acknowledged` or `resolved`.
-    pub state: String,
+    /// Where it is.
+    pub state: EscalationState,
     /// What happened, for people.
     pub detail: String,
     /// The case's queue (kept current when the case moves).
@@ -40,8 +40,54 @@ pub struct Model {
     pub next_level_at_ms: Option<i64>,
 }
 
+/// Where an escalation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EscalationState {
+    /// Waiting for a supervisor.
+    #[sea_orm(string_value = "open")]
+    Open,
+    /// A supervisor has it.
+    #[sea_orm(string_value = "acknowledged")]
+    Acknowledged,
+    /// Done.
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+}
+
+impl EscalationState {
+    /// The stored name, as the API carries it too.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// The state stored as `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        <Self as sea_orm::Iterable>::iter().find(|state| state.as_str() == name)
+    }
+}
+
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable as _;
+
+    use super::*;
+
+    #[test]
+    fn each_state_is_named_as_it_is_stored() {
+        for state in EscalationState::iter() {
+            assert_eq!(state.as_str(), state.to_value());
+            assert_eq!(EscalationState::parse(state.as_str()), Some(state));
+        }
+    }
+}

@@ -19,8 +19,8 @@ pub struct Model {
     pub started_at_ms: i64,
     /// When it breaches (meaningful while `running`).
     pub due_at_ms: i64,
-    /// `running`, `paused`, `stopped` (answered) or `fired` (breached, still unanswered).
-    pub state: String,
+    /// Where it is.
+    pub state: TimerState,
     /// The case's priority the target was chosen for.
     pub priority: i32,
     /// The case's queue.
@@ -41,8 +41,58 @@ pub struct Model {
     pub paused_at_ms: Option<i64>,
 }
 
+/// Where an SLA clock is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum TimerState {
+    /// Counting.
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// Waiting on the customer: not counting.
+    #[sea_orm(string_value = "paused")]
+    Paused,
+    /// Answered (or the case resolved).
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
+    /// Breached and escalated; the customer still waits.
+    #[sea_orm(string_value = "fired")]
+    Fired,
+}
+
+impl TimerState {
+    /// The stored name, as the API carries it too.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+            Self::Fired => "fired",
+        }
+    }
+
+    /// The state stored as `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        <Self as sea_orm::Iterable>::iter().find(|state| state.as_str() == name)
+    }
+}
+
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable as _;
+
+    use super::*;
+
+    #[test]
+    fn each_state_is_named_as_it_is_stored() {
+        for state in TimerState::iter() {
+            assert_eq!(state.as_str(), state.to_value());
+            assert_eq!(TimerState::parse(state.as_str()), Some(state));
+        }
+    }
+}

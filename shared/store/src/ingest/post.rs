@@ -17,8 +17,8 @@ pub struct Model {
     pub external_id: String,
     /// The normalised post, protobuf-encoded.
     pub body: Vec<u8>,
-    /// `received`, `classified` or `routed`.
-    pub state: String,
+    /// Where it is in the pipeline.
+    pub state: PostState,
     /// The classification, protobuf-encoded, once classified.
     pub classification: Option<Vec<u8>>,
     /// The case, once routed.
@@ -36,6 +36,25 @@ pub struct Model {
     pub routed_at_ms: Option<i64>,
 }
 
+/// Where a post is in the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum PostState {
+    /// Stored, not yet classified.
+    #[sea_orm(string_value = "received")]
+    Received,
+    /// Classified, not yet routed.
+    #[sea_orm(string_value = "classified")]
+    Classified,
+    /// In a case.
+    #[sea_orm(string_value = "routed")]
+    Routed,
+    /// Set aside by the pipeline (invalid, too large for a peer, or failing alone); kept with its
+    /// reason for operators, not retried.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
@@ -43,7 +62,7 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 /// The states of a post the pipeline has still to route: stored, or classified.
-pub const WAITING_STATES: [&str; 2] = ["received", "classified"];
+pub const WAITING_STATES: [PostState; 2] = [PostState::Received, PostState::Classified];
 
 /// Posts the pipeline has still to route. Written with literals, not bound values: SQLite uses the
 /// partial index `posts_waiting` only for a condition it can match to the index's own, which a
@@ -53,7 +72,7 @@ pub fn waiting() -> sea_orm::sea_query::Expr {
 }
 
 fn waiting_sql() -> String {
-    let [received, classified] = WAITING_STATES;
+    let [received, classified] = WAITING_STATES.map(|state| state.to_value());
     format!("\"state\" IN ('{received}', '{classified}')")
 }
 

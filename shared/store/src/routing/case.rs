@@ -25,8 +25,8 @@ pub struct Model {
     pub priority: i32,
     /// Highest post priority seen in the case, before case-level factors.
     pub post_priority: i32,
-    /// `queued`, `offered`, `assigned` or `resolved`.
-    pub state: String,
+    /// Where the case is.
+    pub state: CaseState,
     /// Agent offered or holding the case.
     pub agent: Option<String>,
     /// Posts in the case.
@@ -45,8 +45,57 @@ pub struct Model {
     pub updated_at_ms: i64,
 }
 
+/// Where a case is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum CaseState {
+    /// Waiting in a queue.
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// Offered to an agent under a lease.
+    #[sea_orm(string_value = "offered")]
+    Offered,
+    /// Accepted by an agent.
+    #[sea_orm(string_value = "assigned")]
+    Assigned,
+    /// Done.
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+}
+
+impl CaseState {
+    /// The stored name, as Redis and the API carry it too.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Offered => "offered",
+            Self::Assigned => "assigned",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// Whether an agent holds the case (offered or assigned).
+    pub fn held(self) -> bool {
+        matches!(self, Self::Offered | Self::Assigned)
+    }
+}
+
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable as _;
+
+    use super::*;
+
+    #[test]
+    fn each_state_is_named_as_it_is_stored() {
+        for state in CaseState::iter() {
+            assert_eq!(state.as_str(), state.to_value());
+        }
+    }
+}
