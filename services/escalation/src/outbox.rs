@@ -73,7 +73,9 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Wait before attempt `attempts + 1`: 1 s, 2 s, 4 s … at most 2 h.
+/// Wait before attempt `attempts + 1`: 1 s, 2 s, 4 s … at most 2 h. A formula rather than a
+/// retry crate: the next attempt's time is stored with the event, so the schedule outlives a
+/// restart and moves to whichever replica delivers next.
 fn backoff_ms(attempts: i32) -> i64 {
     let exponent = u32::try_from(attempts.clamp(0, 13)).unwrap_or(13);
     (1_000_i64 << exponent).min(2 * 3_600_000)
