@@ -5,12 +5,11 @@ use earshot_core::ids::check_id;
 use earshot_core::{Limits, Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Wakeups;
-use earshot_store::ingest::post;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::error::{Error, Result};
 use crate::metrics::{IngestMetrics, Rejection};
-use crate::stored::record;
+use crate::stored::{self, record};
 
 /// The post store and the signal that wakes the pipeline.
 #[derive(Clone)]
@@ -89,10 +88,8 @@ impl Posts {
     /// A stored post of the tenant with its pipeline state.
     pub async fn get(&self, tenant: &Tenant, post_id: &str) -> Result<pb::PostRecord> {
         check_id("post_id", 'p', post_id)?;
-        let row = post::Entity::find_by_id(post_id.to_owned())
-            .one(&self.reads)
+        let row = stored::find(&self.reads, tenant, post_id)
             .await?
-            .filter(|row| row.tenant == tenant.as_str())
             .ok_or_else(|| Error::NotFound(format!("post {post_id} not found")))?;
         record(row)
     }

@@ -4,24 +4,18 @@
 //! under load the calls that arrive during one commit share the next. A group that fails is
 //! written again one submission at a time, so no submission fails because of another.
 
-use std::collections::HashSet;
-
 use earshot_core::ids::new_id;
 use earshot_core::{Post, SharedClock, Tenant};
 use earshot_proto::v1 as pb;
 use earshot_queue::Wakeups;
 use earshot_store::ingest::post::{self, PostState};
-use earshot_store::{ROWS_PER_STATEMENT, insert_rows};
 use prost::Message;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::metrics::IngestMetrics;
-use crate::stored::find_by_key;
+use crate::stored::{self, find_by_key};
 
 /// Most posts one commit takes; more wait for the next.
 const MAX_GROUP_POSTS: usize = 5_000;
@@ -141,23 +135,7 @@ impl Store {
             ids.push(submission_ids);
         }
         let txn = self.db.begin().await?;
-        let first_wins = OnConflict::columns([post::Column::Tenant, post::Column::Channel, post::Column::ExternalId])
-            .do_nothing()
-            .to_owned();
-        insert_rows(&txn, rows, Some(first_wins)).await?;
-        // A new id that is not there lost to a post already stored (or stored earlier in this
-        // group) with the same tenant, channel and external id.
-        let mut stored: HashSet<String> = HashSet::new();
-        for chunk in ids.concat().chunks(ROWS_PER_STATEMENT) {
-            let found: Vec<String> = post::Entity::find()
-                .select_only()
-                .column(post::Column::Id)
-                .filter(post::Column::Id.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            stored.extend(found);
-        }
+        let stored = stored::insert_first_wins(&txn, rows, &ids.concat()).await?;
         let mut answers = Vec::with_capacity(group.len());
         for (submission, ids) in group.iter().zip(ids) {
             let mut results = Vec::with_capacity(ids.len());

@@ -26,19 +26,17 @@ use earshot_proto::v1::classifier_service_client::ClassifierServiceClient;
 use earshot_proto::v1::routing_service_client::RoutingServiceClient;
 use earshot_queue::Leases;
 use earshot_store::ingest::post::{self, PostState};
+use earshot_telemetry::retry::Backoff;
 use prost::Message;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::Instrument;
 
 use crate::error::Result;
 use crate::posts::Posts;
-use crate::stored::decode_post;
+use crate::stored::{self, decode_post};
 
 mod refusal;
 mod router;
 
-use earshot_telemetry::retry::Backoff;
 use refusal::{PassLog, Peer, Refusal, refused, settle};
 
 /// Longest pause after repeated failures.
@@ -267,13 +265,6 @@ impl Reader {
     /// not handed over, and how many are handed over.
     async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool, usize), PassError> {
         let in_flight = self.handover.in_flight();
-        let waiting = || {
-            let mut query = post::Entity::find().filter(post::waiting());
-            if !in_flight.is_empty() {
-                query = query.filter(post::Column::Id.is_not_in(in_flight.iter().cloned()));
-            }
-            query
-        };
         // A tenant whose waiting posts are all handed over reads nothing this pass.
         let waiting_tenants = post::tenants_waiting(&self.posts.reads).await.map_err(crate::Error::from)?;
         let tenants = self.my_share(waiting_tenants).await?;
@@ -284,13 +275,7 @@ impl Reader {
         let mut rows = Vec::new();
         let mut everything = turns >= tenants.len();
         for tenant in tenants.iter().cycle().skip(start).take(turns) {
-            let mut mine = waiting()
-                .filter(post::Column::Tenant.eq(tenant.as_str()))
-                .order_by_asc(post::Column::Id)
-                .limit(share)
-                .all(&self.posts.reads)
-                .await
-                .map_err(crate::Error::from)?;
+            let mut mine = stored::oldest_waiting(&self.posts.reads, tenant, &in_flight, share).await?;
             everything &= (mine.len() as u64) < share;
             rows.append(&mut mine);
         }
@@ -311,7 +296,6 @@ impl Reader {
     /// Records how many posts wait: the ones known (just read, plus those handed over) when that is
     /// all of them, else a count, at most once every [`BACKLOG_COUNT_EVERY_MS`].
     async fn record_backlog(&mut self, known: usize, everything: bool) -> std::result::Result<(), PassError> {
-        use sea_orm::PaginatorTrait as _;
         let now = self.posts.clock.now_ms();
         let waiting = if everything {
             known as u64
@@ -319,7 +303,7 @@ impl Reader {
             return Ok(());
         } else {
             self.counted_at_ms = now;
-            post::Entity::find().filter(post::waiting()).count(&self.posts.reads).await.map_err(crate::Error::from)?
+            stored::count_waiting(&self.posts.reads).await?
         };
         self.posts.metrics.backlog(waiting);
         Ok(())
@@ -359,13 +343,7 @@ impl Reader {
                     .map(|row| row.id.clone())
                     .zip(classifications.iter().map(Message::encode_to_vec))
                     .collect();
-                post::Entity::update_many()
-                    .col_expr(post::Column::Classification, per_post(classified.iter().cloned()))
-                    .col_expr(post::Column::State, Expr::value(PostState::Classified))
-                    .filter(post::Column::Id.is_in(rows.iter().map(|row| row.id.clone())))
-                    .exec(&self.posts.db)
-                    .await
-                    .map_err(crate::Error::from)?;
+                stored::mark_classified(&self.posts.db, &classified).await?;
                 pass.delivered[Peer::Classify as usize] += rows.len();
                 pass.classified.extend(classified);
                 return Ok(());
@@ -400,17 +378,6 @@ fn by_bytes<T>(rows: &[T], budget: usize, size: impl Fn(&T) -> usize) -> Vec<&[T
         runs.push(&rows[start..]);
     }
     runs
-}
-
-/// A value per post in one `UPDATE` (`CASE WHEN id = … THEN … END`): a batch's rows change in one
-/// statement, not one each.
-fn per_post<V: Into<sea_orm::Value>>(values: impl IntoIterator<Item = (String, V)>) -> Expr {
-    values
-        .into_iter()
-        .fold(sea_orm::sea_query::CaseStatement::new(), |case, (id, value)| {
-            case.case(post::Column::Id.eq(id), Expr::value(value))
-        })
-        .into()
 }
 
 /// Why a pass stopped.

@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use earshot_store::ingest::post::{self, PostState};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use earshot_store::ingest::post;
 
 use super::{MAX_ATTEMPTS, PassError};
 use crate::posts::Posts;
+use crate::stored;
 
 /// Acts on a refusal of `row` alone (or of the peer itself): wait, set it aside, or suspect it.
 pub(super) async fn refused(
@@ -35,7 +34,6 @@ pub(super) async fn refused(
 /// nobody in the pass (its database down, say), the fault is not the posts': nothing is counted
 /// against them and the pass fails, to be retried after a pause.
 pub(super) async fn settle(posts: &Posts, pass: PassLog) -> std::result::Result<(), PassError> {
-    use sea_orm::ExprTrait as _;
     let (blamed, unhealthy): (Vec<_>, Vec<_>) =
         pass.suspects.into_iter().partition(|(_, _, peer)| pass.delivered[*peer as usize] > 0);
     for (row, status, _) in blamed {
@@ -45,13 +43,7 @@ pub(super) async fn settle(posts: &Posts, pass: PassLog) -> std::result::Result<
             continue;
         }
         tracing::warn!(post_id = %row.id, attempts = row.attempts + 1, code = ?status.code(), "post refused alone; will retry");
-        post::Entity::update_many()
-            .col_expr(post::Column::LastError, Expr::value(status.message().to_owned()))
-            .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-            .filter(post::Column::Id.eq(row.id.clone()))
-            .exec(&posts.db)
-            .await
-            .map_err(crate::Error::from)?;
+        stored::count_attempt(&posts.db, &row.id, status.message()).await?;
     }
     match unhealthy.into_iter().next() {
         Some((_, status, _)) => Err(PassError::Peer(status)),
@@ -62,18 +54,9 @@ pub(super) async fn settle(posts: &Posts, pass: PassLog) -> std::result::Result<
 /// Sets a post aside with the reason, for operators: a peer refused it as invalid, or it kept
 /// failing alone. It is never retried, so it blocks nothing.
 async fn fail(posts: &Posts, row: &post::Model, reason: &str) -> std::result::Result<(), PassError> {
-    // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
-    use sea_orm::ExprTrait as _;
     let masked = earshot_core::pii::mask(reason);
     tracing::error!(post_id = %row.id, reason = %masked, "post set aside as failed");
-    post::Entity::update_many()
-        .col_expr(post::Column::State, Expr::value(PostState::Failed))
-        .col_expr(post::Column::LastError, Expr::value(reason.to_owned()))
-        .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-        .filter(post::Column::Id.eq(row.id.clone()))
-        .exec(&posts.db)
-        .await
-        .map_err(crate::Error::from)?;
+    stored::set_aside(&posts.db, &row.id, reason).await?;
     posts.metrics.failed();
     Ok(())
 }

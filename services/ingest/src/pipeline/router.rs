@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 
 use earshot_core::Tenant;
 use earshot_proto::v1 as pb;
-use earshot_store::ingest::post::{self, PostState};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use earshot_store::ingest::post;
+use earshot_telemetry::retry::Backoff;
 use tracing::Instrument;
 
 use super::refusal::{PassLog, Peer, Refusal, refused, settle};
-use super::{Handed, ITEM_OVERHEAD_BYTES, MAX_BACKOFF, PassError, Router, by_bytes, per_post};
-use crate::stored::{decode_classification, decode_post};
-use earshot_telemetry::retry::Backoff;
+use super::{Handed, ITEM_OVERHEAD_BYTES, MAX_BACKOFF, PassError, Router, by_bytes};
+use crate::stored::{self, decode_classification, decode_post};
 
 impl Router {
     /// Routes handed batches in order until the reader stops.
@@ -116,19 +114,11 @@ impl Router {
             rows.iter().map(|row| (row.id.as_str(), row.received_at_ms)).collect();
         let offered: Vec<i64> =
             results.iter().filter_map(|result| received.get(result.post_id.as_str()).copied()).collect();
-        let routed_ids: Vec<String> = results.iter().map(|result| result.post_id.clone()).collect();
-        if routed_ids.is_empty() {
+        if results.is_empty() {
             return Ok(());
         }
-        let cases = results.into_iter().map(|result| (result.post_id, result.case_id));
-        post::Entity::update_many()
-            .col_expr(post::Column::State, Expr::value(PostState::Routed))
-            .col_expr(post::Column::RoutedAtMs, Expr::value(routed_at_ms))
-            .col_expr(post::Column::CaseId, per_post(cases))
-            .filter(post::Column::Id.is_in(routed_ids))
-            .exec(&self.posts.db)
-            .await
-            .map_err(crate::Error::from)?;
+        let cases = results.into_iter().map(|result| (result.post_id, result.case_id)).collect();
+        stored::mark_routed(&self.posts.db, cases, routed_at_ms).await?;
         for received_at_ms in offered {
             self.posts.metrics.offered(received_at_ms, routed_at_ms);
         }
