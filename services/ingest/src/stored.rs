@@ -139,27 +139,25 @@ pub(crate) async fn mark_routed(
 
 /// Counts a failed attempt at post `id`, with what went wrong; the post keeps its state.
 pub(crate) async fn count_attempt(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<()> {
-    // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
-    use sea_orm::ExprTrait as _;
-    post::Entity::update_many()
-        .col_expr(post::Column::LastError, Expr::value(error.to_owned()))
-        .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-        .filter(post::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    attempt_failed(db, id, error, None).await
 }
 
 /// Sets post `id` aside as failed with `reason` (its last attempt counted): never retried.
 pub(crate) async fn set_aside(db: &impl ConnectionTrait, id: &str, reason: &str) -> Result<()> {
+    attempt_failed(db, id, reason, Some(PostState::Failed)).await
+}
+
+/// One failed attempt at post `id`: counted, `error` kept, and the state set when given.
+async fn attempt_failed(db: &impl ConnectionTrait, id: &str, error: &str, state: Option<PostState>) -> Result<()> {
+    // Scoped: ExprTrait is implemented for every type and shadows `Ord::max` elsewhere.
     use sea_orm::ExprTrait as _;
-    post::Entity::update_many()
-        .col_expr(post::Column::State, Expr::value(PostState::Failed))
-        .col_expr(post::Column::LastError, Expr::value(reason.to_owned()))
-        .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1))
-        .filter(post::Column::Id.eq(id))
-        .exec(db)
-        .await?;
+    let mut update = post::Entity::update_many()
+        .col_expr(post::Column::LastError, Expr::value(error.to_owned()))
+        .col_expr(post::Column::Attempts, Expr::col(post::Column::Attempts).add(1));
+    if let Some(state) = state {
+        update = update.col_expr(post::Column::State, Expr::value(state));
+    }
+    update.filter(post::Column::Id.eq(id)).exec(db).await?;
     Ok(())
 }
 
