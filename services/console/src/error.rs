@@ -56,3 +56,15 @@ impl IntoResponse for Failure {
         (status, pages::problem(status, &self.to_string())).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_without_the_role_gets_a_forbidden_page_naming_the_role() {
+        let refused = Failure::from(MissingRole("supervisor"));
+        assert_eq!(refused.to_string(), "your key does not have the supervisor role");
+        assert_eq!(refused.into_response().status(), StatusCode::FORBIDDEN);
+    }
+}
