@@ -28,8 +28,29 @@ def modules_of(src):
 
 
 def strip_comments(text):
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return "\n".join(line.split("//")[0] for line in text.splitlines())
+    """The code alone: comments and the contents of string and character literals blanked, so
+    neither a `//` inside a string nor a path named in a comment counts."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c, pair = text[i], text[i : i + 2]
+        if pair == "//":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif pair == "/*":
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            out.append('""')
+        elif c == "'" and re.match(r"'(\\.|[^'\\])'", text[i : i + 4]):
+            i = text.index("'", i + 2) + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def references(module, text):
@@ -157,4 +178,5 @@ def main():
         sys.exit(1)
     print("check-module-cycles: no two modules of a crate use each other")
 
-main()
+if __name__ == "__main__":
+    main()

@@ -146,14 +146,13 @@ impl Escalations {
         tenant: &Tenant,
         events: Vec<(pb::CaseEvent, pb::CaseEventKind)>,
     ) -> Result<Vec<Vec<pb::Escalation>>> {
-        let events = &events;
-        earshot_store::retry_on_contention(Error::database, || self.apply_once(tenant, events.clone())).await
+        earshot_store::retry_on_contention(Error::database, || self.apply_once(tenant, &events)).await
     }
 
     async fn apply_once(
         &self,
         tenant: &Tenant,
-        events: Vec<(pb::CaseEvent, pb::CaseEventKind)>,
+        events: &[(pb::CaseEvent, pb::CaseEventKind)],
     ) -> Result<Vec<Vec<pb::Escalation>>> {
         let keys: Vec<String> = events.iter().map(|(event, kind)| event_key(tenant, event, *kind)).collect();
         let case_ids: BTreeSet<String> = events.iter().map(|(event, _)| event.case_id.clone()).collect();
@@ -162,14 +161,14 @@ impl Escalations {
         let policies = self.stored_policies(&txn, tenant).await?;
         let mut batch = EventBatch::load(&txn, tenant, keys.clone(), case_ids).await?;
         let mut raised = Vec::with_capacity(events.len());
-        for ((event, kind), key) in events.into_iter().zip(keys) {
+        for ((event, kind), key) in events.iter().zip(keys) {
             if batch.was_applied(&key) {
                 batch.write(&txn, self).await?;
                 let standing = open_escalations(tenant, [event.case_id.clone()]).all(&txn).await?;
                 raised.push(standing.iter().map(to_wire).collect());
                 continue;
             }
-            raised.push(self.apply(&txn, &mut batch, tenant, event, kind, &policies).await?);
+            raised.push(self.apply(&txn, &mut batch, tenant, event, *kind, &policies).await?);
             batch.mark_applied(key, self.clock.now_ms());
         }
         batch.write(&txn, self).await?;
@@ -183,7 +182,7 @@ impl Escalations {
         txn: &DatabaseTransaction,
         batch: &mut EventBatch<'_>,
         tenant: &Tenant,
-        event: pb::CaseEvent,
+        event: &pb::CaseEvent,
         kind: pb::CaseEventKind,
         policies: &[Policy],
     ) -> Result<Vec<pb::Escalation>> {
@@ -193,8 +192,8 @@ impl Escalations {
         match kind {
             pb::CaseEventKind::Opened | pb::CaseEventKind::Contact => {
                 let policy = self.choose_policy(policies, &event.queue);
-                on_post(tenant, batch.clocks(&event.case_id), &event, at, &policy);
-                for (reason, detail) in triggers(&event, &policy) {
+                on_post(tenant, batch.clocks(&event.case_id), event, at, &policy);
+                for (reason, detail) in triggers(event, &policy) {
                     let raise = Raise {
                         case_id: &event.case_id,
                         reason,
@@ -243,7 +242,7 @@ impl Escalations {
                 }
                 if kind == pb::CaseEventKind::Transferred {
                     batch.write(txn, self).await?;
-                    self.on_transfer(txn, tenant, &event).await?;
+                    self.on_transfer(txn, tenant, event).await?;
                 }
             }
             pb::CaseEventKind::AgentRequest => {

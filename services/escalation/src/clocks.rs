@@ -6,6 +6,7 @@
 use earshot_core::clock::timestamp_from_ms;
 use earshot_proto::v1 as pb;
 use earshot_store::escalation::sla_timer::{Model as Timer, TimerState};
+use sea_orm::ActiveEnum as _;
 
 use crate::calendar::NEVER;
 use crate::policy::{ClockKind, Policy};
@@ -120,7 +121,7 @@ pub fn to_wire(timer: &Timer, now_ms: i64, policy: &Policy) -> pb::SlaClock {
         (timer.state == TimerState::Running || timer.state == TimerState::Fired) && timer.due_at_ms != NEVER;
     pb::SlaClock {
         kind: timer.kind.clone(),
-        state: timer.state.as_str().to_owned(),
+        state: timer.state.to_value(),
         policy: timer.policy.clone(),
         queue: timer.queue.clone(),
         priority: u32::try_from(timer.priority).unwrap_or(0),
@@ -183,12 +184,12 @@ mod tests {
         assert_eq!(running.warn_at.map(|at| ms_from_timestamp(&at)), Some(12 * MINUTE));
         pause(&mut timer, 6 * MINUTE, &policy);
         let paused = to_wire(&timer, 50 * MINUTE, &policy);
-        assert_eq!((paused.state.as_str(), paused.used_seconds), (TimerState::Paused.as_str(), 360));
+        assert_eq!((paused.state.as_str(), paused.used_seconds), (TimerState::Paused.to_value().as_str(), 360));
         assert!(paused.due_at.is_none() && paused.warn_at.is_none() && paused.paused_at.is_some());
         resume(&mut timer, 60 * MINUTE, &policy);
         stop(&mut timer, 63 * MINUTE, &policy);
         let answered = to_wire(&timer, 90 * MINUTE, &policy);
-        assert_eq!((answered.state.as_str(), answered.used_seconds), (TimerState::Stopped.as_str(), 540));
+        assert_eq!((answered.state.as_str(), answered.used_seconds), (TimerState::Stopped.to_value().as_str(), 540));
         assert!(answered.due_at.is_none());
     }
 }

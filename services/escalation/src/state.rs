@@ -11,8 +11,8 @@ use earshot_queue::{EventStream, Leases, Wakeups};
 use earshot_store::escalation::escalation::EscalationState;
 use earshot_store::escalation::{escalation, escalation_audit, outbox, sla_timer, webhook};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveEnum as _, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::error::{Error, Result};
@@ -108,7 +108,7 @@ pub fn to_wire(row: &escalation::Model) -> pb::Escalation {
         case_id: row.case_id.clone(),
         reason: row.reason.clone(),
         level: u32::try_from(row.level).unwrap_or(1),
-        state: row.state.as_str().to_owned(),
+        state: row.state.to_value(),
         detail: row.detail.clone(),
         queue: row.queue.clone(),
         priority: u32::try_from(row.priority).unwrap_or(0),
@@ -310,9 +310,9 @@ impl Escalations {
         let mut query = escalation::Entity::find().filter(escalation::Column::Tenant.eq(tenant.as_str()));
         query = match request.state.as_str() {
             "" => query.filter(escalation::Column::State.ne(EscalationState::Resolved)),
-            name => match EscalationState::parse(name) {
-                Some(state) => query.filter(escalation::Column::State.eq(state)),
-                None => {
+            name => match EscalationState::try_from_value(&name.to_owned()) {
+                Ok(state) => query.filter(escalation::Column::State.eq(state)),
+                Err(_) => {
                     let reason = format!("'{name}' is not open, acknowledged or resolved");
                     return Err(InvalidArgument::new("state", reason).into());
                 }

@@ -12,7 +12,6 @@
 //! Stopping: health turns NOT_SERVING, the listener closes, calls in flight get a grace period.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -58,50 +57,42 @@ pub enum Error {
 /// What the server's `grpc.health.v1` service reports: NOT_SERVING until the server starts
 /// serving, and NOT_SERVING again the moment it begins to stop, so load balancers and probes
 /// send no new calls while it drains.
-#[derive(Clone)]
 struct Health {
     reporter: HealthReporter,
-    services: Arc<Mutex<Vec<&'static str>>>,
+    /// The services the server serves, besides the server itself (`""`).
+    services: Vec<&'static str>,
 }
 
 impl Health {
-    /// Reports the server and the service called `name` SERVING.
-    async fn serving(&self, name: &'static str) {
-        self.services.lock().unwrap_or_else(PoisonError::into_inner).push(name);
-        self.reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
-        self.reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    }
-
-    /// Reports the server and every service NOT_SERVING.
-    async fn stopping(&self) {
-        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        for name in services.into_iter().chain([""]) {
-            self.reporter.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
+    /// Reports the server and each of its services as `status`.
+    async fn report(&self, status: tonic_health::ServingStatus) {
+        for name in self.services.iter().copied().chain([""]) {
+            self.reporter.set_service_status(name, status).await;
         }
     }
 }
 
-/// A health service starting NOT_SERVING for everything.
+/// A health service starting NOT_SERVING for everything, and what reports to it.
 async fn health()
--> (Health, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+-> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-    (Health { reporter, services: Arc::default() }, service)
+    (reporter, service)
 }
 
 /// A service's gRPC server, put together at the end of its `run` once its dependencies answer:
 /// [`Server::with`] each service, then [`Server::serve`].
 pub struct Server {
     routes: Routes,
-    health: Health,
+    reporter: HealthReporter,
     services: Vec<&'static str>,
 }
 
 impl Server {
     /// A server with `grpc.health.v1`, NOT_SERVING until it serves.
     pub async fn new() -> Self {
-        let (health, service) = health().await;
-        Self { routes: Routes::new(service), health, services: Vec::new() }
+        let (reporter, service) = health().await;
+        Self { routes: Routes::new(service), reporter, services: Vec::new() }
     }
 
     /// Adds `service`, reported SERVING once the server serves.
@@ -132,14 +123,13 @@ impl Server {
         tls: &crate::tls::TlsArgs,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        let Self { routes, health, services } = self;
+        let Self { routes, reporter, services } = self;
         let tls = tls.server()?;
-        for name in &services {
-            health.serving(name).await;
-        }
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, ?services, "serving");
         }
+        let health = Health { reporter, services };
+        health.report(tonic_health::ServingStatus::Serving).await;
         serve(listener, routes, ServerLimits::default(), earshot_auth::AuthLayer::new(keys), tls, health, shutdown)
             .await
     }
@@ -158,7 +148,7 @@ async fn serve(
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
-        health.stopping().await;
+        health.report(tonic_health::ServingStatus::NotServing).await;
         let _ = stopping.send(());
     };
     let descriptors = [earshot_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
@@ -239,7 +229,8 @@ mod tests {
     async fn health_is_off_until_ready_and_off_again_once_stopping() {
         type Named = tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>;
         let name = <Named as tonic::server::NamedService>::NAME;
-        let (health, service) = health().await;
+        let (reporter, service) = health().await;
+        let health = Health { reporter, services: vec![name] };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let server = tonic::transport::Server::builder()
@@ -255,9 +246,9 @@ mod tests {
             client.check(request).await.map_or(ServingStatus::Unknown, |r| r.into_inner().status())
         };
         assert_eq!(status("").await, ServingStatus::NotServing);
-        health.serving(name).await;
+        health.report(tonic_health::ServingStatus::Serving).await;
         assert_eq!((status("").await, status(name).await), (ServingStatus::Serving, ServingStatus::Serving));
-        health.stopping().await;
+        health.report(tonic_health::ServingStatus::NotServing).await;
         assert_eq!((status("").await, status(name).await), (ServingStatus::NotServing, ServingStatus::NotServing));
     }
 }

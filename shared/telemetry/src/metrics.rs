@@ -153,7 +153,10 @@ mod tests {
 
     #[test]
     fn a_shut_down_provider_renders_nothing_rather_than_panic() {
+        use opentelemetry::metrics::MeterProvider as _;
         let (provider, scrape) = registry();
+        provider.meter("test").u64_counter("earshot.posts.accepted").build().add(1, &[]);
+        assert!(scrape.render().is_ok_and(|text| text.contains("earshot_posts_accepted_total 1")));
         let _ = provider.shutdown();
         assert!(scrape.render().is_ok_and(|text| !text.contains("earshot")));
     }

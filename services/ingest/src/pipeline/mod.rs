@@ -262,18 +262,21 @@ impl Reader {
     /// Up to a batch of waiting posts, shared among the tenants that have some: each tenant's
     /// oldest first, the tenants taken in turn from pass to pass, so one tenant's backlog holds
     /// another tenant's posts back by a pass at most. Also says whether that is every waiting post
-    /// not handed over, and how many are handed over.
+    /// (of every tenant) not handed over, and how many are handed over.
     async fn waiting(&mut self) -> std::result::Result<(Vec<post::Model>, bool, usize), PassError> {
         let in_flight = self.handover.in_flight();
         // A tenant whose waiting posts are all handed over reads nothing this pass.
         let waiting_tenants = post::tenants_waiting(&self.posts.reads).await.map_err(crate::Error::from)?;
+        let every_tenant = waiting_tenants.len();
         let tenants = self.my_share(waiting_tenants).await?;
         let turns = tenants.len().clamp(1, usize::try_from(self.batch).unwrap_or(usize::MAX));
         let share = (self.batch / turns as u64).max(1);
         let start = self.next_tenant % tenants.len().max(1);
         self.next_tenant = (start + turns) % tenants.len().max(1);
         let mut rows = Vec::new();
-        let mut everything = turns >= tenants.len();
+        // Every waiting post, when this replica works every waiting tenant and read them all: the
+        // backlog is then known without counting it (the gauge is every tenant's, whoever holds them).
+        let mut everything = tenants.len() == every_tenant && turns >= tenants.len();
         for tenant in tenants.iter().cycle().skip(start).take(turns) {
             let mut mine = stored::oldest_waiting(&self.posts.reads, tenant, &in_flight, share).await?;
             everything &= (mine.len() as u64) < share;

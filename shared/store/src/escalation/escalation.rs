@@ -55,39 +55,8 @@ pub enum EscalationState {
     Resolved,
 }
 
-impl EscalationState {
-    /// The stored name, as the API carries it too.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Acknowledged => "acknowledged",
-            Self::Resolved => "resolved",
-        }
-    }
-
-    /// The state stored as `name`, if there is one.
-    pub fn parse(name: &str) -> Option<Self> {
-        <Self as sea_orm::Iterable>::iter().find(|state| state.as_str() == name)
-    }
-}
-
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::Iterable as _;
-
-    use super::*;
-
-    #[test]
-    fn each_state_is_named_as_it_is_stored() {
-        for state in EscalationState::iter() {
-            assert_eq!(state.as_str(), state.to_value());
-            assert_eq!(EscalationState::parse(state.as_str()), Some(state));
-        }
-    }
-}

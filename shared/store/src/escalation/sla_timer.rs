@@ -59,40 +59,8 @@ pub enum TimerState {
     Fired,
 }
 
-impl TimerState {
-    /// The stored name, as the API carries it too.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Paused => "paused",
-            Self::Stopped => "stopped",
-            Self::Fired => "fired",
-        }
-    }
-
-    /// The state stored as `name`, if there is one.
-    pub fn parse(name: &str) -> Option<Self> {
-        <Self as sea_orm::Iterable>::iter().find(|state| state.as_str() == name)
-    }
-}
-
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::Iterable as _;
-
-    use super::*;
-
-    #[test]
-    fn each_state_is_named_as_it_is_stored() {
-        for state in TimerState::iter() {
-            assert_eq!(state.as_str(), state.to_value());
-            assert_eq!(TimerState::parse(state.as_str()), Some(state));
-        }
-    }
-}
